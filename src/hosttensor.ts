@@ -1,0 +1,104 @@
+/**
+ * A tensor held in plain JS memory (outside any tfjs backend): what checkpoint readers produce,
+ * what fixtures hold, and what the parity runner compares. Layout is row-major (PyTorch's).
+ */
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
+
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  /** float16/bfloat16 are kept as raw Uint16Array bits; bool as Uint8Array. */
+  data: HostData;
+}
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeStr(shape: readonly number[]): string {
+  return `(${shape.join(', ')})`;
+}
+
+export function bytesPerElement(dtype: DType): number {
+  switch (dtype) {
+    case 'float64': case 'int64': return 8;
+    case 'float32': case 'int32': return 4;
+    case 'float16': case 'bfloat16': case 'int16': return 2;
+    case 'int8': case 'uint8': case 'bool': return 1;
+  }
+}
+
+const f32scratch = new Float32Array(1);
+const u32scratch = new Uint32Array(f32scratch.buffer);
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** Any numeric host tensor as float32 values (int64 converted exactly when |v| < 2^24, else rounded). */
+export function toFloat32(t: HostTensor): Float32Array {
+  const n = t.data.length;
+  if (t.dtype === 'float32') return t.data as Float32Array;
+  const out = new Float32Array(t.dtype === 'float16' || t.dtype === 'bfloat16' ? n : n);
+  if (t.dtype === 'float16') {
+    const d = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(d[i]!);
+  } else if (t.dtype === 'bfloat16') {
+    const d = t.data as Uint16Array;
+    for (let i = 0; i < n; i++) { u32scratch[0] = d[i]! << 16; out[i] = f32scratch[0]!; }
+  } else if (t.dtype === 'int64') {
+    const d = t.data as BigInt64Array;
+    for (let i = 0; i < n; i++) out[i] = Number(d[i]!);
+  } else {
+    const d = t.data as ArrayLike<number>;
+    for (let i = 0; i < n; i++) out[i] = d[i]!;
+  }
+  return out;
+}
+
+/** Any numeric host tensor as float64 values. */
+export function toFloat64(t: HostTensor): Float64Array {
+  if (t.dtype === 'float64') return t.data as Float64Array;
+  if (t.dtype === 'int64') return Float64Array.from(t.data as BigInt64Array, (v) => Number(v));
+  return Float64Array.from(toFloat32Like(t));
+}
+
+function toFloat32Like(t: HostTensor): ArrayLike<number> {
+  if (t.dtype === 'float16' || t.dtype === 'bfloat16') return toFloat32(t);
+  return t.data as ArrayLike<number>;
+}
+
+/** Integer tensor as Int32Array (codes are < 2^31); throws if a value does not fit. */
+export function toInt32(t: HostTensor): Int32Array {
+  if (t.dtype === 'int32') return t.data as Int32Array;
+  const n = t.data.length;
+  const out = new Int32Array(n);
+  if (t.dtype === 'int64') {
+    const d = t.data as BigInt64Array;
+    for (let i = 0; i < n; i++) {
+      const v = d[i]!;
+      if (v > 2147483647n || v < -2147483648n) throw new Error(`int64 value ${v} does not fit in int32`);
+      out[i] = Number(v);
+    }
+    return out;
+  }
+  const d = toFloat64(t);
+  for (let i = 0; i < n; i++) out[i] = d[i]!;
+  return out;
+}
+
+export function hostTensor(dtype: DType, shape: number[], data: HostData): HostTensor {
+  if (data.length !== numel(shape)) {
+    throw new Error(`host tensor: ${data.length} values do not fill shape ${shapeStr(shape)}`);
+  }
+  return { dtype, shape, data };
+}

@@ -1,0 +1,1 @@
+/** Importing this module registers every implemented parity stage (one file per fixture family). */
