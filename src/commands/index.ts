@@ -1,0 +1,1 @@
+/** Importing this module registers the heavier sub-commands with the CLI dispatcher. */
