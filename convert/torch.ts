@@ -179,6 +179,8 @@ interface StorageBackend {
   byteLength(key: string): number;
   read(key: string, start: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
+  /** bytes of storage data read so far */
+  bytesRead(): number;
 }
 
 function isContiguous(shape: number[], stride: number[]): boolean {
@@ -309,6 +311,11 @@ export class TorchCheckpoint {
     return { dtype, shape, data: out as unknown as HostTensor['data'] };
   }
 
+  /** Bytes of tensor data (plus zip local headers) read from the file so far: shows that reads are selective. */
+  get storageBytesRead(): number {
+    return this.backend?.bytesRead() ?? 0;
+  }
+
   async close(): Promise<void> {
     if (this.backend) { await this.backend.close(); this.backend = null; }
   }
@@ -358,10 +365,12 @@ async function loadZip(fh: FileHandle, path: string): Promise<TorchCheckpoint> {
       return ref;
     },
   }).value;
+  const pklBytes = zip.bytesRead;
   const backend: StorageBackend = {
     byteLength: (key) => zip.entry(`${root}data/${key}`).size,
     read: (key, start, length) => zip.read(`${root}data/${key}`, start, length),
     close: () => zip.close(),
+    bytesRead: () => zip.bytesRead - pklBytes,
   };
   return new TorchCheckpoint(path, 'zip', value, backend, root.replace(/\/$/, ''));
 }
@@ -409,6 +418,7 @@ async function loadLegacy(fh: FileHandle, path: string, size: number): Promise<T
   if (!Array.isArray(keys)) throw new Error(`${path}: legacy storage key list is not a list`);
   // Walk the storage records: int64 element count, then the raw bytes.
   const where = new Map<string, { offset: number; bytes: number }>();
+  let legacyRead = 0;
   let pos = end;
   for (const k of keys) {
     const key = String(k);
@@ -428,8 +438,9 @@ async function loadLegacy(fh: FileHandle, path: string, size: number): Promise<T
       if (!w) throw new Error(`${path}: missing storage record "${key}"`);
       return w.bytes;
     },
-    read: (key, start, length) => readExact(fh, where.get(key)!.offset + start, length, `storage "${key}"`),
+    read: (key, start, length) => { legacyRead += length; return readExact(fh, where.get(key)!.offset + start, length, `storage "${key}"`); },
     close: () => fh.close(),
+    bytesRead: () => legacyRead,
   };
   return new TorchCheckpoint(path, 'legacy', values[3], backend, '');
 }

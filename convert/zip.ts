@@ -50,6 +50,8 @@ function u64(dv: DataView, off: number): number {
 
 export class ZipReader {
   private dataOffsets = new Map<string, number>();
+  /** bytes read from the file by read()/dataOffset() since open (the central directory not counted) */
+  bytesRead = 0;
 
   private constructor(
     readonly path: string,
@@ -203,6 +205,7 @@ export class ZipReader {
     const e = this.entry(name);
     if (e.localHeaderOffset + 30 > this.fileSize) throw new Error(`${this.path}: local header of "${name}" lies outside the file (truncated?)`);
     const h = await readExact(this.handle(), e.localHeaderOffset, 30, `the local header of "${name}"`);
+    this.bytesRead += 30;
     const dv = new DataView(h.buffer);
     if (dv.getUint32(0, true) !== SIG_LOCAL) throw new Error(`${this.path}: bad local header signature for "${name}"`);
     const off = e.localHeaderOffset + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
@@ -227,11 +230,13 @@ export class ZipReader {
     const off = await this.dataOffset(name);
     if (e.method === 0) {
       if (e.compressedSize !== e.size) throw new Error(`${this.path}: stored entry "${name}" has compressed size ${e.compressedSize} != size ${e.size}`);
+      this.bytesRead += len;
       return readExact(this.handle(), off + start, len, `"${name}"`);
     }
     if (e.method === 8) {
       if (e.compressedSize > 2 ** 31 - 1) throw new Error(`${this.path}: deflated entry "${name}" is too large (${e.compressedSize} bytes) to inflate in memory`);
       const comp = await readExact(this.handle(), off, e.compressedSize, `"${name}"`);
+      this.bytesRead += e.compressedSize;
       const raw = inflateRawSync(comp);
       if (raw.length !== e.size) throw new Error(`${this.path}: entry "${name}" inflated to ${raw.length} bytes, expected ${e.size}`);
       return new Uint8Array(raw.buffer, raw.byteOffset + start, len);

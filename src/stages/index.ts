@@ -1,2 +1,3 @@
 /** Importing this module registers every implemented parity stage (one file per fixture family). */
+import './torchload.js';
 import './encoder_rvq.js';
