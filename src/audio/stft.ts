@@ -76,7 +76,7 @@ export class RealDft {
   private readonly fft: FFT | null;
   private readonly out: number[] | null;
   // Bluestein state
-  private readonly m = 0;
+  private readonly m: number = 0;
   private readonly big: FFT | null = null;
   private readonly chirpRe: Float64Array | null = null;
   private readonly chirpIm: Float64Array | null = null;
