@@ -1,3 +1,5 @@
 /** Importing this module registers every implemented parity stage (one file per fixture family). */
 import './torchload.js';
 import './encoder_rvq.js';
+import './decoder.js';
+import './encoder_muq.js';

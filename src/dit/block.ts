@@ -1,0 +1,122 @@
+/**
+ * models/attention.py BasicTransformerBlock, as MuCodec builds it: norm_type ada_norm_single, self-attention
+ * only (no attn2), attention_bias, LayerNorm without affine (eps norm_eps), FeedForward GELU(tanh) ×4.
+ *
+ *   shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = scale_shift_table[None] + t.reshape(B, 6, D)
+ *   x = x + gate_msa · attn1(norm1(x)·(1 + scale_msa) + shift_msa)
+ *   x = x + gate_mlp · ff(norm2(x)·(1 + scale_mlp) + shift_mlp)
+ *
+ * attn1 = diffusers Attention with the classic AttnProcessor (torch 1.13): softmax(q kᵀ · d^-0.5) v, computed
+ * head by head with plain 2-D matMuls (layers/attention.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Params } from '../params.js';
+import { geluTanh } from '../../layers/activations.js';
+import { multiHeadAttention } from '../../layers/attention.js';
+import { layerNorm } from '../../layers/norm.js';
+import { disposeLinear, linear, uploadLinear, type LinearW } from './weights.js';
+
+export interface BlockWeights {
+  /** (6, D) */
+  scaleShiftTable: tf.Tensor2D;
+  toQ: LinearW; toK: LinearW; toV: LinearW; toOut: LinearW;
+  ff0: LinearW; ff2: LinearW;
+}
+
+/** Rows of the feed-forward processed at once: bounds the (rows, 4D) GELU temporaries (identical math). */
+const FF_CHUNK_ROWS = 2048;
+
+export class BasicTransformerBlock {
+  readonly ffDim: number;
+
+  constructor(
+    readonly p: Params,
+    readonly dim: number,
+    readonly heads: number,
+    readonly headDim: number,
+    readonly eps = 1e-6,
+  ) {
+    if (heads * headDim !== dim) throw new Error(`BasicTransformerBlock: ${heads} heads × ${headDim} != dim ${dim}`);
+    this.ffDim = 4 * dim;
+    p.get('scale_shift_table', [6, dim]);
+    for (const n of ['to_q', 'to_k', 'to_v', 'to_out.0']) p.get(`attn1.${n}.weight`, [dim, dim]);
+    p.get('ff.net.0.proj.weight', [this.ffDim, dim]);
+    p.get('ff.net.2.weight', [dim, this.ffDim]);
+  }
+
+  /** Upload this block's weights (≈ 12·D² floats; 120 MB at D = 1584). Dispose with BasicTransformerBlock.dispose. */
+  upload(): BlockWeights {
+    const d = this.dim, p = this.p;
+    return {
+      scaleShiftTable: tf.tensor2d(p.f32('scale_shift_table', [6, d]), [6, d]),
+      toQ: uploadLinear(p, 'attn1.to_q', d, d),
+      toK: uploadLinear(p, 'attn1.to_k', d, d),
+      toV: uploadLinear(p, 'attn1.to_v', d, d),
+      toOut: uploadLinear(p, 'attn1.to_out.0', d, d),
+      ff0: uploadLinear(p, 'ff.net.0.proj', d, this.ffDim),
+      ff2: uploadLinear(p, 'ff.net.2', this.ffDim, d),
+    };
+  }
+
+  static dispose(w: BlockWeights): void {
+    w.scaleShiftTable.dispose();
+    for (const l of [w.toQ, w.toK, w.toV, w.toOut, w.ff0, w.ff2]) disposeLinear(l);
+  }
+
+  /**
+   * hidden (B, N, D), timestep = the adaLN-single modulation (B, 6D) → (B, N, D).
+   * Without `w`, the weights are uploaded for this call and disposed after it.
+   */
+  apply(hidden: tf.Tensor3D, timestep: tf.Tensor2D, w?: BlockWeights): tf.Tensor3D {
+    const own = w ?? this.upload();
+    try {
+      const [b, n, d] = hidden.shape;
+      if (d !== this.dim) throw new Error(`BasicTransformerBlock: input width ${d} != dim ${this.dim}`);
+      if (timestep.shape[0] !== b || timestep.shape[1] !== 6 * d) {
+        throw new Error(`BasicTransformerBlock: timestep ${JSON.stringify(timestep.shape)} does not match batch ${b} × 6·${d}`);
+      }
+      // (B, 6, D) → six (B, 1, D)
+      const mods = tf.tidy(() => tf.split(tf.add(own.scaleShiftTable.expandDims(0), timestep.reshape([b, 6, d])), 6, 1));
+      const [shiftMsa, scaleMsa, gateMsa, shiftMlp, scaleMlp, gateMlp] = mods as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      try {
+        // 1. self-attention
+        const h1 = tf.tidy(() => {
+          const nh = tf.add(tf.mul(layerNorm(hidden, this.eps), tf.add(scaleMsa, 1)), shiftMsa);
+          const q = linear(nh, own.toQ) as tf.Tensor3D;
+          const k = linear(nh, own.toK) as tf.Tensor3D;
+          const v = linear(nh, own.toV) as tf.Tensor3D;
+          nh.dispose();
+          const { out } = multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5 });
+          q.dispose(); k.dispose(); v.dispose();
+          const a = linear(out, own.toOut);
+          out.dispose();
+          return tf.add(tf.mul(gateMsa, a), hidden) as tf.Tensor3D;
+        });
+        // 2. feed-forward, row chunks
+        const out = tf.tidy(() => {
+          const nh = tf.add(tf.mul(layerNorm(h1, this.eps), tf.add(scaleMlp, 1)), shiftMlp).reshape([b * n, d]) as tf.Tensor2D;
+          const rows = b * n;
+          const parts: tf.Tensor[] = [];
+          for (let r0 = 0; r0 < rows; r0 += FF_CHUNK_ROWS) {
+            const r = Math.min(FF_CHUNK_ROWS, rows - r0);
+            parts.push(tf.tidy(() => {
+              const x = rows <= FF_CHUNK_ROWS ? nh : nh.slice([r0, 0], [r, d]);
+              const hid = linear(x, own.ff0);
+              const g = geluTanh(hid);
+              hid.dispose();
+              return linear(g, own.ff2);
+            }));
+          }
+          const ff = (parts.length === 1 ? parts[0]! : tf.concat(parts, 0)).reshape([b, n, d]);
+          return tf.add(tf.mul(gateMlp, ff), h1) as tf.Tensor3D;
+        });
+        h1.dispose();
+        return out;
+      } finally {
+        for (const m of mods) m.dispose();
+      }
+    } finally {
+      if (!w) BasicTransformerBlock.dispose(own);
+    }
+  }
+}

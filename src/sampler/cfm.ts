@@ -1,0 +1,99 @@
+/**
+ * Conditional flow matching sampling as MuCodec does it (model.py BASECFM.solve_euler), generalised to any
+ * solver / schedule / batch size:
+ *
+ *  - estimator input = concat over channels [x, incontext_x, mu] (32 + 32 + 32 = 96);
+ *  - classifier-free guidance (guidance_scale > 1): the batch is doubled as [uncond; cond] where uncond uses
+ *    mu = ZEROS (not zero_cond_embedding1), and v = u + g·(c − u);
+ *  - in-context frames [0, incontext_length) are re-imposed before every evaluation on their straight path
+ *    from the initial noise to the known latents: x = (1 − (1 − σ_min)·t)·noise + t·incontext_x.
+ *
+ * Upstream passes the timestep as t.unsqueeze(-1).repeat(2) / t.unsqueeze(-1), which only works for batch 1;
+ * here the estimator gets one t per batch row (the same scalar t broadcast), identical for B = 1.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { solveOde, type OdeOptions } from './ode.js';
+import type { VelocityAt } from './solvers.js';
+
+/** Anything mapping (B, 96, T, W) and one flow time per row to (B, 32, T, W): the DiT, or a test double. */
+export interface Estimator {
+  forward(hidden: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D;
+}
+
+export interface CfmInputs {
+  /** initial noise (B, C, T, W); also the noise end of the in-context path */
+  x: tf.Tensor4D;
+  /** known latents (B, C, T, W) (only frames [0, incontextLength) are used for the path; all frames are fed to the estimator) */
+  incontextX: tf.Tensor4D;
+  incontextLength: number;
+  /** condition (B, C, T, W) */
+  mu: tf.Tensor4D;
+  /** > 1 enables classifier-free guidance */
+  guidanceScale: number;
+  /** default 1e-4 (BASECFM.sigma_min) */
+  sigmaMin?: number;
+}
+
+/**
+ * The guided velocity field v(x, t) of the CFM problem (no in-context handling). The returned function
+ * holds tensors built once from the inputs: call `dispose()` when done.
+ */
+export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & { dispose(): void } {
+  const [b] = inp.x.shape;
+  const cfg = inp.guidanceScale > 1.0;
+  // constant parts of the estimator input: [incontext_x, mu] per batch row (doubled for CFG)
+  const rest = tf.tidy(() => cfg
+    ? tf.concat([tf.concat([inp.incontextX, inp.incontextX], 0), tf.concat([tf.zerosLike(inp.mu), inp.mu], 0)], 1)
+    : tf.concat([inp.incontextX, inp.mu], 1));
+  const rows = cfg ? 2 * b : b;
+  const g = inp.guidanceScale;
+  const fn = ((x: tf.Tensor, t: number): tf.Tensor => tf.tidy(() => {
+    const xx = cfg ? tf.concat([x, x], 0) : x;
+    const input = tf.concat([xx, rest], 1) as tf.Tensor4D;
+    const out = estimator.forward(input, new Float32Array(rows).fill(t));
+    if (!cfg) return out;
+    const [u, c] = tf.split(out, 2, 0) as [tf.Tensor, tf.Tensor];
+    return tf.add(u, tf.mul(g, tf.sub(c, u)));
+  })) as VelocityAt & { dispose(): void };
+  fn.dispose = () => rest.dispose();
+  return fn;
+}
+
+/**
+ * The in-context constraint: frames [0, L) of x replaced by (1 − (1 − σ_min)·t)·noise + t·incontext_x
+ * (float32 coefficients in upstream's order). Returns null when L = 0.
+ */
+export function incontextConstraint(inp: CfmInputs): ((x: tf.Tensor, t: number) => tf.Tensor) & { dispose(): void } | null {
+  const L = inp.incontextLength;
+  if (!L) return null;
+  const [b, ch, T, w] = inp.x.shape;
+  if (L > T) throw new Error(`incontext_length ${L} exceeds the ${T} latent frames`);
+  const f = Math.fround;
+  const sigma = f(1 - (inp.sigmaMin ?? 1e-4)); // python float (1 - sigma_min), cast to float32 by the tensor op
+  const noiseL = inp.x.slice([0, 0, 0, 0], [b, ch, L, w]);
+  const incL = inp.incontextX.slice([0, 0, 0, 0], [b, ch, L, w]);
+  const fn = ((x: tf.Tensor, t: number): tf.Tensor => tf.tidy(() => {
+    const a = f(1 - f(sigma * t));
+    const head = tf.add(tf.mul(noiseL, a), tf.mul(incL, t));
+    if (L === T) return head;
+    return tf.concat([head, x.slice([0, 0, L, 0], [b, ch, T - L, w])], 2);
+  })) as ((x: tf.Tensor, t: number) => tf.Tensor) & { dispose(): void };
+  fn.dispose = () => { noiseL.dispose(); incL.dispose(); };
+  return fn;
+}
+
+/**
+ * Solve the CFM ODE from inp.x (noise, t = 0) to t = 1. With the default options (Euler,
+ * linspace(0, 1, steps + 1)) this is upstream's solve_euler. Returns the final x (before inference_codes
+ * puts the in-context latents back). Inputs are not disposed.
+ */
+export function solveCfm(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): tf.Tensor4D {
+  const v = cfmVelocity(estimator, inp);
+  const c = incontextConstraint(inp);
+  try {
+    return solveOde(v, inp.x, { ...opts, constrain: c ?? opts.constrain }) as tf.Tensor4D;
+  } finally {
+    v.dispose();
+    c?.dispose();
+  }
+}

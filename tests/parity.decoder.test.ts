@@ -1,0 +1,3 @@
+import { defineParityTests } from './parity-helper.js';
+
+defineParityTests('decoder');
