@@ -2,4 +2,3 @@
 import './torchload.js';
 import './encoder_rvq.js';
 import './decoder.js';
-import './encoder_muq.js';
