@@ -2,3 +2,4 @@
 import './torchload.js';
 import './encoder_rvq.js';
 import './decoder.js';
+import './encoder_muq.js';

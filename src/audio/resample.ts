@@ -1,0 +1,154 @@
+/**
+ * Band-limited resampling identical to torchaudio's `functional.resample` / `transforms.Resample` with the
+ * defaults MuCodec uses (method sinc_interp_hann = "sinc_interpolation", lowpass_filter_width 6, rolloff 0.99).
+ *
+ *   resample(x, orig, target, {kernelPrecision})   one channel, Float32Array in / out
+ *   resample48kTo24k(x)                            MODEL `rsq48tomuencoder` (transforms.Resample(48000, 24000))
+ *   sincResampleKernel(orig, target, precision)    the (new/gcd, 2·width + orig/gcd) polyphase kernel
+ *
+ * Kernel precision (torchaudio functional.py `_get_sinc_resample_kernel`):
+ *  - 'float64': transforms.Resample builds the kernel with dtype=None: index grid in float64 (the phase offset
+ *    −i/new comes from an int64 arange divided in the default float32 dtype, then promoted), rounded to float32
+ *    once at the end (model.py rsq48tomuencoder; also the `rsq48tomuencoder.kernel` buffer of mucodec.pt).
+ *  - 'float32': functional.resample(waveform, ...) passes the waveform dtype, so every step of the kernel
+ *    formula runs in float32 (generate.py file2code). Emulated here step by step with Math.fround.
+ * The convolution (`_apply_sinc_resample_kernel`: zero pad (width, width + orig), conv1d stride orig,
+ * interleave the new phases, keep ceil(new·L/orig) samples) is accumulated in float64 and rounded once.
+ * Cost O(n_out · (2·width + orig/gcd)).
+ */
+
+export type KernelPrecision = 'float64' | 'float32';
+
+export interface ResampleOptions {
+  /** 'float64' = transforms.Resample (default here: the MuCodec encoder path), 'float32' = functional.resample */
+  kernelPrecision?: KernelPrecision;
+  lowpassFilterWidth?: number;
+  rolloff?: number;
+}
+
+export interface SincKernel {
+  /** orig_freq / gcd */
+  orig: number;
+  /** new_freq / gcd */
+  target: number;
+  width: number;
+  /** taps per phase = 2·width + orig */
+  taps: number;
+  /** (target, taps) row-major, float32 values */
+  kernel: Float32Array;
+}
+
+export function gcd(a: number, b: number): number {
+  a = Math.abs(a); b = Math.abs(b);
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+const f = Math.fround;
+
+/** torchaudio `_get_sinc_resample_kernel` (sinc_interp_hann). */
+export function sincResampleKernel(origFreq: number, newFreq: number, opts: ResampleOptions = {}): SincKernel {
+  if (!Number.isInteger(origFreq) || !Number.isInteger(newFreq) || origFreq <= 0 || newFreq <= 0) {
+    throw new Error(`resample: frequencies must be positive integers (got ${origFreq}, ${newFreq})`);
+  }
+  const lpw = opts.lowpassFilterWidth ?? 6;
+  const rolloff = opts.rolloff ?? 0.99;
+  const prec = opts.kernelPrecision ?? 'float64';
+  if (lpw <= 0) throw new Error('resample: lowpass filter width must be positive');
+  const g = gcd(origFreq, newFreq);
+  const orig = origFreq / g;
+  const target = newFreq / g;
+  const baseFreq = Math.min(orig, target) * rolloff; // python float
+  const width = Math.ceil((lpw * orig) / baseFreq);
+  const taps = 2 * width + orig;
+  const kernel = new Float32Array(target * taps);
+  const scale = baseFreq / orig; // python float
+  if (prec === 'float64') {
+    for (let i = 0; i < target; i++) {
+      // torch.arange(0, -new, -1) (int64) / new -> default dtype float32, then + float64 idx
+      const phase = f(-i / target);
+      for (let k = 0; k < taps; k++) {
+        const idx = (k - width) / orig;
+        let t = (phase + idx) * baseFreq;
+        t = Math.min(Math.max(t, -lpw), lpw);
+        const c = Math.cos((t * Math.PI) / lpw / 2);
+        const window = c * c;
+        t *= Math.PI;
+        const sinc = t === 0 ? 1 : Math.sin(t) / t;
+        kernel[i * taps + k] = sinc * (window * scale);
+      }
+    }
+  } else {
+    // every op in float32; python float scalars are cast to float32 by the tensor op
+    const baseF = f(baseFreq), piF = f(Math.PI), lpwF = f(lpw), scaleF = f(scale), origF = f(orig), targetF = f(target);
+    for (let i = 0; i < target; i++) {
+      const phase = f(f(-i) / targetF);
+      for (let k = 0; k < taps; k++) {
+        const idx = f(f(k - width) / origF);
+        let t = f(phase + idx);
+        t = f(t * baseF);
+        t = Math.min(Math.max(t, -lpwF), lpwF);
+        const c = f(Math.cos(f(f(f(t * piF) / lpwF) / 2)));
+        const window = f(c * c);
+        t = f(t * piF);
+        const sinc = t === 0 ? 1 : f(f(Math.sin(t)) / t);
+        kernel[i * taps + k] = f(sinc * f(window * scaleF));
+      }
+    }
+  }
+  return { orig, target, width, taps, kernel };
+}
+
+/** Output length of torchaudio's resample: ceil(new·L / orig) with gcd-reduced rates. */
+export function resampledLength(length: number, origFreq: number, newFreq: number): number {
+  const g = gcd(origFreq, newFreq);
+  const o = origFreq / g, n = newFreq / g;
+  return Math.ceil((n * length) / o);
+}
+
+/** Apply a polyphase kernel: y[j·new + i] = Σ_k K[i, k] · x[j·orig + k − width] (zeros outside x). */
+export function applySincKernel(x: Float32Array, k: SincKernel): Float32Array {
+  const { orig, target, width, taps, kernel } = k;
+  const n = x.length;
+  const outLen = Math.ceil((target * n) / orig);
+  const y = new Float32Array(outLen);
+  for (let o = 0; o < outLen; o++) {
+    const j = Math.floor(o / target);
+    const i = o - j * target;
+    const start = j * orig - width; // x index of tap 0
+    const kLo = Math.max(0, -start);
+    const kHi = Math.min(taps, n - start);
+    const row = i * taps;
+    let acc = 0;
+    for (let kk = kLo; kk < kHi; kk++) acc += kernel[row + kk]! * x[start + kk]!;
+    y[o] = acc;
+  }
+  return y;
+}
+
+const kernelCache = new Map<string, SincKernel>();
+
+function cachedKernel(orig: number, target: number, opts: ResampleOptions): SincKernel {
+  const key = `${orig}/${target}/${opts.kernelPrecision ?? 'float64'}/${opts.lowpassFilterWidth ?? 6}/${opts.rolloff ?? 0.99}`;
+  let k = kernelCache.get(key);
+  if (!k) {
+    k = sincResampleKernel(orig, target, opts);
+    if (kernelCache.size > 16) kernelCache.clear();
+    kernelCache.set(key, k);
+  }
+  return k;
+}
+
+/**
+ * Resample one channel from `origFreq` to `newFreq` (torchaudio semantics; equal rates return a copy).
+ * Default kernel precision 'float64' (transforms.Resample); pass 'float32' for functional.resample.
+ */
+export function resample(x: Float32Array, origFreq: number, newFreq: number, opts: ResampleOptions = {}): Float32Array {
+  if (origFreq === newFreq) return x.slice();
+  return applySincKernel(x, cachedKernel(origFreq, newFreq, opts));
+}
+
+/** MODEL `rsq48tomuencoder` = torchaudio transforms.Resample(48000, 24000): float64-built kernel (1, 28). */
+export function resample48kTo24k(x: Float32Array): Float32Array {
+  return resample(x, 48000, 24000, { kernelPrecision: 'float64' });
+}

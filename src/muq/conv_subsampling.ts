@@ -1,0 +1,160 @@
+/**
+ * MuQ conv frontend: MUQ modules/conv.py `Conv2dSubsampling(1, conv_dim, encoder_dim, strides=[2, 2], n_bands)`.
+ *
+ * Upstream runs NCHW on (B, 1, n_mels, T) (H = mel, W = time): two `Res2dModule`s, each
+ *   relu( bn2(conv2(relu(bn1(conv1(x))))) + bn3(conv3(x)) ),  conv1/conv3 3×3 stride (2, s) pad 1, conv2 3×3 pad 1,
+ * then rearrange 'b c f t -> b t (c f)' and Linear(conv_dim · n_mels/4, encoder_dim).
+ *
+ * Here the whole frontend runs channels-last with TIME as the height axis: x (B, T, n_mels, 1) NHWC. The 3×3
+ * kernels are transposed (kh ↔ kw) and the strides swapped accordingly, so the result is the same convolution;
+ * the output (B, T/4, n_mels/4, C) reshapes for free to (B, T/4, F·C) and the Linear weight's input columns are
+ * permuted once from upstream's c·F + f order to f·C + c. No activation transpose anywhere.
+ * Eval BatchNorm is folded into the preceding conv (w·s, (b − mean)·s + beta, s = weight / √(var + eps),
+ * folded in float64); conv + bias (+ ReLU) run as one tf.fused.conv2d with implicit zero padding.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Params } from '../params.js';
+import { toFloat32, type HostTensor } from '../hosttensor.js';
+import { permute } from '../../layers/host.js';
+import { Linear } from '../../layers/linear.js';
+
+export interface ConvSubsamplingConfig {
+  /** conv_dim (hdim) */
+  convDim: number;
+  /** encoder_dim (odim) */
+  encoderDim: number;
+  /** n_bands = n_mels */
+  nMels: number;
+  /** time strides of the two modules (MuQ: [2, 2] for label_rate 25); the mel stride is always 2 */
+  strides: [number, number];
+  batchNormEps: number;
+}
+
+/** A 3×3 conv (pad 1) with its eval BatchNorm folded in, on (B, T, F, C) tensors. */
+class FoldedConv {
+  readonly filter: tf.Tensor4D;
+  readonly bias: tf.Tensor1D;
+  constructor(p: Params, conv: string, bn: string, eps: number, readonly strides: [number, number]) {
+    const w = p.get(`${conv}.weight`);
+    if (w.shape.length !== 4 || w.shape[2] !== 3 || w.shape[3] !== 3) throw new Error(`${p.prefix}${conv}.weight: expected (out, in, 3, 3)`);
+    const [out, inC] = w.shape as [number, number];
+    const b = p.f32(`${conv}.bias`, [out]);
+    const mean = p.f32(`${bn}.running_mean`, [out]);
+    const vr = p.f32(`${bn}.running_var`, [out]);
+    const g = p.f32(`${bn}.weight`, [out]);
+    const beta = p.f32(`${bn}.bias`, [out]);
+    const wv = toFloat32(w);
+    const per = inC * 9;
+    const folded = new Float32Array(wv.length);
+    const fb = new Float32Array(out);
+    for (let o = 0; o < out; o++) {
+      const s = g[o]! / Math.sqrt(vr[o]! + eps);
+      for (let i = 0; i < per; i++) folded[o * per + i] = wv[o * per + i]! * s;
+      fb[o] = (b[o]! - mean[o]!) * s + beta[o]!;
+    }
+    // (out, in, kmel, ktime) → (ktime, kmel, in, out): height = time, width = mel
+    const f = permute(folded, w.shape, [3, 2, 1, 0]);
+    this.filter = tf.tensor4d(f.data, f.shape as [number, number, number, number]);
+    this.bias = tf.tensor1d(fb);
+  }
+
+  apply(x: tf.Tensor4D, relu: boolean): tf.Tensor4D {
+    return tf.fused.conv2d({ x, filter: this.filter, strides: this.strides, pad: 1, bias: this.bias, activation: relu ? 'relu' : 'linear' });
+  }
+
+  dispose(): void {
+    this.filter.dispose();
+    this.bias.dispose();
+  }
+}
+
+/** MUQ conv.py `Res2dModule` (the shortcut conv3/bn3 exists whenever stride > 1 or idim ≠ odim: always in MuQ). */
+export class Res2dModule {
+  readonly conv1: FoldedConv;
+  readonly conv2: FoldedConv;
+  readonly conv3: FoldedConv | null;
+
+  constructor(p: Params, eps: number, timeStride: number) {
+    const strides: [number, number] = [timeStride, 2];
+    this.conv1 = new FoldedConv(p, 'conv1', 'bn1', eps, strides);
+    this.conv2 = new FoldedConv(p, 'conv2', 'bn2', eps, [1, 1]);
+    this.conv3 = p.has('conv3.weight') ? new FoldedConv(p, 'conv3', 'bn3', eps, strides) : null;
+  }
+
+  /** (B, T, F, Cin) → (B, ceil(T/s), ceil(F/2), C); intermediates are freed as soon as possible. */
+  apply(x: tf.Tensor4D): tf.Tensor4D {
+    const h = this.conv1.apply(x, true);
+    const o = this.conv2.apply(h, false);
+    h.dispose();
+    const sc = this.conv3 ? this.conv3.apply(x, false) : x;
+    const sum = tf.add(o, sc);
+    o.dispose();
+    if (sc !== x) sc.dispose();
+    const y = tf.relu(sum) as tf.Tensor4D;
+    sum.dispose();
+    return y;
+  }
+
+  dispose(): void {
+    this.conv1.dispose();
+    this.conv2.dispose();
+    this.conv3?.dispose();
+  }
+}
+
+export class Conv2dSubsampling {
+  readonly res: [Res2dModule, Res2dModule];
+  readonly linear: Linear;
+  readonly bandsOut: number;
+
+  /** `p` at the module (e.g. `model.conv.` of a MuQ state dict). */
+  constructor(p: Params, readonly cfg: ConvSubsamplingConfig) {
+    this.res = [
+      new Res2dModule(p.sub('conv.0.'), cfg.batchNormEps, cfg.strides[0]),
+      new Res2dModule(p.sub('conv.1.'), cfg.batchNormEps, cfg.strides[1]),
+    ];
+    this.bandsOut = Math.ceil(Math.ceil(cfg.nMels / 2) / 2);
+    const inF = cfg.convDim * this.bandsOut;
+    if (inF !== Math.floor((cfg.convDim * cfg.nMels) / 4)) throw new Error(`conv subsampling: n_mels ${cfg.nMels} must be a multiple of 4`);
+    // Linear input columns: upstream c·F + f, ours f·C + c
+    const w = p.get('linear.weight', [cfg.encoderDim, inF]);
+    const wp = permute(toFloat32(w), [cfg.encoderDim, cfg.convDim, this.bandsOut], [0, 2, 1]);
+    const lp = new Params(new Map<string, HostTensor>([
+      ['linear.weight', { dtype: 'float32', shape: [cfg.encoderDim, inF], data: wp.data }],
+      ['linear.bias', p.get('linear.bias', [cfg.encoderDim])],
+    ]), '', `${p.source} (${p.prefix}linear, columns permuted)`);
+    this.linear = new Linear(lp, 'linear', inF, cfg.encoderDim);
+  }
+
+  /** Output frames for T input mel frames. */
+  outFrames(t: number): number {
+    return Math.ceil(Math.ceil(t / this.cfg.strides[0]) / this.cfg.strides[1]);
+  }
+
+  /**
+   * x: normalised mel, TIME-major (B, T, n_mels) → (B, T', encoder_dim).
+   * `mids` (optional) receives the Res2d outputs in our (B, T, F, C) layout (kept tensors, caller disposes).
+   */
+  apply(x: tf.Tensor3D, mids?: { res0?: tf.Tensor4D; res1?: tf.Tensor4D }): tf.Tensor3D {
+    const [b, t, f] = x.shape;
+    if (f !== this.cfg.nMels) throw new Error(`conv subsampling: expected ${this.cfg.nMels} mel bands, got ${f}`);
+    const x4 = x.reshape([b, t, f, 1]) as tf.Tensor4D;
+    const r0 = this.res[0].apply(x4);
+    x4.dispose();
+    const r1 = this.res[1].apply(r0);
+    if (mids) mids.res0 = r0; else r0.dispose();
+    if (mids) mids.res1 = tf.keep(r1.clone());
+    const [, t2, f2, c2] = r1.shape;
+    const flat = r1.reshape([b, t2, f2 * c2]);
+    r1.dispose();
+    const y = this.linear.apply(flat) as tf.Tensor3D;
+    flat.dispose();
+    return y;
+  }
+
+  dispose(): void {
+    this.res[0].dispose();
+    this.res[1].dispose();
+    this.linear.dispose();
+  }
+}
