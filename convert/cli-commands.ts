@@ -1,0 +1,88 @@
+/**
+ * `mucodec inspect` and `mucodec convert` (wired into the dispatcher by src/cli.ts / src/commands).
+ *
+ *   mucodec inspect <file.pt|file.pth|file.safetensors> [--json]
+ *       every tensor: name (container path joined with '.'), dtype, shape; --json prints a JSON array of
+ *       {name, dtype, shape}.
+ *   mucodec convert --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
+ *                   [--config config.json]
+ */
+import { checkKnown, optFlag, optString, parseArgs } from '../src/commands/args.js';
+import { makeProgress } from '../src/commands/progress.js';
+import { numel, type DType } from '../src/hosttensor.js';
+import { convert } from './convert.js';
+import { SafetensorsFile } from './safetensors.js';
+import { loadTorchCheckpoint, stateDictRoot } from './torch.js';
+
+export interface InspectedTensor { name: string; dtype: DType; shape: number[] }
+
+export interface CommandContext {
+  verbose?: boolean;
+  /** where lines go (default console.log) */
+  print?: (line: string) => void;
+}
+
+/** Every tensor of a torch.save file or a safetensors file, in file order. */
+export async function inspectFile(path: string): Promise<{ format: string; stateDictRoot?: string; tensors: InspectedTensor[] }> {
+  if (/\.safetensors$/i.test(path)) {
+    const f = await SafetensorsFile.open(path);
+    try {
+      return { format: 'safetensors', tensors: [...f.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] })) };
+    } finally {
+      await f.close();
+    }
+  }
+  const ck = await loadTorchCheckpoint(path);
+  try {
+    const tensors = ck.tensors().map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape] }));
+    for (const u of ck.unsupported) process.emitWarning(`${path}: tensor "${u.name}" has unsupported storage ${u.storageType}`);
+    return { format: `torch ${ck.format}`, stateDictRoot: stateDictRoot(ck), tensors };
+  } finally {
+    await ck.close();
+  }
+}
+
+export async function inspectCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
+  const print = ctx.print ?? ((s: string) => console.log(s));
+  const a = parseArgs(argv, ['json']);
+  checkKnown(a, ['json']);
+  if (a.positionals.length !== 1) throw new Error('inspect: give exactly one file (.pt, .pth or .safetensors)');
+  const path = a.positionals[0]!;
+  const info = await inspectFile(path);
+  if (optFlag(a, 'json')) {
+    print(JSON.stringify(info.tensors));
+    return 0;
+  }
+  const w = Math.max(4, ...info.tensors.map((t) => t.name.length));
+  let params = 0;
+  for (const t of info.tensors) {
+    params += numel(t.shape);
+    print(`${t.name.padEnd(w)}  ${t.dtype.padEnd(8)}  (${t.shape.join(', ')})`);
+  }
+  print(`${path}: ${info.format}, ${info.tensors.length} tensors, ${params} values` +
+    (info.stateDictRoot !== undefined ? `, state dict root "${info.stateDictRoot}"` : ''));
+  return 0;
+}
+
+export async function convertCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
+  const print = ctx.print ?? ((s: string) => console.log(s));
+  const a = parseArgs(argv);
+  checkKnown(a, ['mucodec', 'muq', 'audioldm', 'output', 'config']);
+  const need = (k: string): string => {
+    const v = optString(a, k);
+    if (!v) throw new Error(`convert: --${k} is required (usage: mucodec convert --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/)`);
+    return v;
+  };
+  if (a.positionals.length) throw new Error(`convert: unexpected argument "${a.positionals[0]}"`);
+  const opts = { mucodec: need('mucodec'), muq: need('muq'), audioldm: need('audioldm'), outDir: need('output') };
+  const progress = makeProgress('convert', process.stderr, !process.stderr.isTTY);
+  const r = await convert({
+    ...opts,
+    config: optString(a, 'config'),
+    onProgress: (done, total, label) => progress.update(done, total, label.split(' ')[0]),
+  });
+  progress.done();
+  for (const f of r.files) print(`${f.path}: ${f.tensors} tensors, ${(f.bytes / 2 ** 20).toFixed(1)} MiB`);
+  print(`${r.outDir}/config.json written (MuQ layers stored: ${r.config.converted.muq_layers_stored})`);
+  return 0;
+}
