@@ -1,0 +1,217 @@
+/**
+ * Latent windows → stereo waveform: the tail of MuCodec generate.py:MuCodec.code2sound after the DiT loop.
+ *
+ *   latent_list[0] = latent_list[0][:, :, first_latent_length:, :]
+ *   per window: (B, 32, T, 32) → reshape (2B, 16, T, 32)  (channels 0–15 → row 2b = L, 16–31 → row 2b+1 = R)
+ *               → vae.decode_first_stage → decode_to_waveform (vocoder_chunk_infer) → [:, :min_samples]
+ *   cross-fade: output[:, −ovlp:] = output[:, −ovlp:]·(1 − ramp) + cur[:, :ovlp]·ramp, ramp = np.linspace(0, 1, ovlp)
+ *               (float64 arithmetic, stored float32); output = cat(output, cur[:, ovlp:])
+ *   final:      output[:, :target_len]
+ *
+ * Streaming: `LatentsToAudio.push(window)` decodes one window (one stereo row at a time: VAE decode, then the
+ * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
+ * the rest. Memory is bounded by one window, whatever the song length.
+ */
+import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
+import type { AutoencoderKL } from './vae/autoencoder.js';
+import type { Image } from './vae/tiled.js';
+import { vocoderChunkInfer, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
+
+export interface WindowSamples {
+  /** int(duration · sample_rate): each window's audio is cut to this length */
+  minSamples: number;
+  /** min_samples // 4 · 3 */
+  hopSamples: number;
+  /** min_samples − hop_samples: cross-fade length */
+  ovlpSamples: number;
+}
+
+/** code2sound's window arithmetic: min_samples = int(duration·sr), hop = min_samples // 4 · 3, ovlp = rest */
+export function windowSamples(duration = 40.96, sampleRate = 48000): WindowSamples {
+  const minSamples = Math.trunc(duration * sampleRate);
+  const hopSamples = Math.floor(minSamples / 4) * 3;
+  return { minSamples, hopSamples, ovlpSamples: minSamples - hopSamples };
+}
+
+/**
+ * target_len = int((codes_len − first_latent_codes_length) / 100 · 4 · sample_rate), in double precision in this
+ * exact order (codes_len counted before code2sound pads the codes to whole windows).
+ */
+export function targetLength(codesLen: number, firstLatentCodesLength = 0, sampleRate = 48000): number {
+  return Math.trunc(((codesLen - firstLatentCodesLength) / 100) * 4 * sampleRate);
+}
+
+/**
+ * The running cross-fade of code2sound over per-window audio (rows × samples), emitting final samples as soon
+ * as they are final: after each window only its last `ovlp` samples can still change.
+ */
+export class WindowCrossFader {
+  private tail: Float32Array[] | null = null;
+  private emitted = 0;
+  private readonly ramp: Float64Array;
+
+  /** `targetLen`: final crop (Infinity for none) */
+  constructor(readonly rows: number, readonly ovlp: number, readonly targetLen = Infinity) {
+    if (ovlp < 1) throw new Error(`cross-fade: overlap must be ≥ 1 sample, got ${ovlp}`);
+    this.ramp = linspace01(ovlp);
+  }
+
+  /** total samples emitted so far (after the target crop) */
+  get samplesEmitted(): number { return this.emitted; }
+
+  /** add one window (rows arrays of equal length); returns the newly final samples per row */
+  push(cur: Float32Array[]): Float32Array[] {
+    if (cur.length !== this.rows) throw new Error(`cross-fade: window has ${cur.length} rows, expected ${this.rows}`);
+    const n = cur[0]!.length;
+    if (cur.some((r) => r.length !== n)) throw new Error('cross-fade: rows of a window differ in length');
+    const ov = this.ovlp;
+    let joined: Float32Array[];
+    if (!this.tail) {
+      joined = cur;
+    } else {
+      if (n < ov) throw new Error(`cross-fade: a window of ${n} samples is shorter than the ${ov}-sample overlap`);
+      if (this.tail[0]!.length < ov) throw new Error(`cross-fade: the running output (${this.tail[0]!.length} samples) is shorter than the ${ov}-sample overlap`);
+      const ramp = this.ramp;
+      joined = cur.map((c, r) => {
+        const t = this.tail![r]!;
+        const out = new Float32Array(ov + n - ov);
+        for (let i = 0; i < ov; i++) out[i] = t[i]! * (1 - ramp[i]!) + c[i]! * ramp[i]!; // float64, stored float32
+        out.set(c.subarray(ov), ov);
+        return out;
+      });
+    }
+    const len = joined[0]!.length;
+    const keep = Math.max(0, len - ov);
+    this.tail = joined.map((j) => j.slice(keep));
+    return this.emit(joined.map((j) => j.subarray(0, keep)));
+  }
+
+  /** the remaining (last `ovlp`) samples, cropped to the target */
+  finish(): Float32Array[] {
+    if (!this.tail) return Array.from({ length: this.rows }, () => new Float32Array(0));
+    const t = this.tail;
+    this.tail = null;
+    return this.emit(t);
+  }
+
+  private emit(rows: Float32Array[]): Float32Array[] {
+    const room = Math.max(0, Math.min(rows[0]!.length, this.targetLen - this.emitted));
+    this.emitted += room;
+    return rows.map((r) => r.slice(0, room));
+  }
+}
+
+export interface LatentsToAudioOptions extends Partial<WindowSamples> {
+  /** final crop (code2sound's target_len); default: no crop */
+  targetLen?: number;
+  /** latent frames of the prompt at the start of window 0 (cut before decoding); default 0 */
+  firstLatentLength?: number;
+  /** when the window parameters are not given: duration (40.96) and sample rate (48000) they derive from */
+  duration?: number;
+  sampleRate?: number;
+}
+
+export interface WindowTaps {
+  /** (2B, 1, 8T, 256) mel of a window, row by row */
+  mel?: (window: number, row: number, mel: Image) => void;
+  /** (2B, S) decode_to_waveform output of a window, before the min_samples cut */
+  wav?: (window: number, wav: { data: Float32Array; shape: [number, number] }) => void;
+}
+
+/**
+ * Streaming latents → stereo audio (code2sound tail). One window at a time; rows are decoded one by one
+ * (VAE decode of one (1, 16, T, 32) half, then vocoder_chunk_infer on its mel).
+ */
+export class LatentsToAudio {
+  readonly win: WindowSamples;
+  private fader: WindowCrossFader | null = null;
+  private index = 0;
+  readonly targetLen: number;
+  readonly firstLatentLength: number;
+
+  constructor(readonly vae: AutoencoderKL, readonly vocoder: HifiGanGenerator, opts: LatentsToAudioOptions = {}, readonly taps: WindowTaps = {}) {
+    const d = windowSamples(opts.duration ?? 40.96, opts.sampleRate ?? 48000);
+    const minSamples = opts.minSamples ?? d.minSamples;
+    const hopSamples = opts.hopSamples ?? Math.floor(minSamples / 4) * 3;
+    this.win = { minSamples, hopSamples, ovlpSamples: opts.ovlpSamples ?? minSamples - hopSamples };
+    this.targetLen = opts.targetLen ?? Infinity;
+    this.firstLatentLength = opts.firstLatentLength ?? 0;
+  }
+
+  /** decode one latent window (B, 32, T, F) → (2B, S) audio, S ≤ min_samples (decode_to_waveform[:, :min_samples]) */
+  decodeWindow(latent: HostTensor): Float32Array[] {
+    if (latent.shape.length !== 4 || latent.shape[1]! % 2) throw new Error(`latents_to_audio: window must be (B, 2·C, T, F), got ${shapeStr(latent.shape)}`);
+    const [B, C, T0, F] = latent.shape as [number, number, number, number];
+    const cut = this.index === 0 ? this.firstLatentLength : 0;
+    const T = T0 - cut;
+    if (T <= 0) throw new Error(`latents_to_audio: window ${this.index} has ${T0} frames, first_latent_length is ${cut}`);
+    const src = toFloat32(latent);
+    const half = C / 2;
+    const rows: Float32Array[] = [];
+    const wavRows: Array<{ data: Float32Array; n: number }> = [];
+    for (let b = 0; b < B; b++) {
+      for (let s = 0; s < 2; s++) {
+        // reshape (B, C, T, F) → (2B, C/2, T, F): row 2b+s = channels [s·C/2, (s+1)·C/2) of batch b, frames cut.. T0
+        const z = new Float32Array(half * T * F);
+        for (let c = 0; c < half; c++) {
+          const from = ((b * C + s * half + c) * T0 + cut) * F;
+          z.set(src.subarray(from, from + T * F), c * T * F);
+        }
+        const row = 2 * b + s;
+        let melImg: Image | null = null;
+        this.vae.decode({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => { melImg = m; });
+        const mel = melImg! as Image; // (frames, mel_bins, 1): already NWC (1, frames, mel_bins) for the vocoder
+        this.taps.mel?.(this.index, row, mel);
+        const frames = mel.h, nm = mel.w;
+        const wav = vocoderChunkInfer(this.vocoder, (f0, f1) => mel.data.subarray(f0 * nm, f1 * nm), 1, frames);
+        wavRows.push({ data: wav.data, n: wav.shape[1] });
+        rows.push(wav.data.slice(0, Math.min(wav.shape[1], this.win.minSamples)));
+      }
+    }
+    if (this.taps.wav) {
+      const n = wavRows[0]!.n;
+      const all = new Float32Array(wavRows.length * n);
+      wavRows.forEach((w, r) => all.set(w.data, r * n));
+      this.taps.wav(this.index, { data: all, shape: [wavRows.length, n] });
+    }
+    return rows;
+  }
+
+  /** decode and cross-fade one window; returns the newly final samples per output row (2B rows) */
+  push(latent: HostTensor): Float32Array[] {
+    const rows = this.decodeWindow(latent);
+    this.fader ??= new WindowCrossFader(rows.length, this.win.ovlpSamples, this.targetLen);
+    this.index++;
+    return this.fader.push(rows);
+  }
+
+  /** the last samples (and the end of the stream) */
+  finish(): Float32Array[] {
+    if (!this.fader) throw new Error('latents_to_audio: no window was pushed');
+    return this.fader.finish();
+  }
+}
+
+/** Concatenate streamed pieces (each: rows arrays) into one (rows, total) row-major tensor. */
+export function concatRows(pieces: Float32Array[][]): HostTensor {
+  const rows = pieces[0]!.length;
+  const total = pieces.reduce((n, p) => n + p[0]!.length, 0);
+  const out = new Float32Array(rows * total);
+  let off = 0;
+  for (const p of pieces) {
+    for (let r = 0; r < rows; r++) out.set(p[r]!, r * total + off);
+    off += p[0]!.length;
+  }
+  return { dtype: 'float32', shape: [rows, total], data: out };
+}
+
+/** Whole-list convenience: latent windows → (2B, target_len) float32, as code2sound returns it. */
+export function latentsToAudio(
+  vae: AutoencoderKL, vocoder: HifiGanGenerator, latents: HostTensor[], opts: LatentsToAudioOptions = {}, taps: WindowTaps = {},
+): HostTensor {
+  const s = new LatentsToAudio(vae, vocoder, opts, taps);
+  const pieces: Float32Array[][] = [];
+  for (const l of latents) pieces.push(s.push(l));
+  pieces.push(s.finish());
+  return concatRows(pieces);
+}

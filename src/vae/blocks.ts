@@ -1,0 +1,150 @@
+/**
+ * AudioLDM VAE building blocks (MuCodec tools/get_melvaehifigan48k.py: ResnetBlock, AttnBlock, Normalize,
+ * nonlinearity) on host-resident images with row-banded convolutions (./tiled.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Conv2d } from '../../layers/conv.js';
+import type { Params } from '../params.js';
+import {
+  conv1x1, conv3x3, groupNormAffine, imageTensor, normSwish, rowsTensor, type Image, type TileOptions,
+} from './tiled.js';
+
+/** GM:Normalize: GroupNorm(32 groups, eps 1e-6, affine) */
+export const GN_GROUPS = 32;
+export const GN_EPS = 1e-6;
+
+export class GroupNormParams {
+  readonly gamma: Float32Array;
+  readonly beta: Float32Array;
+  constructor(p: Params, name: string, readonly channels: number) {
+    this.gamma = Float32Array.from(p.f32(`${name}.weight`, [channels]));
+    this.beta = Float32Array.from(p.f32(`${name}.bias`, [channels]));
+  }
+  affine(x: Image) {
+    return groupNormAffine(x, GN_GROUPS, GN_EPS, this.gamma, this.beta);
+  }
+}
+
+/** nn.Conv2d with its (out, in, k, k) shape checked by name */
+export function conv2d(p: Params, name: string, cin: number, cout: number, k: number): Conv2d {
+  p.get(`${name}.weight`, [cout, cin, k, k]);
+  p.get(`${name}.bias`, [cout]);
+  return new Conv2d(p, name);
+}
+
+/**
+ * GM:ResnetBlock with temb_channels = 0 and conv_shortcut = False:
+ * h = conv1(swish(norm1(x))); h = conv2(swish(norm2(h))) (dropout is identity); out = shortcut(x) + h,
+ * shortcut = nin_shortcut (1×1) only when in ≠ out channels.
+ */
+export class ResnetBlock {
+  readonly norm1: GroupNormParams;
+  readonly conv1: Conv2d;
+  readonly norm2: GroupNormParams;
+  readonly conv2: Conv2d;
+  readonly ninShortcut: Conv2d | null;
+
+  constructor(p: Params, readonly inChannels: number, readonly outChannels: number) {
+    this.norm1 = new GroupNormParams(p, 'norm1', inChannels);
+    this.conv1 = conv2d(p, 'conv1', inChannels, outChannels, 3);
+    this.norm2 = new GroupNormParams(p, 'norm2', outChannels);
+    this.conv2 = conv2d(p, 'conv2', outChannels, outChannels, 3);
+    if (p.has('temb_proj.weight')) throw new Error(`${p.prefix}temb_proj: the VAE blocks have no timestep embedding (temb_channels = 0)`);
+    this.ninShortcut = inChannels !== outChannels ? conv2d(p, 'nin_shortcut', inChannels, outChannels, 1) : null;
+  }
+
+  apply(x: Image, o: TileOptions = {}): Image {
+    if (x.c !== this.inChannels) throw new Error(`ResnetBlock: input has ${x.c} channels, expected ${this.inChannels}`);
+    const a1 = this.norm1.affine(x);
+    let h: Image;
+    try {
+      h = conv3x3(x, this.conv1, { ...o, pre: (t) => normSwish(t, a1) });
+    } finally { a1.dispose(); }
+    const a2 = this.norm2.affine(h);
+    try {
+      const sc = this.ninShortcut;
+      return conv3x3(h, this.conv2, {
+        ...o,
+        pre: (t) => normSwish(t, a2),
+        residual: (r0, r1) => {
+          const xr = rowsTensor(x, r0, r1);
+          if (!sc) return xr;
+          let s: tf.Tensor4D = tf.conv2d(xr, sc.filter, 1, 'valid');
+          if (sc.bias) s = tf.add(s, sc.bias);
+          return s;
+        },
+      });
+    } finally { a2.dispose(); }
+  }
+
+  dispose(): void {
+    this.conv1.dispose(); this.conv2.dispose(); this.ninShortcut?.dispose();
+  }
+}
+
+/**
+ * GM:AttnBlock: single-head self-attention over the H·W positions (index h·W + w), scores q·k · c^(−1/2)
+ * (the scale applied to the scores after the product, as upstream), softmax over keys, out = P·v,
+ * proj_out, residual. Queries are processed in chunks so that only a (chunk × H·W) block of scores exists
+ * at a time (the real decoder's 16384 positions would need a 1 GiB score matrix).
+ */
+export class AttnBlock {
+  readonly norm: GroupNormParams;
+  readonly q: Conv2d;
+  readonly k: Conv2d;
+  readonly v: Conv2d;
+  readonly projOut: Conv2d;
+  /** queries per chunk (default: as many as keep one score block ≤ 64 MiB) */
+  queryChunk?: number;
+
+  constructor(p: Params, readonly channels: number) {
+    this.norm = new GroupNormParams(p, 'norm', channels);
+    this.q = conv2d(p, 'q', channels, channels, 1);
+    this.k = conv2d(p, 'k', channels, channels, 1);
+    this.v = conv2d(p, 'v', channels, channels, 1);
+    this.projOut = conv2d(p, 'proj_out', channels, channels, 1);
+  }
+
+  apply(x: Image, o: TileOptions = {}): Image {
+    const c = this.channels;
+    if (x.c !== c) throw new Error(`AttnBlock: input has ${x.c} channels, expected ${c}`);
+    const n = x.h * x.w;
+    const a = this.norm.affine(x);
+    const lin = (t: tf.Tensor2D, conv: Conv2d): tf.Tensor2D =>
+      tf.add(tf.matMul(t, conv.filter.reshape([c, c]) as tf.Tensor2D), conv.bias!) as tf.Tensor2D;
+    let q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D;
+    try {
+      [q, kT, v] = tf.tidy(() => {
+        const xt = imageTensor(x);
+        const hn = tf.add(tf.mul(xt, a.scale), a.shift).reshape([n, c]) as tf.Tensor2D;
+        return [lin(hn, this.q), tf.transpose(lin(hn, this.k)) as tf.Tensor2D, lin(hn, this.v)];
+      });
+    } finally { a.dispose(); }
+    const scale = c ** -0.5; // int(c) ** (-0.5), applied to the scores
+    const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor((64 * 1024 * 1024) / (4 * n))));
+    const attended = new Float32Array(n * c);
+    try {
+      for (let i0 = 0; i0 < n; i0 += chunk) {
+        const rows = Math.min(chunk, n - i0);
+        const h = tf.tidy(() => {
+          const qi = tf.slice(q, [i0, 0], [rows, c]);
+          const w = tf.softmax(tf.mul(tf.matMul(qi, kT), scale));
+          return tf.matMul(w, v);
+        });
+        attended.set(h.dataSync() as Float32Array, i0 * c);
+        h.dispose();
+      }
+    } finally { q.dispose(); kT.dispose(); v.dispose(); }
+    const att: Image = { h: x.h, w: x.w, c, data: attended };
+    // proj_out (1×1) and the residual x + h_, banded
+    const proj = conv1x1(att, this.projOut, o);
+    const out = new Float32Array(n * c);
+    // residual add in float32 (x + h_), on the host: exactly one rounding per element like the tensor add
+    for (let i = 0; i < out.length; i++) out[i] = x.data[i]! + proj.data[i]!;
+    return { h: x.h, w: x.w, c, data: out };
+  }
+
+  dispose(): void {
+    this.q.dispose(); this.k.dispose(); this.v.dispose(); this.projOut.dispose();
+  }
+}

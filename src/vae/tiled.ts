@@ -1,0 +1,241 @@
+/**
+ * Host-resident images and row-tiled convolutions for the AudioLDM VAE.
+ *
+ * The real decoder's activations reach 4096 × 256 positions × 256 channels (1 GiB float32 per tensor), so
+ * whole-tensor tfjs ops would exhaust the wasm backend's 4 GiB heap. Activations therefore live in JS memory
+ * (`Image`: one sample, NHWC, H = time rows) and every convolution runs over bands of output rows: the rows a
+ * band needs (with its 1-row halo) are uploaded, normalised, convolved and downloaded, then disposed. The
+ * result is the same computation as the whole-tensor one (each output value is the same dot product); only
+ * GroupNorm statistics are accumulated across bands (in float64, on the host).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Conv2d } from '../../layers/conv.js';
+
+/** One sample, channels-last (H, W, C) row-major. */
+export interface Image {
+  h: number;
+  w: number;
+  c: number;
+  data: Float32Array;
+}
+
+export function image(h: number, w: number, c: number, data?: Float32Array): Image {
+  const d = data ?? new Float32Array(h * w * c);
+  if (d.length !== h * w * c) throw new Error(`image: ${d.length} values do not fill (${h}, ${w}, ${c})`);
+  return { h, w, c, data: d };
+}
+
+/** Sample `b` of an NCHW batch → Image (host transpose). */
+export function imageFromNCHW(data: Float32Array, shape: readonly number[], b: number): Image {
+  const [, c, h, w] = shape as [number, number, number, number];
+  const out = new Float32Array(h * w * c);
+  const base = b * c * h * w;
+  if (c === 1) {
+    out.set(data.subarray(base, base + h * w));
+  } else {
+    for (let ci = 0; ci < c; ci++) {
+      const src = base + ci * h * w;
+      for (let p = 0; p < h * w; p++) out[p * c + ci] = data[src + p]!;
+    }
+  }
+  return { h, w, c, data: out };
+}
+
+/** Images of equal shape → one NCHW batch (B, C, H, W). */
+export function imagesToNCHW(imgs: Image[]): { data: Float32Array; shape: [number, number, number, number] } {
+  const { h, w, c } = imgs[0]!;
+  const out = new Float32Array(imgs.length * c * h * w);
+  imgs.forEach((im, b) => {
+    if (im.h !== h || im.w !== w || im.c !== c) throw new Error('imagesToNCHW: images differ in shape');
+    const base = b * c * h * w;
+    if (c === 1) { out.set(im.data, base); return; }
+    for (let p = 0; p < h * w; p++) for (let ci = 0; ci < c; ci++) out[base + ci * h * w + p] = im.data[p * c + ci]!;
+  });
+  return { data: out, shape: [imgs.length, c, h, w] };
+}
+
+/** rows [r0, r1) of an image as a (1, r1−r0, W, C) tensor (a copy into the backend) */
+export function rowsTensor(x: Image, r0: number, r1: number): tf.Tensor4D {
+  const stride = x.w * x.c;
+  return tf.tensor4d(x.data.subarray(r0 * stride, r1 * stride), [1, r1 - r0, x.w, x.c]);
+}
+
+export function imageTensor(x: Image): tf.Tensor4D {
+  return rowsTensor(x, 0, x.h);
+}
+
+export async function tensorToImage(t: tf.Tensor4D): Promise<Image> {
+  const [, h, w, c] = t.shape;
+  return { h, w, c, data: (await t.data()) as Float32Array };
+}
+
+export interface TileOptions {
+  /** upper bound on the bytes of one band's input (default 32 MiB) */
+  tileBytes?: number;
+  /** fixed band height in output rows (overrides tileBytes; tests use it to exercise the band seams) */
+  tileRows?: number;
+}
+
+const DEFAULT_TILE_BYTES = 32 * 1024 * 1024;
+
+function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions): number {
+  if (o.tileRows) return Math.max(1, Math.min(hOut, o.tileRows));
+  return Math.max(1, Math.min(hOut, Math.floor((o.tileBytes ?? DEFAULT_TILE_BYTES) / Math.max(1, bytesPerOutRow))));
+}
+
+/**
+ * Run `band(r0, r1)` (returning a (1, r1−r0, wOut, cOut) tensor, created inside a tidy by this runner) over
+ * bands of output rows and assemble the host result.
+ */
+export function runBands(
+  hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions,
+  band: (r0: number, r1: number) => tf.Tensor4D,
+): Image {
+  const out = new Float32Array(hOut * wOut * cOut);
+  const rows = bandRows(hOut, bytesPerOutRow, o);
+  const stride = wOut * cOut;
+  for (let r0 = 0; r0 < hOut; r0 += rows) {
+    const r1 = Math.min(hOut, r0 + rows);
+    const t = tf.tidy(() => band(r0, r1));
+    try {
+      if (t.shape[1] !== r1 - r0 || t.shape[2] !== wOut || t.shape[3] !== cOut) {
+        throw new Error(`band [${r0}, ${r1}) produced shape (${t.shape.join(', ')}), expected (1, ${r1 - r0}, ${wOut}, ${cOut})`);
+      }
+      out.set(t.dataSync() as Float32Array, r0 * stride);
+    } finally {
+      t.dispose();
+    }
+  }
+  return { h: hOut, w: wOut, c: cOut, data: out };
+}
+
+/** Per-channel affine y = x·scale + shift (GroupNorm folded as torch's CPU kernel applies it). */
+export interface ChannelAffine {
+  scale: tf.Tensor1D;
+  shift: tf.Tensor1D;
+  dispose(): void;
+}
+
+/**
+ * torch.nn.GroupNorm statistics of one sample (biased variance over H·W·C/G, float64), folded with the
+ * affine parameters into y = x·scale_c + shift_c, scale_c = γ_c·rstd_g, shift_c = β_c − mean_g·scale_c
+ * (ATen group_norm_kernel's ApplyScaleBias form).
+ */
+export function groupNormAffine(x: Image, groups: number, eps: number, gamma: Float32Array, beta: Float32Array): ChannelAffine {
+  const c = x.c;
+  if (c % groups) throw new Error(`GroupNorm: ${c} channels are not divisible into ${groups} groups`);
+  if (gamma.length !== c || beta.length !== c) throw new Error(`GroupNorm: affine parameters have ${gamma.length} values for ${c} channels`);
+  const cg = c / groups;
+  const n = x.h * x.w;
+  const d = x.data;
+  // per-channel sums, then per-group mean; second pass for the centred sum of squares
+  const sum = new Float64Array(c);
+  for (let p = 0; p < n; p++) {
+    const o = p * c;
+    for (let ch = 0; ch < c; ch++) sum[ch] += d[o + ch]!;
+  }
+  const mean = new Float64Array(groups);
+  for (let ch = 0; ch < c; ch++) mean[Math.floor(ch / cg)] += sum[ch]!;
+  const count = n * cg;
+  for (let g = 0; g < groups; g++) mean[g] /= count;
+  const meanC = new Float64Array(c);
+  for (let ch = 0; ch < c; ch++) meanC[ch] = mean[Math.floor(ch / cg)]!;
+  const ss = new Float64Array(c);
+  for (let p = 0; p < n; p++) {
+    const o = p * c;
+    for (let ch = 0; ch < c; ch++) { const v = d[o + ch]! - meanC[ch]!; ss[ch] += v * v; }
+  }
+  const varG = new Float64Array(groups);
+  for (let ch = 0; ch < c; ch++) varG[Math.floor(ch / cg)] += ss[ch]!;
+  const scale = new Float32Array(c), shift = new Float32Array(c);
+  for (let ch = 0; ch < c; ch++) {
+    const g = Math.floor(ch / cg);
+    const rstd = 1 / Math.sqrt(varG[g]! / count + eps);
+    const s = gamma[ch]! * rstd;
+    scale[ch] = s;
+    shift[ch] = beta[ch]! - mean[g]! * s;
+  }
+  const st = tf.tensor1d(scale), sh = tf.tensor1d(shift);
+  return { scale: st, shift: sh, dispose: () => { st.dispose(); sh.dispose(); } };
+}
+
+/** x·scale + shift, then swish x·σ(x) (Normalize → nonlinearity) */
+export function normSwish(t: tf.Tensor4D, a: ChannelAffine): tf.Tensor4D {
+  const y = tf.add(tf.mul(t, a.scale), a.shift);
+  return tf.mul(y, tf.sigmoid(y));
+}
+
+function convValid(x: tf.Tensor4D, conv: Conv2d, stride: number): tf.Tensor4D {
+  let y: tf.Tensor4D = tf.conv2d(x, conv.filter, [stride, stride], 'valid');
+  if (conv.bias) y = tf.add(y, conv.bias);
+  return y;
+}
+
+/**
+ * 3×3 conv, stride 1, zero padding 1 (nn.Conv2d(k=3, p=1)), over row bands. `pre` transforms the input
+ * rows before the zero padding (GroupNorm + swish in ResnetBlock), `residual(r0, r1)` is added to the band.
+ */
+export function conv3x3(
+  x: Image, conv: Conv2d,
+  opts: TileOptions & { pre?: (t: tf.Tensor4D) => tf.Tensor4D; residual?: (r0: number, r1: number) => tf.Tensor4D } = {},
+): Image {
+  const cOut = conv.outChannels;
+  checkConv(conv, x.c, 3, 'conv3x3');
+  return runBands(x.h, x.w, cOut, x.w * Math.max(x.c, cOut) * 4, opts, (r0, r1) => {
+    const a = Math.max(0, r0 - 1), b = Math.min(x.h, r1 + 1);
+    let t = rowsTensor(x, a, b);
+    if (opts.pre) t = opts.pre(t);
+    t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === x.h ? 1 : 0], [1, 1], [0, 0]]);
+    let y = convValid(t, conv, 1);
+    if (opts.residual) y = tf.add(y, opts.residual(r0, r1));
+    return y;
+  });
+}
+
+/** 1×1 conv over row bands (q/k/v/proj_out, nin_shortcut, quant convs) */
+export function conv1x1(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+  checkConv(conv, x.c, 1, 'conv1x1');
+  return runBands(x.h, x.w, conv.outChannels, x.w * Math.max(x.c, conv.outChannels) * 4, opts,
+    (r0, r1) => convValid(rowsTensor(x, r0, r1), conv, 1));
+}
+
+/**
+ * GM:Downsample: F.pad(x, (0, 1, 0, 1)) (one zero column right, one zero row bottom), then 3×3 conv
+ * stride 2 padding 0 → floor(H/2) × floor(W/2).
+ */
+export function downsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+  checkConv(conv, x.c, 3, 'downsample');
+  const hOut = Math.floor((x.h + 1 - 3) / 2) + 1;
+  const wOut = Math.floor((x.w + 1 - 3) / 2) + 1;
+  return runBands(hOut, wOut, conv.outChannels, 2 * x.w * x.c * 4, opts, (r0, r1) => {
+    const a = 2 * r0, want = 2 * r1 + 1; // input rows [2·r0, 2·r1 + 1) of the padded image
+    const b = Math.min(x.h, want);
+    const t = tf.pad(rowsTensor(x, a, b), [[0, 0], [0, want - b], [0, 1], [0, 0]]);
+    return convValid(t, conv, 2);
+  });
+}
+
+/**
+ * GM:Upsample: F.interpolate(scale_factor=2, mode='nearest') (out[i] = in[floor(i/2)] on both axes), then
+ * 3×3 conv padding 1, over bands of output rows (the ×2 image is never materialised whole).
+ */
+export function upsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+  checkConv(conv, x.c, 3, 'upsample');
+  const H = 2 * x.h, W = 2 * x.w;
+  return runBands(H, W, conv.outChannels, W * Math.max(x.c, conv.outChannels) * 4, opts, (r0, r1) => {
+    const ua = Math.max(0, r0 - 1), ub = Math.min(H, r1 + 1); // upsampled rows needed [ua, ub)
+    const sa = Math.floor(ua / 2), sb = Math.floor((ub - 1) / 2) + 1; // source rows [sa, sb)
+    const src = rowsTensor(x, sa, sb);
+    const up = tf.image.resizeNearestNeighbor(src, [2 * (sb - sa), W]) as tf.Tensor4D; // rows 2·sa …
+    let t = tf.slice(up, [0, ua - 2 * sa, 0, 0], [1, ub - ua, W, x.c]);
+    t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === H ? 1 : 0], [1, 1], [0, 0]]);
+    return convValid(t, conv, 1);
+  });
+}
+
+function checkConv(conv: Conv2d, cin: number, k: number, what: string): void {
+  const [kh, kw, ci] = conv.filter.shape;
+  if (kh !== k || kw !== k || ci !== cin) {
+    throw new Error(`${what}: filter (${conv.filter.shape.join(', ')}) does not fit a ${k}×${k} conv on ${cin} channels`);
+  }
+}
