@@ -40,6 +40,13 @@ const STORAGE_DTYPES: Record<string, DType> = {
   BoolStorage: 'bool', UntypedStorage: 'uint8',
 };
 
+/** torch dtype object name (pickled as the global torch.<name>) -> element dtype */
+const TORCH_DTYPES: Record<string, DType> = {
+  float32: 'float32', float: 'float32', float64: 'float64', double: 'float64', float16: 'float16', half: 'float16',
+  bfloat16: 'bfloat16', int64: 'int64', long: 'int64', int32: 'int32', int: 'int32', int16: 'int16', short: 'int16',
+  int8: 'int8', uint8: 'uint8', bool: 'bool',
+};
+
 /** A reference to one storage record of the file. */
 export interface StorageRef {
   key: string;
@@ -114,6 +121,13 @@ function torchGlobals(module: string, name: string): PyFunction | undefined {
     case 'torch._utils._rebuild_tensor_v2':
     case 'torch._utils._rebuild_tensor':
       return new PyFunction(module, name, (a) => rebuildTensor(a, q));
+    case 'torch._utils._rebuild_tensor_v3': // (storage, offset, size, stride, requires_grad, hooks, dtype, metadata)
+      return new PyFunction(module, name, (a) => {
+        const t = rebuildTensor(a, q);
+        const d = a[6] instanceof PyClass && a[6].module === 'torch' ? TORCH_DTYPES[a[6].name] : undefined;
+        const storage = { ...t.storage, dtype: d, storageType: a[6] instanceof PyClass ? `${t.storage.storageType}(${a[6].name})` : t.storage.storageType };
+        return new TorchTensor(storage, t.storageOffset, t.shape, t.stride, t.requiresGrad);
+      });
     case 'torch._utils._rebuild_parameter':
     case 'torch._utils._rebuild_parameter_with_state':
       return new PyFunction(module, name, (a) => {

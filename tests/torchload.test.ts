@@ -166,6 +166,15 @@ describe('zip container', () => {
     }
   });
 
+  it('reads torch 2.x _rebuild_tensor_v3 tensors (UntypedStorage + dtype)', async () => {
+    const p = join(tmp, 'v3.pt');
+    const bf: HostTensor = { dtype: 'bfloat16', shape: [2, 2], data: Uint16Array.from([0x3f80, 0xc000, 0x4040, 0]) };
+    await torchSave(p, odict(new Map<PyVal, PyVal>([['w', { kind: 'tensor', t: bf, v3: true }], ['a', T(a)]])));
+    const sd = await readStateDict(p);
+    expect(sd.get('w')).toEqual(bf);
+    expect(Array.from(sd.get('a')!.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+  });
+
   it('reads a byte range of a stored entry', async () => {
     const p = join(tmp, 'range.zip');
     await writePieces(p, buildZip([{ name: 'x/y.bin', data: Uint8Array.from({ length: 100 }, (_, i) => i) }]));

@@ -21,6 +21,8 @@ export interface SaveTensor {
   t: HostTensor;
   view?: { base: HostTensor; offset: number; shape: number[]; stride: number[] };
   parameter?: boolean;
+  /** write as torch 2.x `_rebuild_tensor_v3` over an UntypedStorage (dtype passed separately) */
+  v3?: boolean;
 }
 export const T = (t: HostTensor, parameter = false): SaveTensor => ({ kind: 'tensor', t, parameter });
 export const tuple = (...items: PyVal[]): { kind: 'tuple'; items: PyVal[] } => ({ kind: 'tuple', items });
@@ -87,12 +89,13 @@ export function picklePy(value: PyVal): { pkl: Buffer; storages: Map<string, Uin
       const shape = v.view?.shape ?? v.t.shape;
       const stride = v.view?.stride ?? shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
       if (v.parameter) global('torch._utils', '_rebuild_parameter');
-      global('torch._utils', '_rebuild_tensor_v2');
+      global('torch._utils', v.v3 ? '_rebuild_tensor_v3' : '_rebuild_tensor_v2');
       w.u8(0x28); // args
-      w.u8(0x28); w.str('storage'); global('torch', STORAGE_NAME[base.dtype]); w.str(storageKey(base)); w.str('cpu');
-      int(base.data.length); w.u8(0x74, 0x51); // pid tuple, BINPERSID
+      w.u8(0x28); w.str('storage'); global('torch', v.v3 ? 'UntypedStorage' : STORAGE_NAME[base.dtype]); w.str(storageKey(base)); w.str('cpu');
+      int(v.v3 ? base.data.byteLength : base.data.length); w.u8(0x74, 0x51); // pid tuple, BINPERSID
       int(v.view?.offset ?? 0); intTuple(shape); intTuple(stride); w.u8(0x89);
       global('collections', 'OrderedDict'); w.u8(0x29, 0x52);
+      if (v.v3) global('torch', base.dtype);
       w.u8(0x74, 0x52);
       if (v.parameter) { w.u8(0x89); global('collections', 'OrderedDict'); w.u8(0x29, 0x52, 0x87, 0x52); }
     }
