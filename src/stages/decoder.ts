@@ -11,6 +11,8 @@ import { AdaLayerNormSingleFlow } from '../dit/timestep.js';
 import { BasicTransformerBlock } from '../dit/block.js';
 import { PatchEmbed, Transformer2DModel } from '../dit/transformer.js';
 import { solveCfm } from '../sampler/cfm.js';
+import { MuCodecDecoder, type DecoderConfig } from '../decoder.js';
+import { ReplayNoise } from '../noise.js';
 
 async function host(t: tf.Tensor): Promise<HostTensor> {
   return { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(await t.data()) };
@@ -110,4 +112,59 @@ registerStage('cfm.solve_euler', async (c) => {
     x.dispose(); incontextX.dispose(); mu.dispose();
     model.dispose();
   }
+});
+
+function decoderConfig(c: FixtureCase): DecoderConfig {
+  const j = c.json.config as Record<string, Record<string, unknown> | number>;
+  const r = j.rvq_muencoder_emb as Record<string, number>;
+  const nf = j.normfeat as Record<string, number>;
+  return {
+    dit: ditConfigFromUpstream(j.estimator as Record<string, unknown>),
+    rvq: { input_dim: r.input_dim!, n_codebooks: r.n_codebooks!, codebook_size: r.codebook_size!, codebook_dim: r.codebook_dim! },
+    numChannels: j.num_channels as number,
+    normfeatNumSamples: nf.num_samples!,
+    normfeatPowerStd: nf.power_std!,
+  };
+}
+
+registerStage('mucodec.inference_codes', async (c) => {
+  const sc = c.json.scalars as { latent_length: number; incontext_length: number; guidance_scale: number; num_steps: number; scenario: 'start_seg' | 'other_seg' };
+  const dec = new MuCodecDecoder(await c.weights(), decoderConfig(c));
+  try {
+    const noise = new ReplayNoise(c.noise(), `${c.name} noise`);
+    const out = dec.inferenceCodes({
+      codes: c.t(c.json.inputs!.codes!), trueLatents: c.t(c.json.inputs!.true_latents!),
+      latentLength: sc.latent_length, incontextLength: sc.incontext_length, guidanceScale: sc.guidance_scale,
+      numSteps: sc.num_steps, scenario: sc.scenario, noise,
+    });
+    try {
+      if (noise.remaining) throw new Error(`${noise.remaining} recorded draws unused`);
+      return { 'out.latents': await host(out) };
+    } finally {
+      out.dispose();
+    }
+  } finally {
+    dec.dispose();
+  }
+});
+
+registerStage('mucodec.code2sound_latents', async (c) => {
+  const sc = c.json.scalars as { num_steps: number; guidance_scale: number; padded_codes_len: number; window_starts: number[]; target_len: number };
+  const dec = new MuCodecDecoder(await c.weights(), decoderConfig(c));
+  const outs: Record<string, HostTensor> = {};
+  try {
+    const noise = new ReplayNoise(c.noise(), `${c.name} noise`);
+    const codes = c.t(c.json.inputs!.codes!);
+    for await (const w of dec.code2soundLatents(codes, { numSteps: sc.num_steps, guidanceScale: sc.guidance_scale, noise })) {
+      const p = w.plan;
+      if (p.paddedLength !== sc.padded_codes_len || p.targetLen !== sc.target_len || JSON.stringify(p.windowStarts) !== JSON.stringify(sc.window_starts)) {
+        throw new Error(`window plan ${JSON.stringify(p)} differs from the reference scalars`);
+      }
+      outs[`out.latent_${w.index}`] = w.latents;
+    }
+    if (noise.remaining) throw new Error(`${noise.remaining} recorded draws unused`);
+  } finally {
+    dec.dispose();
+  }
+  return outs;
 });
