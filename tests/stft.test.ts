@@ -81,3 +81,35 @@ describe('stft framing', () => {
     }
   });
 });
+
+describe('librosa Slaney mel filterbank (computed in code)', () => {
+  it('equals librosa 0.9.2 filters.mel (mid.mel_basis of the stft.mel fixture)', async () => {
+    const { loadCase } = await import('../src/fixtures.js');
+    const { librosaMelFilterbank, TacotronSTFT } = await import('../src/audio/mel.js');
+    const { toFloat32 } = await import('../src/hosttensor.js');
+    const c = await loadCase(new URL('./fixtures/audio/stft.mel', import.meta.url).pathname);
+    const ref = toFloat32(c.t('mid.mel_basis'));
+    const ours = librosaMelFilterbank({ sr: 48000, nFft: 2048, nMels: 256, fmin: 20, fmax: 24000 });
+    expect(ours.length).toBe(ref.length);
+    expect(Array.from(new TacotronSTFT().melBasis.subarray(0, 2050))).toEqual(Array.from(ours.subarray(0, 2050)));
+    // bit-exact everywhere except where the reference machine's exp/log rounded the fmax edge differently:
+    // filter 255 at the Nyquist bin is 0 there and 2.4e-17 here (mel_to_hz(hz_to_mel(24000)) = 24000.000000000004)
+    let exact = 0, worst = 0;
+    for (let i = 0; i < ref.length; i++) {
+      if (ref[i] === ours[i]) exact++;
+      else worst = Math.max(worst, Math.abs(ref[i]! - ours[i]!));
+    }
+    expect(exact).toBeGreaterThanOrEqual(ref.length - 1);
+    expect(worst).toBeLessThan(1e-15);
+  });
+
+  it('hz↔mel (Slaney and HTK) round-trip and the 1 kHz break', async () => {
+    const { hzToMel, melToHz } = await import('../src/audio/mel.js');
+    expect(hzToMel(1000)).toBeCloseTo(15, 12);
+    expect(hzToMel(500)).toBeCloseTo(7.5, 12);
+    for (const f of [20, 700, 1000, 5000, 24000]) {
+      expect(melToHz(hzToMel(f))).toBeCloseTo(f, 8);
+      expect(melToHz(hzToMel(f, true), true)).toBeCloseTo(f, 8);
+    }
+  });
+});

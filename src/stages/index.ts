@@ -3,3 +3,4 @@ import './torchload.js';
 import './encoder_rvq.js';
 import './decoder.js';
 import './encoder_muq.js';
+import './audio.js';

@@ -1,0 +1,166 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ConvTranspose1d } from '../layers/conv.js';
+import { initBackend } from '../src/backend.js';
+import { loadCase } from '../src/fixtures.js';
+import type { HostTensor } from '../src/hosttensor.js';
+import { Params } from '../src/params.js';
+import { WindowCrossFader, concatRows, targetLength, windowSamples } from '../src/synthesis.js';
+import {
+  ChunkStitcher, ConvTranspose1dPolyphase, HifiGanGenerator, linspace01, vocoderChunks,
+} from '../src/vocoder/hifigan.js';
+import { fixtureDir } from './parity-helper.js';
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 32 - 0.5; }
+  return out;
+}
+
+beforeAll(async () => { await initBackend(); });
+
+describe('vocoder_chunk_infer rules', () => {
+  it('calls: c = 0, 256, … until c + 1024 ≥ frames', () => {
+    expect(vocoderChunks(40)).toEqual([[0, 40]]);
+    expect(vocoderChunks(1024)).toEqual([[0, 1024]]);
+    // the decode_to_waveform fixture: 1032 frames → [1024, 776] frames
+    expect(vocoderChunks(1032)).toEqual([[0, 1024], [256, 1032]]);
+    // one real 40.96 s window: 4096 frames → 13 calls of 1024 frames
+    const real = vocoderChunks(4096);
+    expect(real.length).toBe(13);
+    expect(real.every(([a, b]) => b - a === 1024)).toBe(true);
+  });
+
+  // lengths from NOTES §4 / case.json: vocoder output is frames·480 + 16 samples
+  function stitchLength(frames: number): number {
+    const st = new ChunkStitcher(1);
+    for (const [a, b] of vocoderChunks(frames)) {
+      const n = (b - a) * 480 + 16;
+      st.push(new Float32Array(n), n);
+    }
+    return st.result().shape[1];
+  }
+
+  it('result length: 1024-multiple crop when frames < 1024, frames·480 when every call saw 1024, +16 when the last was shorter', () => {
+    expect(stitchLength(40)).toBe(18432); // 19216 → 18432
+    expect(stitchLength(4096)).toBe(4096 * 480);
+    expect(stitchLength(1032)).toBe(495376); // case.json out_samples
+    expect(stitchLength(1032)).toBe(1032 * 480 + 16);
+  });
+
+  it('cross-fade: float64 linspace ramp, running·(1 − ramp) + cur·ramp stored as float32', () => {
+    // first call 3000 samples (→ 2048 kept, overlap 1536), second call 3000 samples (→ cut to 2048)
+    const a = rand(3000, 1), b = rand(3000, 2);
+    const st = new ChunkStitcher(1);
+    st.push(a, 3000);
+    st.push(b, 3000);
+    const r = st.result();
+    expect(r.shape).toEqual([1, 2048 + 2048 - 1536]);
+    const ov = 1536;
+    const ramp = linspace01(ov);
+    expect(ramp[0]).toBe(0);
+    expect(ramp[ov - 1]).toBe(1);
+    for (const i of [0, 1, 700, ov - 1]) {
+      const want = Math.fround(a[2048 - ov + i]! * (1 - ramp[i]!) + b[i]! * ramp[i]!);
+      expect(r.data[2048 - ov + i]).toBe(want);
+    }
+    expect(r.data[100]).toBe(a[100]);
+    expect(r.data[2048]).toBe(b[ov]);
+    expect(r.data[r.data.length - 1]).toBe(b[2047]);
+  });
+});
+
+describe('ConvTranspose1d (polyphase)', () => {
+  for (const [k, u] of [[12, 6], [10, 5], [8, 4], [4, 2], [7, 3], [3, 4]] as const) {
+    it(`k ${k}, stride ${u}, padding (k−u)//2 matches tf.conv2dTranspose`, () => {
+      const cin = 5, cout = 3, L = 9, pad = Math.max(0, Math.floor((k - u) / 2));
+      const p = new Params(new Map<string, HostTensor>([
+        ['up.weight', { dtype: 'float32', shape: [cin, cout, k], data: rand(cin * cout * k, k * 10 + u) }],
+        ['up.bias', { dtype: 'float32', shape: [cout], data: rand(cout, 3) }],
+      ]));
+      const before = tf.memory().numTensors;
+      const poly = new ConvTranspose1dPolyphase(p, 'up', u, pad);
+      const ref = new ConvTranspose1d(p, 'up', { stride: u, padding: pad });
+      const x = tf.tensor3d(rand(2 * L * cin, 9), [2, L, cin]);
+      const a = poly.apply(x), b = ref.apply(x);
+      expect(a.shape).toEqual([2, (L - 1) * u - 2 * pad + k, cout]);
+      expect(a.shape).toEqual(b.shape);
+      const da = a.dataSync(), db = b.dataSync();
+      for (let i = 0; i < da.length; i++) expect(Math.abs(da[i]! - db[i]!)).toBeLessThan(1e-5);
+      [a, b, x].forEach((t) => t.dispose());
+      poly.dispose(); ref.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+describe('HiFi-GAN generator', () => {
+  it('output length frames·480 + 16; no tensors leak', async () => {
+    const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
+    const before = tf.memory().numTensors;
+    const gen = new HifiGanGenerator(await c.weights(), c.json.config as never);
+    expect(gen.outLength(17)).toBe(17 * 480 + 16);
+    expect(gen.outLength(1024)).toBe(491536);
+    const y = gen.generate({ dtype: 'float32', shape: [1, 256, 5], data: rand(256 * 5, 4) });
+    expect(y.shape).toEqual([1, 5 * 480 + 16]);
+    gen.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses weight-norm weights', () => {
+    const p = new Params(new Map<string, HostTensor>([['conv_pre.weight_g', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]]));
+    expect(() => new HifiGanGenerator(p)).toThrow(/weight norm/);
+  });
+});
+
+describe('code2sound window stitching', () => {
+  it('window arithmetic of the real 40.96 s windows', () => {
+    expect(windowSamples(40.96)).toEqual({ minSamples: 1966080, hopSamples: 1474560, ovlpSamples: 491520 });
+    expect(targetLength(2300, 0, 468.75)).toBe(43125); // latents_to_audio fixture (how_run)
+    expect(targetLength(1000)).toBe(1000 * 1920);
+  });
+
+  it('streaming cross-fade equals the whole-output computation; emits only final samples', () => {
+    const ov = 50, rows = 2;
+    const wins = [rand(2 * 180, 1), rand(2 * 180, 2), rand(2 * 120, 3)].map((d, i) => {
+      const n = d.length / 2;
+      return [d.subarray(0, n), d.subarray(n)];
+    });
+    // reference: code2sound's loop on whole arrays (float64 arithmetic, float32 storage)
+    const ramp = linspace01(ov);
+    let out: Float32Array[] = wins[0]!.map((r) => Float32Array.from(r));
+    for (const cur of wins.slice(1)) {
+      out = out.map((o, r) => {
+        const n = o.length;
+        const next = new Float32Array(n + cur[r]!.length - ov);
+        next.set(o);
+        for (let i = 0; i < ov; i++) next[n - ov + i] = o[n - ov + i]! * (1 - ramp[i]!) + cur[r]![i]! * ramp[i]!;
+        next.set(cur[r]!.subarray(ov), n);
+        return next;
+      });
+    }
+    const target = 333;
+    const f = new WindowCrossFader(rows, ov, target);
+    const pieces: Float32Array[][] = [];
+    for (const w of wins) {
+      const emitted = f.samplesEmitted;
+      const p = f.push(w);
+      pieces.push(p);
+      expect(f.samplesEmitted).toBe(Math.min(target, emitted + p[0]!.length));
+    }
+    pieces.push(f.finish());
+    expect(pieces[0]![0]!.length).toBe(180 - ov);
+    const got = concatRows(pieces);
+    expect(got.shape).toEqual([2, target]);
+    for (let r = 0; r < rows; r++) {
+      expect(Array.from((got.data as Float32Array).subarray(r * target, (r + 1) * target))).toEqual(Array.from(out[r]!.subarray(0, target)));
+    }
+  });
+
+  it('a window shorter than the overlap is an error, as in upstream', () => {
+    const f = new WindowCrossFader(1, 10);
+    f.push([new Float32Array(30)]);
+    expect(() => f.push([new Float32Array(5)])).toThrow(/shorter/);
+  });
+});
