@@ -5,11 +5,12 @@
  * dependencies: when their install failed (no libtensorflow download here) they are skipped with a reason.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';
+import './chained_ops.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -29,6 +30,13 @@ function errMsg(e: unknown): string {
   return m.split('\n')[0]!.slice(0, 200);
 }
 
+/** Dawn needs the Vulkan loader on Linux; probing without it only prints a native warning. */
+function hasVulkanLoader(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib/x86_64-linux-gnu'];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
+}
+
 async function tryBackend(name: BackendName): Promise<string> {
   switch (name) {
     case 'tensorflow-gpu': {
@@ -42,6 +50,7 @@ async function tryBackend(name: BackendName): Promise<string> {
       return 'tensorflow';
     }
     case 'webgpu': {
+      if (process.platform === 'linux' && !hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) for Dawn');
       const webgpu = require('webgpu') as { create: (o: string[]) => unknown; globals: Record<string, unknown> };
       Object.assign(globalThis, webgpu.globals);
       const gpu = webgpu.create([]) as { requestAdapter: () => Promise<unknown> };

@@ -4,7 +4,7 @@
  * heap can run block by block. Every lookup checks the name and the expected shape and fails naming both.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';
+import './chained_ops.js';
 import { shapeStr, toFloat32, type HostTensor } from './hosttensor.js';
 
 export class Params {

@@ -1,1 +1,8 @@
 /** Importing this module registers the heavier sub-commands with the CLI dispatcher. */
+import { registerCommand } from '../cli.js';
+import { convertCommand, inspectCommand } from '../../convert/cli-commands.js';
+import { fetchWeightsCommand } from './fetch_weights.js';
+
+registerCommand('inspect', (argv) => inspectCommand(argv));
+registerCommand('convert', (argv) => convertCommand(argv));
+registerCommand('fetch-weights', (argv) => fetchWeightsCommand(argv));

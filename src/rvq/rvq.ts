@@ -9,7 +9,7 @@
  * small (T·B × 16384 floats would be 200 MB for a batch of 3 windows).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops.js';
+import '../chained_ops.js';
 import { foldWeightNorm, linearWeightT } from '../../layers/host.js';
 import { shapeStr, toFloat32 } from '../hosttensor.js';
 import type { Params } from '../params.js';
