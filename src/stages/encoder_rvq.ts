@@ -4,6 +4,7 @@ import { registerStage } from '../parity.js';
 import { RVQ, type RVQConfig } from '../rvq/index.js';
 import type { HostTensor } from '../hosttensor.js';
 import { toFloat32, toInt32 } from '../hosttensor.js';
+import { MuCodec, type MuCodecConfig } from '../codec.js';
 
 async function host(t: tf.Tensor, dtype: 'float32' | 'int32' = 'float32'): Promise<HostTensor> {
   const data = dtype === 'int32' ? Int32Array.from(await t.data()) : Float32Array.from(await t.data());
@@ -48,5 +49,73 @@ registerStage('rvq.from_codes', async (c) => {
     }
   } finally {
     rvq.dispose();
+  }
+});
+
+// ---- mucodec.fetch_codes / mucodec.sound2code (generate.py MuCodec.sound2code, model.py fetch_codes_batch) ----
+
+/** MuCodecConfig from a mucodec.* case.json config (muq + conformer + rvq + layer). */
+function mucodecConfig(cfg: Record<string, unknown>): MuCodecConfig {
+  const layerNum = typeof cfg['MuCodec layer_num (constructor arg)'] === 'number'
+    ? (cfg['MuCodec layer_num (constructor arg)'] as number)
+    : (cfg['layer (index into layer_results)'] as number) + 1;
+  return {
+    muq: { ...(cfg.muq as Record<string, unknown>), conformer: cfg.conformer as Record<string, unknown> },
+    layer_num: layerNum,
+    rvq_muencoder_emb: rvqConfig(cfg.rvq as Record<string, unknown>),
+  };
+}
+
+registerStage('mucodec.fetch_codes', async (c) => {
+  const codec = MuCodec.fromParams(await c.weights(), mucodecConfig(c.json.config!));
+  try {
+    const x = c.t(c.json.inputs!['input_audios (B, 2, L) 48 kHz']!);
+    const [B, C, L] = x.shape as [number, number, number];
+    if (C !== 2) throw new Error(`fetch_codes: input has ${C} channels`);
+    const d = toFloat32(x);
+    const items = Array.from({ length: B }, (_, b) =>
+      [d.subarray((b * 2) * L, (b * 2 + 1) * L), d.subarray((b * 2 + 1) * L, (b * 2 + 2) * L)] as [Float32Array, Float32Array]);
+    const r = await codec.encoder.fetchCodes(items, { withEmb: true, withMuqInput: true });
+    const emb = r.emb!;
+    try {
+      const embT = tf.transpose(emb, [0, 2, 1]);
+      const out = await host(embT);
+      embT.dispose();
+      const n24 = r.muqInput![0]!.length;
+      const mid = new Float32Array(B * n24);
+      r.muqInput!.forEach((row, i) => mid.set(row, i * n24));
+      return {
+        'out.codes': { dtype: 'int32', shape: [B, codec.config.rvq_muencoder_emb.n_codebooks, r.frames], data: r.codes },
+        'out.muencoder_emb': out,
+        'mid.muq_input_24k': { dtype: 'float32', shape: [B, n24], data: mid },
+      };
+    } finally {
+      emb.dispose();
+    }
+  } finally {
+    codec.dispose();
+  }
+});
+
+registerStage('mucodec.sound2code', async (c) => {
+  const cfg = c.json.config!;
+  const codec = MuCodec.fromParams(await c.weights(), mucodecConfig(cfg));
+  try {
+    const tile = c.t('in.audio_tile');
+    const [C, n] = tile.shape as [number, number];
+    if (C !== 2) throw new Error(`sound2code: tile has ${C} channels`);
+    const L = cfg.input_length as number;
+    const td = toFloat32(tile);
+    // input_construction: orig[c, i] = tile[c, i mod n] for i < L
+    const orig = [0, 1].map((ch) => {
+      const row = td.subarray(ch * n, (ch + 1) * n);
+      const o = new Float32Array(L);
+      for (let i = 0; i < L; i += n) o.set(row.subarray(0, Math.min(n, L - i)), i);
+      return o;
+    }) as [Float32Array, Float32Array];
+    const codes = await codec.encoder.sound2code(orig, { batchSize: cfg.batch_size as number });
+    return { 'out.codes': { dtype: 'int32', shape: [1, 1, codes.length], data: codes } };
+  } finally {
+    codec.dispose();
   }
 });

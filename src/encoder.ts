@@ -1,0 +1,231 @@
+/**
+ * MuCodec's encode path: audio → codes, exactly as upstream generate.py `MuCodec.sound2code` (GEN) with
+ * model.py `PromptCondAudioDiffusion.fetch_codes_batch` (MODEL).
+ *
+ *   sound2code(orig (2, L) 48 kHz):
+ *     GEN preprocess_audio: one peak over both channels; if peak > 0.8: x / (peak / 0.8)        (float32)
+ *     output_len = int(L / 48000 · 25) + 1                               (double arithmetic: not L // 1920 + 1)
+ *     loop padding to whole windows of 1966560 samples: window w, channel c, sample j = pre[c, (w·1966560 + j) mod L]
+ *     per window (fetch_codes_batch): per-row preprocess_audio(0.9) → mono (ch0 + ch1) / 2 → 48 k → 24 k
+ *       (transforms.Resample kernel) → MuQ layer_results[layer_num − 1] → RVQ codes (1024 per window)
+ *     codes of the windows in order, cut to output_len.
+ *   Windows are independent (eval BatchNorm, no masks), so windows whose codes all fall beyond output_len are
+ *   skipped, and the batch size only changes memory use, not the codes.
+ *
+ * GEN file2code (prepareStereo48k): a file not at 48 kHz is first resampled with torchaudio
+ * `functional.resample` (kernel built in float32), a mono file duplicated to two channels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { resample, resample48kTo24k } from './audio/resample.js';
+import type { Audio } from './audio/wav.js';
+import type { MuQEncoder } from './muq/muq.js';
+import type { RVQ } from './rvq/rvq.js';
+
+/** MuCodec.sample_rate */
+export const SAMPLE_RATE = 48000;
+/** GEN sound2code min_samples = int(40.96 · 48000) */
+export const MIN_SAMPLES = 1966080;
+/** window length: min_samples + 480 (40.97 s) */
+export const WINDOW_SAMPLES = MIN_SAMPLES + 480;
+/** codes per second */
+export const FRAME_RATE = 25;
+/** GEN preprocess_audio threshold (whole item) */
+export const ITEM_PEAK_THRESHOLD = 0.8;
+/** MODEL preprocess_audio threshold (per channel row of a window) */
+export const ROW_PEAK_THRESHOLD = 0.9;
+
+const f32 = Math.fround;
+
+/**
+ * Peak normalisation of upstream's preprocess_audio, in float32: peak = max |x| over all `rows` together;
+ * if peak > fl32(threshold): x / fl32(peak / fl32(threshold)), else x unchanged (a copy is returned only when
+ * scaling happens). GEN uses one peak over both channels (threshold 0.8), MODEL one per row (0.9).
+ */
+export function peakNormalize(rows: Float32Array[], threshold: number): Float32Array[] {
+  let peak = 0;
+  for (const r of rows) for (let i = 0; i < r.length; i++) { const a = Math.abs(r[i]!); if (a > peak) peak = a; }
+  const thr = f32(threshold);
+  if (!(peak > thr)) return rows;
+  const norm = f32(peak / thr);
+  return rows.map((r) => {
+    const y = new Float32Array(r.length);
+    for (let i = 0; i < r.length; i++) y[i] = r[i]! / norm; // Float32Array store rounds once: fl32(x / norm)
+    return y;
+  });
+}
+
+/** GEN sound2code output_len = int(L / 48000.0 · 25) + 1 (double arithmetic, truncation). */
+export function outputLength(L: number): number {
+  return Math.trunc((L / SAMPLE_RATE) * FRAME_RATE) + 1;
+}
+
+/** Windows sound2code builds for L samples: double until ≥ window, then len // min_samples + 1. */
+export function windowCount(L: number): number {
+  if (!(Number.isInteger(L) && L > 0)) throw new Error(`sound2code: input length must be a positive integer (got ${L})`);
+  let len = L;
+  while (len < WINDOW_SAMPLES) len *= 2;
+  return Math.floor(len / MIN_SAMPLES) + 1;
+}
+
+/** Window `w` of a channel under upstream's loop padding: out[j] = x[(w·WINDOW + j) mod L]. */
+export function loopWindow(x: Float32Array, w: number, windowSamples = WINDOW_SAMPLES): Float32Array {
+  const L = x.length;
+  const out = new Float32Array(windowSamples);
+  let src = (w * windowSamples) % L;
+  let j = 0;
+  while (j < windowSamples) {
+    const take = Math.min(L - src, windowSamples - j);
+    out.set(x.subarray(src, src + take), j);
+    j += take;
+    src = 0;
+  }
+  return out;
+}
+
+/** The stereo 48 kHz input of file2code: functional.resample (float32 kernel) when not at 48 kHz; mono → 2 channels. */
+export function prepareStereo48k(audio: Audio): [Float32Array, Float32Array] {
+  const { sampleRate, channels } = audio;
+  if (channels.length < 1 || channels.length > 2) {
+    throw new Error(`encode: only mono or stereo audio is supported (got ${channels.length} channels)`);
+  }
+  if (!(Number.isInteger(sampleRate) && sampleRate > 0)) throw new Error(`encode: invalid sample rate ${sampleRate}`);
+  const n = channels[0]!.length;
+  if (channels.some((c) => c.length !== n)) throw new Error('encode: channels have different lengths');
+  if (n === 0) throw new Error('encode: the audio is empty');
+  for (const c of channels) {
+    for (let i = 0; i < n; i++) if (!Number.isFinite(c[i]!)) throw new Error(`encode: sample ${i} is not a finite number (${c[i]})`);
+  }
+  let rows = channels;
+  if (sampleRate !== SAMPLE_RATE) rows = rows.map((c) => resample(c, sampleRate, SAMPLE_RATE, { kernelPrecision: 'float32' }));
+  return rows.length === 1 ? [rows[0]!, rows[0]!] : [rows[0]!, rows[1]!];
+}
+
+export interface EncodeProgress {
+  /** windows finished */
+  window: number;
+  /** windows to encode (those holding codes below output_len) */
+  windows: number;
+  /** codes ready so far */
+  frames: number;
+  /** total codes (output_len) */
+  totalFrames: number;
+}
+
+export interface Sound2CodeOptions {
+  /** windows per MuQ batch (default 1; upstream uses 3 — the codes do not depend on it) */
+  batchSize?: number;
+  onProgress?: (p: EncodeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FetchCodesResult {
+  /** (B, n_codebooks, T) row-major */
+  codes: Int32Array;
+  batch: number;
+  frames: number;
+  /** MuQ hidden state (B, T, D) when asked for (caller disposes) */
+  emb?: tf.Tensor3D;
+  /** 24 kHz mono MuQ input rows, when asked for */
+  muqInput?: Float32Array[];
+}
+
+/** Encoder of codes: MuQ (built up to the needed layer) + RVQ in_proj/codebook + the 48 k → 24 k kernel. */
+export class MuCodecEncoder {
+  /** hidden-state index = layer_num − 1 */
+  readonly layerIndex: number;
+
+  constructor(
+    readonly muq: MuQEncoder,
+    readonly rvq: RVQ,
+    /** MuCodec constructor layer_num (7) */
+    readonly layerNum: number,
+  ) {
+    this.layerIndex = layerNum - 1;
+    if (this.layerIndex < 0 || this.layerIndex > muq.maxLayerIndex) {
+      throw new Error(`MuCodec layer_num ${layerNum} needs MuQ hidden state ${this.layerIndex}, the encoder was built up to ${muq.maxLayerIndex}`);
+    }
+  }
+
+  /** codes per window (1024 for 40.97 s windows) */
+  get framesPerWindow(): number {
+    return this.muq.tokensFor(Math.ceil(WINDOW_SAMPLES / 2));
+  }
+
+  /** MODEL per-row normalisation, mono mix and rsq48tomuencoder for one stereo item. */
+  muqInput(ch0: Float32Array, ch1: Float32Array): Float32Array {
+    const [a] = peakNormalize([ch0], ROW_PEAK_THRESHOLD);
+    const [b] = peakNormalize([ch1], ROW_PEAK_THRESHOLD);
+    const mono = new Float32Array(a!.length);
+    for (let i = 0; i < mono.length; i++) mono[i] = f32(a![i]! + b![i]!) / 2;
+    return resample48kTo24k(mono);
+  }
+
+  /**
+   * MODEL fetch_codes_batch(input_audios (B, 2, n) at 48 kHz, layer = layer_num − 1) → codes (B, 1, T).
+   * `items[b] = [ch0, ch1]`.
+   */
+  fetchCodes(items: Array<[Float32Array, Float32Array]>, opts: { withEmb?: boolean; withMuqInput?: boolean } = {}): Promise<FetchCodesResult> {
+    if (!items.length) throw new Error('fetch_codes: empty batch');
+    const rows = items.map(([a, b]) => {
+      if (a.length !== b.length) throw new Error('fetch_codes: channels of an item have different lengths');
+      return this.muqInput(a, b);
+    });
+    return this.codesOf(rows, opts.withEmb ?? false).then((r) => (opts.withMuqInput ? { ...r, muqInput: rows } : r));
+  }
+
+  private async codesOf(rows24k: Float32Array[], withEmb: boolean): Promise<FetchCodesResult> {
+    const emb = this.muq.forward(rows24k, this.layerIndex);
+    try {
+      const r = this.rvq.quantizeChannelsLast(emb, { withZq: false });
+      r.latents.dispose();
+      const codes = (await r.codes.data()) as Int32Array;
+      r.codes.dispose();
+      return { codes, batch: emb.shape[0], frames: emb.shape[1], emb: withEmb ? emb : undefined };
+    } finally {
+      if (!withEmb) emb.dispose();
+    }
+  }
+
+  /**
+   * GEN sound2code on a stereo 48 kHz signal [ch0, ch1] → codes (n_codebooks, output_len) row-major
+   * (MuCodec: output_len codes).
+   */
+  async sound2code(orig: [Float32Array, Float32Array], opts: Sound2CodeOptions = {}): Promise<Int32Array> {
+    const L = orig[0].length;
+    if (orig[1].length !== L) throw new Error('sound2code: channels have different lengths');
+    const nWin = windowCount(L);
+    const outLen = outputLength(L);
+    const per = this.framesPerWindow;
+    const needed = Math.min(nWin, Math.ceil(outLen / per));
+    const [c0, c1] = peakNormalize([orig[0], orig[1]], ITEM_PEAK_THRESHOLD) as [Float32Array, Float32Array];
+    const nCb = this.rvq.config.n_codebooks;
+    const all = new Int32Array(nCb * needed * per);
+    const batch = Math.max(1, Math.floor(opts.batchSize ?? 1));
+    const report = (w: number) => opts.onProgress?.({ window: w, windows: needed, frames: Math.min(outLen, w * per), totalFrames: outLen });
+    report(0);
+    for (let w0 = 0; w0 < needed; w0 += batch) {
+      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('encode aborted');
+      const ws = Array.from({ length: Math.min(batch, needed - w0) }, (_, i) => w0 + i);
+      const items = ws.map((w) => [loopWindow(c0, w), loopWindow(c1, w)] as [Float32Array, Float32Array]);
+      const r = await this.fetchCodes(items);
+      if (r.frames !== per) throw new Error(`sound2code: a window gave ${r.frames} codes, expected ${per}`);
+      // r.codes is (b, nCb, per); output is (nCb, windows·per)
+      for (let i = 0; i < ws.length; i++) {
+        for (let q = 0; q < nCb; q++) {
+          all.set(r.codes.subarray((i * nCb + q) * per, (i * nCb + q + 1) * per), q * needed * per + ws[i]! * per);
+        }
+      }
+      report(w0 + ws.length);
+      await new Promise<void>((res) => setImmediate(res)); // let a TTY progress line / abort signal through
+    }
+    if (nCb === 1) return all.slice(0, outLen);
+    const out = new Int32Array(nCb * outLen);
+    for (let q = 0; q < nCb; q++) out.set(all.subarray(q * needed * per, q * needed * per + outLen), q * outLen);
+    return out;
+  }
+
+  dispose(): void {
+    this.muq.dispose();
+    this.rvq.dispose();
+  }
+}
