@@ -4,7 +4,7 @@
  * frontend and conformer sub-block intermediates, the encoder's early stop and layer-index API, no leaks.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../src/backend.js';
 import { compareTensor, loadCase, type FixtureCase, type Tolerance } from '../src/fixtures.js';
 import { toFloat32, type HostTensor } from '../src/hosttensor.js';
@@ -197,6 +197,22 @@ describe('MuQEncoder', () => {
     const h2b = enc.forward(rows, 2);
     expect(maxDiff(h2.dataSync(), h2b.dataSync()).max).toBe(0);
     for (const t of [xt, h0, h2, h2b]) t.dispose();
+    enc.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('layers past the requested index are never run', async () => {
+    const p = await encCase.weights();
+    const cfg = encCase.json.config as Record<string, Record<string, unknown>>;
+    const before = tf.memory().numTensors;
+    const enc = new MuQEncoder(p.sub('model.'), muqConfigFromDicts(cfg.muq!, cfg.conformer!));
+    expect(enc.layers.length).toBe(3);
+    const spies = enc.layers.map((l) => vi.spyOn(l, 'apply'));
+    const rows = [toFloat32(encCase.t('in.source')).slice(0, 30517)];
+    const h1 = enc.forward(rows, 1);
+    expect(h1.shape).toEqual([1, 31, 48]);
+    expect(spies.map((s) => s.mock.calls.length)).toEqual([1, 0, 0]);
+    h1.dispose();
     enc.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -155,54 +155,63 @@ export class MuQEncoder {
     return tf.tensor3d(all, [rows.length, t, this.cfg.nMels]);
   }
 
-  /** Hidden states 0..upTo (each (B, T, D)); caller disposes them. */
-  hiddenStates(wave: tf.Tensor2D | Float32Array[], upTo: number): tf.Tensor3D[] {
-    this.checkIndex(upTo);
-    const feats = this.featureTensor(wave);
+  /**
+   * Run one row (1, n) up to hidden-state index `upTo`, calling `emit(i, h)` for every index in `keep`
+   * (emit takes ownership of h). Rows are independent (eval BatchNorm, no mask), so a batch is run row by
+   * row: this bounds the frontend's peak memory (one (1, T/2, 64, 512) activation is 268 MB at 40.96 s).
+   */
+  private runRow(row: Float32Array, upTo: number, keep: (i: number) => boolean, emit: (i: number, h: tf.Tensor3D) => void): void {
+    const f = this.features(row);
+    const feats = tf.tensor3d(f.data, [1, f.frames, this.cfg.nMels]);
     let h: tf.Tensor3D;
     try {
       h = this.frontend.apply(feats);
     } finally {
       feats.dispose();
     }
-    const out: tf.Tensor3D[] = [h];
-    if (upTo === 0) return out;
-    const rot = this.rotaryFor(h.shape[1]);
-    for (let i = 0; i < Math.min(upTo, this.layers.length); i++) {
-      const { out: y } = this.layers[i]!.apply(out[out.length - 1]!, rot);
-      out.push(y);
+    const depth = this.cfg.encoderDepth;
+    const rot = upTo > 0 ? this.rotaryFor(h.shape[1]) : null;
+    for (let i = 0; ; i++) {
+      if (i === upTo) {
+        if (i === depth && depth > 0) {
+          const y = tf.tidy(() => layerNorm(h, this.cfg.layerNormEps, this.finalNorm!.g, this.finalNorm!.b) as tf.Tensor3D);
+          h.dispose();
+          h = y;
+        }
+        emit(i, h);
+        return;
+      }
+      const { out } = this.layers[i]!.apply(h, rot!);
+      if (keep(i)) emit(i, h); else h.dispose();
+      h = out;
     }
-    if (upTo === this.cfg.encoderDepth) {
-      const last = out.pop()!;
-      out.push(tf.tidy(() => layerNorm(last, this.cfg.layerNormEps, this.finalNorm!.g, this.finalNorm!.b) as tf.Tensor3D));
-      last.dispose();
-    }
-    return out;
+  }
+
+  private stackRows(parts: tf.Tensor3D[]): tf.Tensor3D {
+    if (parts.length === 1) return parts[0]!;
+    const y = tf.concat(parts, 0);
+    for (const p of parts) p.dispose();
+    return y;
+  }
+
+  /** Hidden states 0..upTo (each (B, T, D)); caller disposes them. */
+  hiddenStates(wave: tf.Tensor2D | Float32Array[], upTo: number): tf.Tensor3D[] {
+    this.checkIndex(upTo);
+    const rows = this.rows(wave);
+    if (!rows.length) throw new Error('MuQ: empty batch');
+    const per: tf.Tensor3D[][] = Array.from({ length: upTo + 1 }, () => []);
+    for (const r of rows) this.runRow(r, upTo, () => true, (i, h) => per[i]!.push(h));
+    return per.map((parts) => this.stackRows(parts));
   }
 
   /** layer_results[layerIndex] (B, T, D); runs only what that index needs. Caller disposes. */
   forward(wave: tf.Tensor2D | Float32Array[], layerIndex: number): tf.Tensor3D {
     this.checkIndex(layerIndex);
-    const feats = this.featureTensor(wave);
-    let h: tf.Tensor3D;
-    try {
-      h = this.frontend.apply(feats);
-    } finally {
-      feats.dispose();
-    }
-    if (layerIndex === 0) return h;
-    const rot = this.rotaryFor(h.shape[1]);
-    for (let i = 0; i < Math.min(layerIndex, this.layers.length); i++) {
-      const { out } = this.layers[i]!.apply(h, rot);
-      h.dispose();
-      h = out;
-    }
-    if (layerIndex === this.cfg.encoderDepth) {
-      const y = tf.tidy(() => layerNorm(h, this.cfg.layerNormEps, this.finalNorm!.g, this.finalNorm!.b) as tf.Tensor3D);
-      h.dispose();
-      h = y;
-    }
-    return h;
+    const rows = this.rows(wave);
+    if (!rows.length) throw new Error('MuQ: empty batch');
+    const parts: tf.Tensor3D[] = [];
+    for (const r of rows) this.runRow(r, layerIndex, () => false, (_, h) => parts.push(h));
+    return this.stackRows(parts);
   }
 
   private checkIndex(i: number): void {
