@@ -12,7 +12,9 @@
  *   enc.forward(wave24k, layerIndex) → tf.Tensor3D (B, T, encoder_dim), T = (n // 960)·960 / 960 tokens.
  *       wave24k: (B, n) 24 kHz mono as a tf.Tensor2D or an array of Float32Array rows (same length).
  *       layerIndex: 0 = frontend output, i = output of conformer layer i−1, depth = + final LayerNorm.
- *       Layers past layerIndex are never run. Caller disposes the result.
+ *       Layers past layerIndex are never run. Rows are run one at a time (they are independent), which
+ *       bounds peak memory. Caller disposes the result. (MuCodec: forward(rows, MUCODEC_MUQ_LAYER), then
+ *       the RVQ wants (B, D, T): transpose, or feed the (T, D) rows to a channels-last RVQ entry point.)
  *   enc.hiddenStates(wave24k, upTo) → tf.Tensor3D[] of indices 0..upTo (caller disposes).
  *   enc.features(row) → { data (T_mel, n_mels) time-major normalised mel, frames } (host, after the 960 crop).
  *   enc.dispose()
