@@ -118,71 +118,114 @@ export interface WindowTaps {
   wav?: (window: number, wav: { data: Float32Array; shape: [number, number] }) => void;
 }
 
+/** One window's mel rows (2B rows of (frames, mel_bins) log mel, NHWC images with C = 1), cut to its window. */
+export interface MelWindow {
+  index: number;
+  rows: Image[];
+}
+
 /**
- * Streaming latents → stereo audio (code2sound tail). One window at a time; rows are decoded one by one
- * (VAE decode of one (1, 16, T, 32) half, then vocoder_chunk_infer on its mel).
+ * Streaming latents → stereo audio (code2sound tail), one window at a time, in three phases that can also be
+ * driven separately:
+ *   decodeMels(latent)  — VAE decoder only: (B, 32, T, F) → 2B mel rows (4 MB per row of a real window)
+ *   vocodeMels(mels)    — vocoder only: vocoder_chunk_infer per row, cut to min_samples
+ *   pushAudio(rows)     — the cross-fade; returns the samples that are final
+ * `push(latent)` runs the three. With `residency: 'alternate'` (default) the VAE decoder's backend weights are
+ * released after each decodeMels and the vocoder's after each vocodeMels, so the two never share the wasm heap
+ * (at the real widths each needs ~1.6–2.2 GB of it with its packed kernels); re-uploading costs seconds per
+ * window against minutes of compute. 'both' keeps them resident (small models, fixtures).
  */
 export class LatentsToAudio {
   readonly win: WindowSamples;
   private fader: WindowCrossFader | null = null;
-  private index = 0;
+  private melIndex = 0;
+  private audioIndex = 0;
   readonly targetLen: number;
   readonly firstLatentLength: number;
+  readonly residency: 'alternate' | 'both';
 
-  constructor(readonly vae: AutoencoderKL, readonly vocoder: HifiGanGenerator, opts: LatentsToAudioOptions = {}, readonly taps: WindowTaps = {}) {
+  constructor(
+    readonly vae: AutoencoderKL, readonly vocoder: HifiGanGenerator,
+    opts: LatentsToAudioOptions & { residency?: 'alternate' | 'both' } = {}, readonly taps: WindowTaps = {},
+  ) {
     const d = windowSamples(opts.duration ?? 40.96, opts.sampleRate ?? 48000);
     const minSamples = opts.minSamples ?? d.minSamples;
     const hopSamples = opts.hopSamples ?? Math.floor(minSamples / 4) * 3;
     this.win = { minSamples, hopSamples, ovlpSamples: opts.ovlpSamples ?? minSamples - hopSamples };
     this.targetLen = opts.targetLen ?? Infinity;
     this.firstLatentLength = opts.firstLatentLength ?? 0;
+    this.residency = opts.residency ?? 'alternate';
   }
 
-  /** decode one latent window (B, 32, T, F) → (2B, S) audio, S ≤ min_samples (decode_to_waveform[:, :min_samples]) */
-  decodeWindow(latent: HostTensor): Float32Array[] {
+  /**
+   * Phase 1: one latent window (B, 2·C, T, F) → 2B mel rows. Row 2b+s = latent channels [s·C, (s+1)·C) of
+   * batch b (reshape (B, 2C, T, F) → (2B, C, T, F)); the first window loses its first `first_latent_length` frames.
+   */
+  decodeMels(latent: HostTensor): MelWindow {
     if (latent.shape.length !== 4 || latent.shape[1]! % 2) throw new Error(`latents_to_audio: window must be (B, 2·C, T, F), got ${shapeStr(latent.shape)}`);
     const [B, C, T0, F] = latent.shape as [number, number, number, number];
-    const cut = this.index === 0 ? this.firstLatentLength : 0;
+    const index = this.melIndex;
+    const cut = index === 0 ? this.firstLatentLength : 0;
     const T = T0 - cut;
-    if (T <= 0) throw new Error(`latents_to_audio: window ${this.index} has ${T0} frames, first_latent_length is ${cut}`);
+    if (T <= 0) throw new Error(`latents_to_audio: window ${index} has ${T0} frames, first_latent_length is ${cut}`);
     const src = toFloat32(latent);
     const half = C / 2;
-    const rows: Float32Array[] = [];
-    const wavRows: Array<{ data: Float32Array; n: number }> = [];
-    for (let b = 0; b < B; b++) {
-      for (let s = 0; s < 2; s++) {
-        // reshape (B, C, T, F) → (2B, C/2, T, F): row 2b+s = channels [s·C/2, (s+1)·C/2) of batch b, frames cut.. T0
-        const z = new Float32Array(half * T * F);
-        for (let c = 0; c < half; c++) {
-          const from = ((b * C + s * half + c) * T0 + cut) * F;
-          z.set(src.subarray(from, from + T * F), c * T * F);
+    const rows: Image[] = [];
+    try {
+      for (let b = 0; b < B; b++) {
+        for (let s = 0; s < 2; s++) {
+          const z = new Float32Array(half * T * F);
+          for (let c = 0; c < half; c++) {
+            const from = ((b * C + s * half + c) * T0 + cut) * F;
+            z.set(src.subarray(from, from + T * F), c * T * F);
+          }
+          this.vae.decode({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => {
+            this.taps.mel?.(index, rows.length, m);
+            rows.push(m);
+          });
         }
-        const row = 2 * b + s;
-        let melImg: Image | null = null;
-        this.vae.decode({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => { melImg = m; });
-        const mel = melImg! as Image; // (frames, mel_bins, 1): already NWC (1, frames, mel_bins) for the vocoder
-        this.taps.mel?.(this.index, row, mel);
-        const frames = mel.h, nm = mel.w;
-        const wav = vocoderChunkInfer(this.vocoder, (f0, f1) => mel.data.subarray(f0 * nm, f1 * nm), 1, frames);
-        wavRows.push({ data: wav.data, n: wav.shape[1] });
-        rows.push(wav.data.slice(0, Math.min(wav.shape[1], this.win.minSamples)));
       }
+    } finally {
+      if (this.residency === 'alternate') this.vae.dispose();
     }
-    if (this.taps.wav) {
-      const n = wavRows[0]!.n;
-      const all = new Float32Array(wavRows.length * n);
-      wavRows.forEach((w, r) => all.set(w.data, r * n));
-      this.taps.wav(this.index, { data: all, shape: [wavRows.length, n] });
-    }
-    return rows;
+    this.melIndex++;
+    return { index, rows };
   }
 
-  /** decode and cross-fade one window; returns the newly final samples per output row (2B rows) */
-  push(latent: HostTensor): Float32Array[] {
-    const rows = this.decodeWindow(latent);
+  /** Phase 2: mel rows → audio rows (decode_to_waveform per row, then [:, :min_samples]) */
+  vocodeMels(mels: MelWindow): Float32Array[] {
+    const out: Float32Array[] = [];
+    const full: Array<{ data: Float32Array; n: number }> = [];
+    try {
+      for (const mel of mels.rows) {
+        // (frames, mel_bins, 1) row-major is already the NWC (1, frames, mel_bins) the vocoder takes
+        const nm = mel.w;
+        const wav = vocoderChunkInfer(this.vocoder, (f0, f1) => mel.data.subarray(f0 * nm, f1 * nm), 1, mel.h);
+        if (this.taps.wav) full.push({ data: wav.data, n: wav.shape[1] });
+        out.push(wav.data.slice(0, Math.min(wav.shape[1], this.win.minSamples)));
+      }
+    } finally {
+      if (this.residency === 'alternate') this.vocoder.release();
+    }
+    if (this.taps.wav) {
+      const n = full[0]!.n;
+      const all = new Float32Array(full.length * n);
+      full.forEach((w, r) => all.set(w.data, r * n));
+      this.taps.wav(mels.index, { data: all, shape: [full.length, n] });
+    }
+    return out;
+  }
+
+  /** Phase 3: cross-fade one window's audio rows; returns the newly final samples per row */
+  pushAudio(rows: Float32Array[]): Float32Array[] {
     this.fader ??= new WindowCrossFader(rows.length, this.win.ovlpSamples, this.targetLen);
-    this.index++;
+    this.audioIndex++;
     return this.fader.push(rows);
+  }
+
+  /** decode, vocode and cross-fade one window; returns the newly final samples per output row (2B rows) */
+  push(latent: HostTensor): Float32Array[] {
+    return this.pushAudio(this.vocodeMels(this.decodeMels(latent)));
   }
 
   /** the last samples (and the end of the stream) */
@@ -207,7 +250,8 @@ export function concatRows(pieces: Float32Array[][]): HostTensor {
 
 /** Whole-list convenience: latent windows → (2B, target_len) float32, as code2sound returns it. */
 export function latentsToAudio(
-  vae: AutoencoderKL, vocoder: HifiGanGenerator, latents: HostTensor[], opts: LatentsToAudioOptions = {}, taps: WindowTaps = {},
+  vae: AutoencoderKL, vocoder: HifiGanGenerator, latents: HostTensor[],
+  opts: LatentsToAudioOptions & { residency?: 'alternate' | 'both' } = {}, taps: WindowTaps = {},
 ): HostTensor {
   const s = new LatentsToAudio(vae, vocoder, opts, taps);
   const pieces: Float32Array[][] = [];

@@ -164,3 +164,39 @@ describe('code2sound window stitching', () => {
     expect(() => f.push([new Float32Array(5)])).toThrow(/shorter/);
   });
 });
+
+describe('latents → audio, phase by phase', () => {
+  it('decodeMels / vocodeMels / pushAudio driven separately (all mels first) equal the reference; weights released', async () => {
+    const { LatentsToAudio } = await import('../src/synthesis.js');
+    const { AutoencoderKL } = await import('../src/vae/autoencoder.js');
+    const c = await loadCase(fixtureDir('audio', 'mucodec.latents_to_audio'));
+    const cfg = c.json.config as Record<string, never>;
+    const p = await c.weights();
+    const before = tf.memory().numTensors;
+    const vae = new AutoencoderKL(p, { ddconfig: cfg.ddconfig, embed_dim: cfg.embed_dim });
+    const voc = new HifiGanGenerator(p.sub('vocoder.'), cfg.vocoder);
+    const l2a = new LatentsToAudio(vae, voc, {
+      minSamples: cfg.min_samples, ovlpSamples: cfg.ovlp_samples, targetLen: cfg.target_len, residency: 'both',
+    });
+    // phase 1 for every window (only the VAE resident), then release it; phase 2 + 3 (only the vocoder)
+    const mels = ['in.latent_0', 'in.latent_1', 'in.latent_2'].map((n) => l2a.decodeMels(c.t(n)));
+    expect(mels[0]!.rows.length).toBe(2);
+    expect(mels[0]!.rows[0]!.h).toBe(40);
+    vae.dispose();
+    const pieces = mels.map((m) => l2a.pushAudio(l2a.vocodeMels(m)));
+    expect(voc.resident).toBe(true);
+    voc.release();
+    expect(voc.resident).toBe(false);
+    pieces.push(l2a.finish());
+    expect(tf.memory().numTensors).toBe(before);
+    const out = concatRows(pieces);
+    const ref = c.t('out.wav');
+    expect(out.shape).toEqual(ref.shape);
+    const a = out.data as Float32Array, b = ref.data as Float32Array;
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+    expect(m).toBeLessThan((c.json.tolerance as { max_abs: number }).max_abs);
+    // window 0 emitted everything but its overlap tail (18432 − 4800)
+    expect(pieces[0]![0]!.length).toBe(18432 - 4800);
+  });
+});

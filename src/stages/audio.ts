@@ -134,13 +134,15 @@ registerStage('mucodec.latents_to_audio', async (c) => {
   try {
     const names = Object.values(c.json.inputs!);
     const mids: Record<string, HostTensor> = {};
+    const mel0: Image[] = [];
     const out = latentsToAudio(vae, voc, names.map((n) => c.t(n)), {
       minSamples: cfg.min_samples, hopSamples: cfg.hop_samples, ovlpSamples: cfg.ovlp_samples,
       targetLen: cfg.target_len, firstLatentLength: cfg.first_latent_length,
     }, {
       wav: (i, w) => { mids[`mid.seg_wav_${i}`] = f32(w.shape, w.data); },
+      mel: (i, _row, m) => { if (i === 0) mel0.push(m); },
     });
-    return { 'out.wav': out, ...mids };
+    return { 'out.wav': out, 'mid.seg_mel_0': imagesToHost(mel0), ...mids };
   } finally {
     vae.dispose();
     voc.dispose();

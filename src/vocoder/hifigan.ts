@@ -151,45 +151,79 @@ export class ResBlock1 {
   }
 }
 
-/** GM:Generator_old after remove_weight_norm() */
+interface GeneratorWeights {
+  convPre: Conv1d;
+  ups: ConvTranspose1dPolyphase[];
+  resblocks: ResBlock1[];
+  convPost: Conv1d;
+}
+
+/**
+ * GM:Generator_old after remove_weight_norm(). Names and shapes are checked when it is constructed; the
+ * backend tensors are created on first use and freed by `release()` (the generator can run again after it:
+ * the weights are re-uploaded). At width 1536 the resident vocoder costs ~0.76 GB of weights plus the
+ * packed copies the wasm conv kernels cache (≈ 2.2 GB of wasm heap in all), so a caller that also needs
+ * the VAE decoder in the same heap releases one before using the other.
+ */
 export class HifiGanGenerator {
-  readonly convPre: Conv1d;
-  readonly ups: ConvTranspose1dPolyphase[];
-  readonly resblocks: ResBlock1[];
-  readonly convPost: Conv1d;
   readonly numKernels: number;
+  private w: GeneratorWeights | null = null;
 
   /** `p`: the vocoder subtree (names conv_pre.*, ups.i.*, resblocks.j.*, conv_post.*) */
-  constructor(p: Params, readonly cfg: HifiganConfig = HIFIGAN_48K) {
+  constructor(readonly p: Params, readonly cfg: HifiganConfig = HIFIGAN_48K) {
     if (cfg.resblock !== '1') throw new Error(`HiFi-GAN: only resblock "1" is implemented (Generator_old), got "${cfg.resblock}"`);
     if (p.has('conv_pre.weight_g') || p.has('conv_pre.weight_v')) {
       throw new Error('HiFi-GAN: weights still carry weight norm (weight_g/weight_v); fold them first (upstream loads the vocoder after remove_weight_norm)');
     }
-    const c0 = cfg.upsample_initial_channel;
-    p.get('conv_pre.weight', [c0, cfg.num_mels, 7]);
-    this.convPre = new Conv1d(p, 'conv_pre', { padding: 3 });
     this.numKernels = cfg.resblock_kernel_sizes.length;
-    this.ups = cfg.upsample_rates.map((u, i) => {
+    // check every name and shape now, so a bad checkpoint fails at load time
+    const c0 = cfg.upsample_initial_channel;
+    p.get('conv_pre.weight', [c0, cfg.num_mels, 7]); p.get('conv_pre.bias', [c0]);
+    let ch = c0;
+    cfg.upsample_rates.forEach((_, i) => {
+      const cin = Math.floor(c0 / 2 ** i);
+      ch = Math.floor(c0 / 2 ** (i + 1));
+      p.get(`ups.${i}.weight`, [cin, ch, cfg.upsample_kernel_sizes[i]!]); p.get(`ups.${i}.bias`, [ch]);
+      cfg.resblock_kernel_sizes.forEach((k, j) => {
+        const r = `resblocks.${i * this.numKernels + j}.`;
+        cfg.resblock_dilation_sizes[j]!.forEach((_d, m) => {
+          for (const s of ['convs1', 'convs2']) { p.get(`${r}${s}.${m}.weight`, [ch, ch, k]); p.get(`${r}${s}.${m}.bias`, [ch]); }
+        });
+      });
+    });
+    p.get('conv_post.weight', [1, ch, 7]); p.get('conv_post.bias', [1]);
+  }
+
+  private get weights(): GeneratorWeights {
+    if (this.w) return this.w;
+    const { p, cfg } = this;
+    const convPre = new Conv1d(p, 'conv_pre', { padding: 3 });
+    const ups = cfg.upsample_rates.map((u, i) => {
       const k = cfg.upsample_kernel_sizes[i]!;
-      p.get(`ups.${i}.weight`, [Math.floor(c0 / 2 ** i), Math.floor(c0 / 2 ** (i + 1)), k]);
       return new ConvTranspose1dPolyphase(p, `ups.${i}`, u, Math.floor((k - u) / 2));
     });
-    this.resblocks = [];
-    let ch = c0;
-    for (let i = 0; i < this.ups.length; i++) {
-      ch = Math.floor(c0 / 2 ** (i + 1));
+    const resblocks: ResBlock1[] = [];
+    for (let i = 0; i < ups.length; i++) {
+      const ch = Math.floor(cfg.upsample_initial_channel / 2 ** (i + 1));
       cfg.resblock_kernel_sizes.forEach((k, j) => {
-        this.resblocks.push(new ResBlock1(p.sub(`resblocks.${i * this.numKernels + j}.`), ch, k, cfg.resblock_dilation_sizes[j]!));
+        resblocks.push(new ResBlock1(p.sub(`resblocks.${i * this.numKernels + j}.`), ch, k, cfg.resblock_dilation_sizes[j]!));
       });
     }
-    p.get('conv_post.weight', [1, ch, 7]);
-    this.convPost = new Conv1d(p, 'conv_post', { padding: 3 });
+    const convPost = new Conv1d(p, 'conv_post', { padding: 3 });
+    this.w = { convPre, ups, resblocks, convPost };
+    return this.w;
   }
+
+  /** whether the backend tensors are currently uploaded */
+  get resident(): boolean { return this.w !== null; }
 
   /** samples produced for `frames` mel frames (frames·480 + 16 at the real config) */
   outLength(frames: number): number {
     let len = frames;
-    for (const u of this.ups) len = u.outLength(len);
+    this.cfg.upsample_rates.forEach((u, i) => {
+      const k = this.cfg.upsample_kernel_sizes[i]!;
+      len = (len - 1) * u - 2 * Math.floor((k - u) / 2) + k;
+    });
     return len;
   }
 
@@ -198,14 +232,15 @@ export class HifiGanGenerator {
    * `taps` receives (and must not keep) the intermediates named as the fixture does.
    */
   forwardNWC(mel: tf.Tensor3D, taps?: (name: string, t: tf.Tensor3D) => void): tf.Tensor2D {
-    let x = step(mel, false, (m) => this.convPre.apply(m as tf.Tensor3D));
+    const w = this.weights;
+    let x = step(mel, false, (m) => w.convPre.apply(m as tf.Tensor3D));
     taps?.('conv_pre', x);
-    for (let i = 0; i < this.ups.length; i++) {
-      x = step(x, true, (t) => this.ups[i]!.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_SLOPE)));
+    for (let i = 0; i < w.ups.length; i++) {
+      x = step(x, true, (t) => w.ups[i]!.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_SLOPE)));
       taps?.(`ups.${i}`, x);
       let xs: tf.Tensor3D | null = null;
       for (let j = 0; j < this.numKernels; j++) {
-        const r = this.resblocks[i * this.numKernels + j]!.apply(x);
+        const r = w.resblocks[i * this.numKernels + j]!.apply(x);
         if (!xs) { xs = r; continue; }
         const s = tf.add(xs, r) as tf.Tensor3D; // xs += resblock(x), in order
         xs.dispose(); r.dispose();
@@ -214,7 +249,7 @@ export class HifiGanGenerator {
       x.dispose();
       x = step(xs!, true, (t) => tf.div(t, this.numKernels));
     }
-    const post = step(x, true, (t) => this.convPost.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_DEFAULT)));
+    const post = step(x, true, (t) => w.convPost.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_DEFAULT)));
     taps?.('conv_post', post);
     return step(post, true, (t) => tf.tanh(t).reshape([t.shape[0]!, t.shape[1]!])) as tf.Tensor2D;
   }
@@ -240,10 +275,18 @@ export class HifiGanGenerator {
     }
   }
 
+  /** free the backend tensors (the next forward uploads them again) */
+  release(): void {
+    const w = this.w;
+    if (!w) return;
+    this.w = null;
+    w.convPre.dispose(); w.convPost.dispose();
+    for (const u of w.ups) u.dispose();
+    for (const r of w.resblocks) r.dispose();
+  }
+
   dispose(): void {
-    this.convPre.dispose(); this.convPost.dispose();
-    for (const u of this.ups) u.dispose();
-    for (const r of this.resblocks) r.dispose();
+    this.release();
   }
 }
 
