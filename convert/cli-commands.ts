@@ -11,6 +11,7 @@ import { checkKnown, optFlag, optString, parseArgs } from '../src/commands/args.
 import { makeProgress } from '../src/commands/progress.js';
 import { numel, type DType } from '../src/hosttensor.js';
 import { convert } from './convert.js';
+import { readCodesFile } from '../src/codesfile.js';
 import { SafetensorsFile } from './safetensors.js';
 import { loadTorchCheckpoint, stateDictRoot } from './torch.js';
 
@@ -46,8 +47,19 @@ export async function inspectCommand(argv: string[], ctx: CommandContext = {}): 
   const print = ctx.print ?? ((s: string) => console.log(s));
   const a = parseArgs(argv, ['json']);
   checkKnown(a, ['json']);
-  if (a.positionals.length !== 1) throw new Error('inspect: give exactly one file (.pt, .pth or .safetensors)');
+  if (a.positionals.length !== 1) throw new Error('inspect: give exactly one file (.pt, .pth, .safetensors or .mcodes)');
   const path = a.positionals[0]!;
+  if (/\.mcodes$/i.test(path)) {
+    // a codes file: validate it (magic, version, length, CRC) and show its header
+    const f = await readCodesFile(path);
+    const { codes, ...meta } = f;
+    if (optFlag(a, 'json')) print(JSON.stringify({ ...meta, codes: Array.from(codes) }));
+    else {
+      for (const [k, v] of Object.entries(meta)) print(`${k.padEnd(16)} ${String(v)}`);
+      print(`${'codes'.padEnd(16)} ${codes.length} (first: ${Array.from(codes.slice(0, 8)).join(' ')}${codes.length > 8 ? ' …' : ''})`);
+    }
+    return 0;
+  }
   const info = await inspectFile(path);
   if (optFlag(a, 'json')) {
     print(JSON.stringify(info.tensors));

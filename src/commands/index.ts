@@ -6,3 +6,6 @@ import { fetchWeightsCommand } from './fetch_weights.js';
 registerCommand('inspect', (argv) => inspectCommand(argv));
 registerCommand('convert', (argv) => convertCommand(argv));
 registerCommand('fetch-weights', (argv) => fetchWeightsCommand(argv));
+import { encodeCommand } from './encode.js';
+
+registerCommand('encode', (argv, ctx) => encodeCommand(argv, ctx));
