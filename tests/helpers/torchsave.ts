@@ -25,15 +25,16 @@ export interface SaveTensor {
   v3?: boolean;
 }
 export const T = (t: HostTensor, parameter = false): SaveTensor => ({ kind: 'tensor', t, parameter });
-export const tuple = (...items: PyVal[]): { kind: 'tuple'; items: PyVal[] } => ({ kind: 'tuple', items });
-/** an object of an arbitrary class: cls(*args) then BUILD(state) */
-export const obj = (module: string, name: string, state: Map<string, PyVal>): { kind: 'obj'; module: string; name: string; state: Map<string, PyVal> } =>
-  ({ kind: 'obj', module, name, state });
-/** an OrderedDict (plain Map values are written as dict) */
-export const odict = (m: Map<PyVal, PyVal>): { kind: 'odict'; m: Map<PyVal, PyVal> } => ({ kind: 'odict', m });
+export interface PyTuple { kind: 'tuple'; items: PyVal[] }
+export interface PyObj { kind: 'obj'; module: string; name: string; state: Map<string, PyVal> }
+export interface PyODict { kind: 'odict'; m: Map<PyVal, PyVal> }
+export type PyVal = null | boolean | number | string | PyVal[] | Map<PyVal, PyVal> | SaveTensor | PyTuple | PyObj | PyODict;
 
-export type PyVal = null | boolean | number | string | PyVal[] | Map<PyVal, PyVal> | SaveTensor
-  | ReturnType<typeof tuple> | ReturnType<typeof obj> | ReturnType<typeof odict>;
+export const tuple = (...items: PyVal[]): PyTuple => ({ kind: 'tuple', items });
+/** an object of an arbitrary class: cls(*args) then BUILD(state) */
+export const obj = (module: string, name: string, state: Map<string, PyVal>): PyObj => ({ kind: 'obj', module, name, state });
+/** an OrderedDict (plain Map values are written as dict) */
+export const odict = (m: Map<PyVal, PyVal>): PyODict => ({ kind: 'odict', m });
 
 class Bytes {
   private parts: Buffer[] = [];
