@@ -11,7 +11,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
-import { geluTanh } from '../../layers/activations.js';
 import { multiHeadAttention } from '../../layers/attention.js';
 import { layerNorm } from '../../layers/norm.js';
 import { disposeLinear, linear, uploadLinear, type LinearW } from './weights.js';
@@ -21,6 +20,16 @@ export interface BlockWeights {
   scaleShiftTable: tf.Tensor2D;
   toQ: LinearW; toK: LinearW; toV: LinearW; toOut: LinearW;
   ff0: LinearW; ff2: LinearW;
+}
+
+/**
+ * GELU, tanh approximation (diffusers GELU(approximate="tanh")), evaluated as x·σ(2u) with
+ * u = √(2/π)(x + 0.044715x³): identical to 0.5x(1 + tanh u) mathematically, within float32 rounding
+ * numerically, and ~5× faster on tfjs-wasm (its sigmoid is vectorised, its tanh and pow are not).
+ */
+export function geluTanhFast(x: tf.Tensor): tf.Tensor {
+  const k = 2 * Math.sqrt(2 / Math.PI);
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), k * 0.044715), k)))));
 }
 
 /** Rows of the feed-forward processed at once: bounds the (rows, 4D) GELU temporaries (identical math). */
@@ -86,7 +95,8 @@ export class BasicTransformerBlock {
           const k = linear(nh, own.toK) as tf.Tensor3D;
           const v = linear(nh, own.toV) as tf.Tensor3D;
           nh.dispose();
-          const { out } = multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5 });
+          // scaling q (T·d values) instead of the scores (T² per head): same math, one pass less over T²
+          const { out } = multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, scaleQuery: true });
           q.dispose(); k.dispose(); v.dispose();
           const a = linear(out, own.toOut);
           out.dispose();
@@ -102,7 +112,7 @@ export class BasicTransformerBlock {
             parts.push(tf.tidy(() => {
               const x = rows <= FF_CHUNK_ROWS ? nh : nh.slice([r0, 0], [r, d]);
               const hid = linear(x, own.ff0);
-              const g = geluTanh(hid);
+              const g = geluTanhFast(hid);
               hid.dispose();
               return linear(g, own.ff2);
             }));
