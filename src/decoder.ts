@@ -16,7 +16,7 @@ import type { Params } from './params.js';
 import { shapeStr, toFloat32, toInt32, type HostTensor } from './hosttensor.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import { RVQ, MUCODEC_RVQ_CONFIG, type RVQConfig } from './rvq/index.js';
-import { REAL_DIT_CONFIG, type DiTConfig } from './dit/config.js';
+import { REAL_DIT_CONFIG, ditConfigFromUpstream, type DiTConfig } from './dit/config.js';
 import { Transformer2DModel, type DiTOptions } from './dit/transformer.js';
 import { solveCfm } from './sampler/cfm.js';
 import { uniformSchedule, checkSchedule } from './sampler/schedule.js';
@@ -124,6 +124,28 @@ export const REAL_DECODER_CONFIG: DecoderConfig = {
   normfeatNumSamples: 100_000,
   normfeatPowerStd: 1,
 };
+
+/**
+ * DecoderConfig from the upstream-named model configuration (the layout of convert/manifest.ts ModelConfig,
+ * of weights/config.json and of the fixtures' case.json "config": estimator, rvq_muencoder_emb, normfeat,
+ * num_channels). Missing parts fall back to the released configuration.
+ */
+export function decoderConfigFromUpstream(j: Record<string, unknown>): DecoderConfig {
+  const r = j.rvq_muencoder_emb as Partial<RVQConfig> | undefined;
+  const nf = j.normfeat as { num_samples?: number; power_std?: number } | undefined;
+  const est = j.estimator as Record<string, unknown> | undefined;
+  const d = REAL_DECODER_CONFIG;
+  return {
+    dit: est ? ditConfigFromUpstream(est) : d.dit,
+    rvq: r ? {
+      input_dim: r.input_dim ?? d.rvq.input_dim, n_codebooks: r.n_codebooks ?? d.rvq.n_codebooks,
+      codebook_size: r.codebook_size ?? d.rvq.codebook_size, codebook_dim: r.codebook_dim ?? d.rvq.codebook_dim,
+    } : d.rvq,
+    numChannels: typeof j.num_channels === 'number' ? j.num_channels : d.numChannels,
+    normfeatNumSamples: nf?.num_samples ?? d.normfeatNumSamples,
+    normfeatPowerStd: nf?.power_std ?? d.normfeatPowerStd,
+  };
+}
 
 /** Sampling options shared by inferenceCodes and code2soundLatents. */
 export interface SamplingOptions {

@@ -11,18 +11,13 @@ import { loadCase, type FixtureCase } from '../src/fixtures.js';
 import { toFloat32, toInt32, type HostTensor } from '../src/hosttensor.js';
 import { ReplayNoise, SeededNoise } from '../src/noise.js';
 import { Params } from '../src/params.js';
-import { ditConfigFromUpstream } from '../src/dit/config.js';
-import { Feature2DProcessor, MuCodecDecoder, planCode2Sound, tileCodes, type DecoderConfig } from '../src/decoder.js';
+import { REAL_CONFIG } from '../convert/manifest.js';
+import { Feature2DProcessor, MuCodecDecoder, REAL_DECODER_CONFIG, decoderConfigFromUpstream, planCode2Sound, tileCodes, type DecoderConfig } from '../src/decoder.js';
 
 defineParityTests('decoder');
 
 function decoderConfig(c: FixtureCase): DecoderConfig {
-  const j = c.json.config as Record<string, Record<string, number>>;
-  return {
-    dit: ditConfigFromUpstream(j.estimator as Record<string, unknown>),
-    rvq: j.rvq_muencoder_emb as unknown as DecoderConfig['rvq'],
-    numChannels: 32, normfeatNumSamples: j.normfeat!.num_samples!, normfeatPowerStd: 1,
-  };
+  return decoderConfigFromUpstream(c.json.config as Record<string, unknown>);
 }
 
 describe('code2sound window plan', () => {
@@ -46,6 +41,11 @@ describe('code2sound window plan', () => {
     expect(planCode2Sound(1600).targetLen).toBe(3072000);
     expect(planCode2Sound(1606 + 200, 200).targetLen).toBe(planCode2Sound(1606).targetLen);
     expect(Array.from(tileCodes(Int32Array.from([1, 2, 3, 4, 5, 6]), 2, 3, 7))).toEqual([1, 2, 3, 1, 2, 3, 1, 4, 5, 6, 4, 5, 6, 4]);
+  });
+
+  it('decoderConfigFromUpstream maps the released model configuration (weights/config.json layout)', () => {
+    expect(decoderConfigFromUpstream(REAL_CONFIG as unknown as Record<string, unknown>)).toEqual(REAL_DECODER_CONFIG);
+    expect(decoderConfigFromUpstream({})).toEqual(REAL_DECODER_CONFIG);
   });
 
   it('the padded codes equal the reference mid.codes_padded', async () => {

@@ -6,12 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import type { FixtureCase } from '../fixtures.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
-import { ditConfigFromUpstream, innerDim } from '../dit/config.js';
+import { ditConfigFromUpstream } from '../dit/config.js';
 import { AdaLayerNormSingleFlow } from '../dit/timestep.js';
 import { BasicTransformerBlock } from '../dit/block.js';
 import { PatchEmbed, Transformer2DModel } from '../dit/transformer.js';
 import { solveCfm } from '../sampler/cfm.js';
-import { MuCodecDecoder, type DecoderConfig } from '../decoder.js';
+import { MuCodecDecoder, decoderConfigFromUpstream, type DecoderConfig } from '../decoder.js';
 import { ReplayNoise } from '../noise.js';
 
 async function host(t: tf.Tensor): Promise<HostTensor> {
@@ -88,7 +88,6 @@ registerStage('dit.transformer', async (c) => {
   } finally {
     model.dispose();
   }
-  void innerDim;
   return outs;
 });
 
@@ -115,16 +114,7 @@ registerStage('cfm.solve_euler', async (c) => {
 });
 
 function decoderConfig(c: FixtureCase): DecoderConfig {
-  const j = c.json.config as Record<string, Record<string, unknown> | number>;
-  const r = j.rvq_muencoder_emb as Record<string, number>;
-  const nf = j.normfeat as Record<string, number>;
-  return {
-    dit: ditConfigFromUpstream(j.estimator as Record<string, unknown>),
-    rvq: { input_dim: r.input_dim!, n_codebooks: r.n_codebooks!, codebook_size: r.codebook_size!, codebook_dim: r.codebook_dim! },
-    numChannels: j.num_channels as number,
-    normfeatNumSamples: nf.num_samples!,
-    normfeatPowerStd: nf.power_std!,
-  };
+  return decoderConfigFromUpstream(c.json.config as Record<string, unknown>);
 }
 
 registerStage('mucodec.inference_codes', async (c) => {
