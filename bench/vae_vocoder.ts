@@ -145,7 +145,7 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
 }
 
 // run directly: node dist/bench/vae_vocoder.js [--full] [--backend name] [vae] [vocoder]
-const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+const isMain = /[\\/]vae_vocoder\.(js|ts)$/.test(process.argv[1] ?? '') && import.meta.url.endsWith(process.argv[1]!.split(/[\\/]/).pop()!);
 if (isMain) {
   const args = process.argv.slice(2);
   const bi = args.indexOf('--backend');

@@ -12,7 +12,9 @@
  * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
  * the rest. Memory is bounded by one window, whatever the song length.
  */
+import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
+import type { NoiseSource } from './noise.js';
 import type { AutoencoderKL } from './vae/autoencoder.js';
 import type { Image } from './vae/tiled.js';
 import { vocoderChunkInfer, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
@@ -258,4 +260,20 @@ export function latentsToAudio(
   for (const l of latents) pieces.push(s.push(l));
   pieces.push(s.finish());
   return concatRows(pieces);
+}
+
+/**
+ * code2sound's prompt branch after the prompt audio has been cut: (rows, N) 48 kHz audio (rows = 2: L, R)
+ * → TT:wav_to_fbank2 (TacotronSTFT log mel, (rows, frames, 256)) → unsqueeze(1) → each row encoded alone
+ * (encode_first_stage + get_first_stage_encoding: posterior SAMPLE, ε drawn from `noise` per row in order;
+ * `noise` null = posterior mode) → (rows, 16, frames // 8, 32) → reshape (rows / 2, 32, frames // 8, 32).
+ */
+export function encodePromptLatent(
+  vae: AutoencoderKL, stft: TacotronSTFT, wav: Float32Array, rows: number, noise: NoiseSource | null,
+): HostTensor {
+  if (rows % 2) throw new Error(`prompt latent: ${rows} audio rows cannot pair into stereo latents`);
+  const { fbank, frames } = wavToFbank2(wav, rows, stft);
+  const r = vae.encode({ dtype: 'float32', shape: [rows, 1, frames, stft.cfg.n_mel_channels], data: fbank }, noise);
+  const [B, e, T, W] = r.z.shape as [number, number, number, number];
+  return { dtype: 'float32', shape: [B / 2, 2 * e, T, W], data: r.z.data };
 }

@@ -76,3 +76,24 @@ describe('AutoencoderKL encode', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('prompt latent (code2sound prompt branch)', () => {
+  it('wav → fbank → per-row encode → (rows/2, 32, frames//8, 32), the same as the stages composed', async () => {
+    const { encodePromptLatent } = await import('../src/synthesis.js');
+    const { TacotronSTFT, wavToFbank2 } = await import('../src/audio/mel.js');
+    const c = await loadCase(fixtureDir('audio', 'vae.encode'));
+    const vae = new AutoencoderKL(await c.weights(), cfgOf(c.json));
+    const stft = new TacotronSTFT();
+    const N = 480 * 64; // 65 frames → 8 latent frames
+    const wav = new Float32Array(2 * N).map((_, i) => 0.5 * Math.sin(i * 0.013) * Math.cos(i * 0.0007));
+    const before = tf.memory().numTensors;
+    const lat = encodePromptLatent(vae, stft, wav, 2, new SeededNoise(7));
+    expect(lat.shape).toEqual([1, 32, 8, 32]);
+    const fb = wavToFbank2(wav, 2, stft);
+    expect(fb.frames).toBe(65);
+    const z = vae.encode({ dtype: 'float32', shape: [2, 1, 65, 256], data: fb.fbank }, new SeededNoise(7)).z;
+    expect(Array.from(toFloat32(lat))).toEqual(Array.from(toFloat32(z)));
+    vae.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -318,7 +318,6 @@ export class ChunkStitcher {
   private numSamples = -1;
   private ovSample = 0;
   private ramp: Float64Array | null = null;
-  private tail: Float32Array[] | null = null; // the last ovSample samples of the running output per row
 
   constructor(readonly rows: number, readonly chunk = VOCODER_CHUNK, readonly shift = VOCODER_SHIFT) {}
 
@@ -335,7 +334,6 @@ export class ChunkStitcher {
       const rows: Float32Array[] = [];
       for (let r = 0; r < R; r++) rows.push(wav.slice(r * samples, r * samples + ns));
       this.parts.push(rows);
-      this.tail = null;
       return;
     }
     const ov = this.ovSample;
