@@ -319,8 +319,8 @@ export class MuCodecDecoder {
     if (trueShape.length !== 4 || trueShape[0] !== b || trueShape[1] !== C || trueShape[2] !== frames || trueShape[3] !== 32) {
       throw new Error(`inference_codes: true_latents ${shapeStr(trueShape)} do not match the codes' (${b}, ${C}, ${frames}, 32)`);
     }
-    const mu = this.condition(codes);
     const noise = a.noise.randn(latentShape, 'prepare_latents');
+    const mu = this.condition(codes);
     const x = tf.tensor4d(noise, latentShape as [number, number, number, number]);
     // latent_masks: 2 on [0, latent_length), 1 on [0, incontext_length) for other_seg
     const mask = new Int32Array(frames);

@@ -52,19 +52,24 @@ export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): t
   const steps = tSpan.length - 1;
   let t = tSpan[0]!;
   let x = tf.clone(x0);
-  for (let k = 0; k < steps; k++) {
-    const dt = f32(tSpan[k + 1]! - t);
-    if (c) {
-      const xc = c(x, t);
+  try {
+    for (let k = 0; k < steps; k++) {
+      const dt = f32(tSpan[k + 1]! - t);
+      if (c) {
+        const xc = c(x, t);
+        x.dispose();
+        x = xc;
+      }
+      const next = solver.step(f, x, t, dt);
       x.dispose();
-      x = xc;
+      x = next;
+      const t0 = t;
+      t = f32(t + dt);
+      opts.onStep?.({ step: k, steps, t: t0, dt, x });
     }
-    const next = solver.step(f, x, t, dt);
+  } catch (e) {
     x.dispose();
-    x = next;
-    const t0 = t;
-    t = f32(t + dt);
-    opts.onStep?.({ step: k, steps, t: t0, dt, x });
+    throw e;
   }
   return x;
 }
