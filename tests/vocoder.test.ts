@@ -7,7 +7,7 @@ import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
 import { WindowCrossFader, concatRows, targetLength, windowSamples } from '../src/synthesis.js';
 import {
-  ChunkStitcher, ConvTranspose1dPolyphase, HifiGanGenerator, linspace01, vocoderChunks,
+  BandedConv1d, ChunkStitcher, ConvTranspose1dPolyphase, HifiGanGenerator, linspace01, vocoderChunks,
 } from '../src/vocoder/hifigan.js';
 import { fixtureDir } from './parity-helper.js';
 
@@ -90,6 +90,38 @@ describe('ConvTranspose1d (polyphase)', () => {
       for (let i = 0; i < da.length; i++) expect(Math.abs(da[i]! - db[i]!)).toBeLessThan(1e-5);
       [a, b, x].forEach((t) => t.dispose());
       poly.dispose(); ref.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+describe('BandedConv1d', () => {
+  for (const [k, d] of [[3, 1], [15, 1], [11, 5], [7, 3]] as const) {
+    it(`k ${k}, dilation ${d}: bands of 37 samples equal one whole-length conv (nn.Conv1d padding d·(k−1)/2)`, () => {
+      const c = 6, L = 250, pad = Math.floor((k * d - d) / 2);
+      const p = new Params(new Map<string, HostTensor>([
+        ['c.weight', { dtype: 'float32', shape: [c, c, k], data: rand(c * c * k, k + d) }],
+        ['c.bias', { dtype: 'float32', shape: [c], data: rand(c, 5) }],
+      ]));
+      const before = tf.memory().numTensors;
+      const banded = new BandedConv1d(p, 'c', pad, d, 37);
+      const whole = new BandedConv1d(p, 'c', pad, d);
+      const x = tf.tensor3d(rand(2 * L * c, 11), [2, L, c]);
+      const a = banded.apply(x), b = whole.apply(x);
+      expect(a.shape).toEqual([2, L, c]);
+      expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+      // and against a direct sum: y[t, o] = b[o] + Σ_i Σ_j w[o, i, j] · x[t + j·d − pad, i]
+      const xd = x.dataSync(), w = p.f32('c.weight'), bias = p.f32('c.bias'), ad = a.dataSync();
+      for (const [n, t, o] of [[0, 0, 0], [1, 100, 3], [1, L - 1, 5]] as const) {
+        let sum = bias[o]!;
+        for (let i = 0; i < c; i++) for (let j = 0; j < k; j++) {
+          const s = t + j * d - pad;
+          if (s >= 0 && s < L) sum += w[(o * c + i) * k + j]! * xd[(n * L + s) * c + i]!;
+        }
+        expect(ad[(n * L + t) * c + o]).toBeCloseTo(sum, 4);
+      }
+      [a, b, x].forEach((t) => t.dispose());
+      banded.dispose(); whole.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });
   }

@@ -7,7 +7,7 @@
  * stage holds 48 channels × ~491k samples per tensor for one 1024-frame chunk.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv1d } from '../../layers/conv.js';
+import { conv1dFilter } from '../../layers/host.js';
 import { shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
 import type { Params } from '../params.js';
 
@@ -111,19 +111,65 @@ export class ConvTranspose1dPolyphase {
   }
 }
 
+/**
+ * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, computed over bands of at most `band` output
+ * samples. Same dot products as one whole-length conv; the point is memory: the wasm conv kernel caches, per
+ * weight tensor, an indirection buffer proportional to the output length (k pointers per output sample), so
+ * 24 whole-length convs of one vocoder stage at 480k samples would pin ~0.4 GB of heap for good.
+ */
+export class BandedConv1d {
+  readonly filter: tf.Tensor3D;
+  readonly bias: tf.Tensor1D;
+  readonly kernel: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+
+  constructor(p: Params, name: string, readonly padding: number, readonly dilation = 1, readonly band = 1 << 16) {
+    const w = p.get(`${name}.weight`);
+    if (w.shape.length !== 3) throw new Error(`${name}.weight: expected (out, in, k), got ${shapeStr(w.shape)}`);
+    [this.outChannels, this.inChannels, this.kernel] = w.shape as [number, number, number];
+    const f = conv1dFilter(w); // (k, in, out)
+    this.filter = tf.tensor3d(f.data, f.shape as [number, number, number]);
+    this.bias = p.tensor(`${name}.bias`, [this.outChannels]) as tf.Tensor1D;
+  }
+
+  apply(x: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [n, len, cin] = x.shape;
+      if (cin !== this.inChannels) throw new Error(`Conv1d: input has ${cin} channels, expected ${this.inChannels}`);
+      const span = (this.kernel - 1) * this.dilation;
+      const xp = this.padding ? tf.pad(x, [[0, 0], [this.padding, this.padding], [0, 0]]) : x;
+      const outLen = len + 2 * this.padding - span;
+      if (outLen <= this.band) return tf.add(tf.conv1d(xp as tf.Tensor3D, this.filter, 1, 'valid', 'NWC', this.dilation), this.bias);
+      const parts: tf.Tensor3D[] = [];
+      for (let t0 = 0; t0 < outLen; t0 += this.band) {
+        const m = Math.min(this.band, outLen - t0);
+        const xi = tf.slice(xp, [0, t0, 0], [n, m + span, cin]) as tf.Tensor3D;
+        parts.push(tf.conv1d(xi, this.filter, 1, 'valid', 'NWC', this.dilation));
+      }
+      return tf.add(tf.concat(parts, 1), this.bias);
+    });
+  }
+
+  dispose(): void {
+    this.filter.dispose();
+    this.bias.dispose();
+  }
+}
+
 /** GM:ResBlock (type "1"): three (c1 dilated, c2) pairs, x = c2(lrelu(c1(lrelu(x)))) + x */
 export class ResBlock1 {
-  readonly convs1: Conv1d[];
-  readonly convs2: Conv1d[];
+  readonly convs1: BandedConv1d[];
+  readonly convs2: BandedConv1d[];
 
   constructor(p: Params, readonly channels: number, readonly kernel: number, readonly dilation: number[]) {
     this.convs1 = dilation.map((d, i) => {
       p.get(`convs1.${i}.weight`, [channels, channels, kernel]);
-      return new Conv1d(p, `convs1.${i}`, { dilation: d, padding: getPadding(kernel, d) });
+      return new BandedConv1d(p, `convs1.${i}`, getPadding(kernel, d), d);
     });
     this.convs2 = dilation.map((_, i) => {
       p.get(`convs2.${i}.weight`, [channels, channels, kernel]);
-      return new Conv1d(p, `convs2.${i}`, { dilation: 1, padding: getPadding(kernel, 1) });
+      return new BandedConv1d(p, `convs2.${i}`, getPadding(kernel, 1), 1);
     });
   }
 
@@ -152,10 +198,10 @@ export class ResBlock1 {
 }
 
 interface GeneratorWeights {
-  convPre: Conv1d;
+  convPre: BandedConv1d;
   ups: ConvTranspose1dPolyphase[];
   resblocks: ResBlock1[];
-  convPost: Conv1d;
+  convPost: BandedConv1d;
 }
 
 /**
@@ -197,7 +243,7 @@ export class HifiGanGenerator {
   private get weights(): GeneratorWeights {
     if (this.w) return this.w;
     const { p, cfg } = this;
-    const convPre = new Conv1d(p, 'conv_pre', { padding: 3 });
+    const convPre = new BandedConv1d(p, 'conv_pre', 3);
     const ups = cfg.upsample_rates.map((u, i) => {
       const k = cfg.upsample_kernel_sizes[i]!;
       return new ConvTranspose1dPolyphase(p, `ups.${i}`, u, Math.floor((k - u) / 2));
@@ -209,7 +255,7 @@ export class HifiGanGenerator {
         resblocks.push(new ResBlock1(p.sub(`resblocks.${i * this.numKernels + j}.`), ch, k, cfg.resblock_dilation_sizes[j]!));
       });
     }
-    const convPost = new Conv1d(p, 'conv_post', { padding: 3 });
+    const convPost = new BandedConv1d(p, 'conv_post', 3);
     this.w = { convPre, ups, resblocks, convPost };
     return this.w;
   }
