@@ -106,7 +106,7 @@ describe('sampler', () => {
     let model: Transformer2DModel;
     const inp = (k: string): tf.Tensor4D => {
       const h = c.t(c.json.inputs![k]!);
-      return tf.tensor(toFloat32(h), h.shape) as tf.Tensor4D;
+      return tf.tensor4d(toFloat32(h), h.shape as [number, number, number, number]);
     };
     beforeAll(async () => {
       c = await loadCase(fixtureDir('decoder', 'cfm.solve_euler.g15_inc'));
