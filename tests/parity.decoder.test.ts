@@ -164,6 +164,14 @@ describe('decoder', () => {
     const c2: Float32Array[] = [];
     for await (const w of dec.code2soundLatents({ data: codes, shape: [1, 1, codes.length] }, { noise: new SeededNoise(1234), numSteps: 1 })) c2.push(w.latents.data as Float32Array);
     expect(Array.from(c2[0]!).every((v, i) => v === a[0]![i])).toBe(true);
+    // prompt: its codes are prepended, its latent is window 0's in-context part and is cropped from the output
+    const promptLatent = new Float32Array(32 * 100 * 32).map((_, i) => Math.sin(i * 0.01));
+    const seenPrompt: Array<{ shape: number[]; plan: unknown }> = [];
+    for await (const w of dec.code2soundLatents({ data: codes, shape: [1, 1, codes.length] }, {
+      seed: 5, numSteps: 1,
+      prompt: { latent: { dtype: 'float32', shape: [1, 32, 100, 32], data: promptLatent }, codes: { data: codes.slice(0, 60).map((v) => (v + 1) % 64), shape: [1, 1, 60] } },
+    })) seenPrompt.push({ shape: w.latents.shape, plan: w.plan });
+    expect(seenPrompt).toEqual([{ shape: [1, 32, 412, 32], plan: { codesLength: 160, paddedLength: 1024, windowStarts: [0], targetLen: 192000 } }]);
     dec.dispose();
     expect(tf.memory().numTensors).toBe(start);
   });
