@@ -1,14 +1,16 @@
 /**
- * The MuCodec codec object (upstream generate.py `MuCodec`). Encode side here; the decode side attaches to the
- * same class (parts: ['decoder']).
+ * The MuCodec codec object (upstream generate.py `MuCodec`): encode (sound2code), decode (code2sound) and
+ * reconstruct (sound2sound) on one set of weights.
  *
- *   const codec = await MuCodec.load({ weightsDir: 'weights/' });      // converted weights (convert/convert.ts)
+ *   const codec = await MuCodec.load({ weightsDir: 'weights/' });     // a folder written by `mucodec convert`
  *   const { codes, meta } = await codec.encode({ sampleRate, channels }, { onProgress, signal });
+ *   const audio = await codec.decode(codes, { steps: 20, seed: 1, onProgress });   // 48 kHz stereo
  *   codec.dispose();
  *
- * Encode-only loading reads only `encoder.safetensors` (MuQ up to the needed layer, rsq48tomuencoder.kernel,
- * rvq_muencoder_emb.*) and builds only MuQ layers 0 .. layer_num − 2. Weights stay host-side in a Params map
- * until each module uploads its own tensors.
+ * Loading is lazy and per part: `load` reads config.json only; the first encode reads `encoder.safetensors`
+ * (MuQ up to the needed layer, rsq48tomuencoder.kernel, RVQ) and the first decode `decoder.safetensors`
+ * (DiT, condition, normfeat, RVQ) and `vae.safetensors` (VAE + HiFi-GAN) — an encode-only user never loads the
+ * DiT or the VAE. Weights stay host-side in Params maps until each module uploads its own tensors.
  */
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import { readSafetensors } from '../convert/safetensors.js';
 import { initBackend } from './backend.js';
 import { sincResampleKernel } from './audio/resample.js';
+import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
 import type { Audio } from './audio/wav.js';
 import type { CodesMeta } from './codesfile.js';
 import { FRAME_RATE, MuCodecEncoder, prepareStereo48k, type EncodeProgress } from './encoder.js';
@@ -23,6 +26,12 @@ import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
 import { Params } from './params.js';
 import { RVQ, type RVQConfig } from './rvq/rvq.js';
 import type { HostTensor } from './hosttensor.js';
+import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
+import { makeNoise, type NoiseSource } from './noise.js';
+import type { Solver } from './sampler/index.js';
+import { LatentsToAudio, encodePromptLatent } from './synthesis.js';
+import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
+import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
 
 /** The model configuration (snake_case upstream names; the `model` object of weights/config.json). */
 export interface MuCodecConfig {
@@ -31,6 +40,11 @@ export interface MuCodecConfig {
   /** MuCodec layer_num: the codes use MuQ layer_results[layer_num − 1] */
   layer_num: number;
   rvq_muencoder_emb: RVQConfig;
+  /** decoder side (decoderConfigFromUpstream reads these): estimator, cond_muencoder_emb, normfeat, num_channels */
+  estimator?: Record<string, unknown>;
+  /** AutoencoderKL ddconfig / embed_dim + HiFi-GAN `vocoder` */
+  vae?: Partial<VaeConfig> & { vocoder?: HifiganConfig };
+  stft?: Partial<TacotronStftConfig>;
   sample_rate?: number;
   [k: string]: unknown;
 }
@@ -38,14 +52,15 @@ export interface MuCodecConfig {
 export type MuCodecPart = 'encoder' | 'decoder';
 
 export interface LoadOptions {
-  /** folder written by `mucodec convert` (config.json + encoder.safetensors …) */
+  /** folder written by `mucodec convert` (config.json + encoder/decoder/vae .safetensors) */
   weightsDir?: string;
-  /** or: parameters already in memory (state-dict names of mucodec.pt) + their configuration */
+  /** or: parameters already in memory (the state-dict names of the three checkpoints, as in weights.pt of the
+   *  e2e fixture: `muencoder.…`, `cfm_wrapper.…`, `first_stage_model.…`, `scale_factor`) + their configuration */
   weights?: Params | Map<string, HostTensor>;
   config?: MuCodecConfig;
   /** tfjs backend to initialise first (default: keep the current one / auto) */
   backend?: string;
-  /** what to build (default ['encoder']) */
+  /** parts to build now instead of on first use */
   parts?: MuCodecPart[];
 }
 
@@ -62,73 +77,187 @@ export interface EncodeResult {
   meta: CodesMeta & { frames: number };
 }
 
+export interface DecodeProgress {
+  /** 'prompt': encoding the prompt; 'sample': DiT steps of a window; 'audio': VAE + vocoder of a window */
+  phase: 'prompt' | 'sample' | 'audio';
+  /** 0-based window and the number of windows */
+  window: number;
+  windows: number;
+  /** solver step (1-based) and steps, during 'sample' */
+  step?: number;
+  steps?: number;
+  /** overall fraction done in [0, 1] (steps weighted like the audio phase of a window) */
+  fraction: number;
+}
+
+export interface DecodeOptions {
+  /** Euler steps per window (code2sound default 20; reconstruct uses 50 like sound2sound) */
+  steps?: number;
+  /** classifier-free guidance (upstream's loop uses 1.5) */
+  guidanceScale?: number;
+  /** ODE solver: 'euler' (upstream), 'heun', 'midpoint', 'rk4', a registered name or a Solver */
+  sampler?: string | Solver;
+  /** explicit time schedule 0 … 1 (research; default linspace(0, 1, steps + 1)) */
+  tSpan?: ArrayLike<number>;
+  /** seed of the one noise source (same seed → identical output); random when absent */
+  seed?: number;
+  /** or the noise source itself (e.g. ReplayNoise of recorded draws) */
+  noise?: NoiseSource;
+  /** in-context prompt audio (any rate, mono or stereo): its first 10.24 s (20.48–30.72 s when longer than
+   *  30.76 s) condition window 0, as upstream code2sound's `prompt` */
+  prompt?: Audio;
+  onProgress?: (p: DecodeProgress) => void;
+  signal?: AbortSignal;
+  /** window duration in seconds (upstream min_duration; only 40.96 aligns with the DiT's 1024-code windows) */
+  duration?: number;
+}
+
+export interface ReconstructOptions extends DecodeOptions, Omit<EncodeOptions, 'onProgress'> {
+  onEncodeProgress?: (p: EncodeProgress) => void;
+}
+
 interface ConvertedConfigJson {
   format?: string;
   model?: MuCodecConfig;
   files?: Record<string, string>;
 }
 
+type WeightFile = 'encoder' | 'decoder' | 'vae';
+
+interface DecodeParts {
+  decoder: MuCodecDecoder;
+  vae: AutoencoderKL;
+  vocoder: HifiGanGenerator;
+  stft: TacotronSTFT;
+}
+
+/** Upstream code2sound's prompt cut (generate.py): first 10.24 s, or 20.48–30.72 s when longer than 30.76 s. */
+export function cutPrompt(stereo: [Float32Array, Float32Array], sampleRate = 48000): [Float32Array, Float32Array] {
+  const n = stereo[0].length;
+  const [a, b] = n < Math.trunc(30.76 * sampleRate)
+    ? [0, Math.trunc(10.24 * sampleRate)]
+    : [Math.trunc(20.48 * sampleRate), Math.trunc(30.72 * sampleRate)];
+  return [stereo[0].slice(a, b), stereo[1].slice(a, b)];
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const r = signal.reason;
+    throw r instanceof Error ? r : new Error('aborted');
+  }
+}
+
 export class MuCodec {
+  private enc: MuCodecEncoder | null = null;
+  private dec: DecodeParts | null = null;
+  private readonly fileCache = new Map<WeightFile, Params>();
+  private disposed = false;
+
   private constructor(
     readonly config: MuCodecConfig,
-    private readonly enc: MuCodecEncoder | null,
+    private readonly source: { dir: string; files: Record<string, string> } | { params: Params },
   ) {}
 
-  /** Load from a converted weights folder (or in-memory weights). Encode-only loading reads only the encoder file. */
+  /** Read a converted weights folder's config.json (or take in-memory weights); parts load on first use. */
   static async load(opts: LoadOptions): Promise<MuCodec> {
-    if (opts.backend !== undefined) await initBackend(opts.backend);
-    else await initBackend();
-    const parts = opts.parts ?? ['encoder'];
-    if (parts.includes('decoder')) throw new Error('MuCodec.load: the decoder part is not available yet');
+    await initBackend(opts.backend);
+    let codec: MuCodec;
     if (opts.weights) {
       if (!opts.config) throw new Error('MuCodec.load: `weights` needs `config`');
       const p = opts.weights instanceof Params ? opts.weights : new Params(opts.weights, '', 'weights');
-      return MuCodec.fromParams(p, opts.config, { parts });
+      codec = new MuCodec(opts.config, { params: p });
+    } else {
+      if (!opts.weightsDir) throw new Error('MuCodec.load: give `weightsDir` (a folder made by `mucodec convert`) or `weights` + `config`');
+      const dir = opts.weightsDir;
+      const cfgPath = join(dir, 'config.json');
+      if (!existsSync(cfgPath)) {
+        throw new Error(`${dir}: no config.json — not a folder written by \`mucodec convert\` (get the released model with \`mucodec fetch-weights\`)`);
+      }
+      let cj: ConvertedConfigJson;
+      try {
+        cj = JSON.parse(await readFile(cfgPath, 'utf8')) as ConvertedConfigJson;
+      } catch (e) {
+        throw new Error(`${cfgPath}: cannot parse (${(e as Error).message})`);
+      }
+      if (cj.format !== undefined && cj.format !== 'mucodec-ts-weights') throw new Error(`${cfgPath}: format "${cj.format}" is not mucodec-ts-weights`);
+      const config = opts.config ?? cj.model;
+      if (!config) throw new Error(`${cfgPath}: no "model" configuration`);
+      codec = new MuCodec(config, { dir, files: cj.files ?? {} });
     }
-    if (!opts.weightsDir) throw new Error('MuCodec.load: give `weightsDir` (a folder made by `mucodec convert`) or `weights` + `config`');
-    const dir = opts.weightsDir;
-    const cfgPath = join(dir, 'config.json');
-    if (!existsSync(cfgPath)) throw new Error(`${dir}: no config.json (is this a folder written by \`mucodec convert\`?)`);
-    let cj: ConvertedConfigJson;
     try {
-      cj = JSON.parse(await readFile(cfgPath, 'utf8')) as ConvertedConfigJson;
+      for (const part of opts.parts ?? []) await codec.ensure(part);
     } catch (e) {
-      throw new Error(`${cfgPath}: cannot parse (${(e as Error).message})`);
+      codec.dispose();
+      throw e;
     }
-    const config = opts.config ?? cj.model;
-    if (!config) throw new Error(`${cfgPath}: no "model" configuration`);
-    const file = join(dir, cj.files?.encoder ?? 'encoder.safetensors');
-    if (!existsSync(file)) throw new Error(`${file}: missing (run \`mucodec convert\` again?)`);
-    const map = await readSafetensors(file);
-    return MuCodec.fromParams(new Params(map, '', file), config, { parts });
+    return codec;
   }
 
   /**
-   * Build from parameters named as in mucodec.pt (`muencoder.model.…`, `rsq48tomuencoder.kernel`,
-   * `rvq_muencoder_emb.…`; extra tensors are ignored).
+   * Build from parameters named as in the checkpoints (`muencoder.model.…`, `rsq48tomuencoder.kernel`,
+   * `rvq_muencoder_emb.…`, `cfm_wrapper.estimator.…`, `first_stage_model.…`; extra tensors are ignored).
    */
-  static fromParams(p: Params, config: MuCodecConfig, opts: { parts?: MuCodecPart[] } = {}): MuCodec {
-    const parts = opts.parts ?? ['encoder'];
-    if (parts.includes('decoder')) throw new Error('MuCodec.fromParams: the decoder part is not available yet');
-    const layerIndex = config.layer_num - 1;
-    const muqCfg = muqConfigFromDicts(config.muq, config.muq.conformer ?? {});
-    const muq = new MuQEncoder(p.sub('muencoder.model.'), muqCfg, { maxLayerIndex: layerIndex });
-    let rvq: RVQ | null = null;
+  static fromParams(p: Params, config: MuCodecConfig): MuCodec {
+    return new MuCodec(config, { params: p });
+  }
+
+  private async weights(file: WeightFile): Promise<Params> {
+    const hit = this.fileCache.get(file);
+    if (hit) return hit;
+    let p: Params;
+    if ('params' in this.source) {
+      p = this.source.params;
+    } else {
+      const path = join(this.source.dir, this.source.files[file] ?? `${file}.safetensors`);
+      if (!existsSync(path)) throw new Error(`${path}: missing (run \`mucodec convert\` again?)`);
+      p = new Params(await readSafetensors(path), '', path);
+    }
+    this.fileCache.set(file, p);
+    return p;
+  }
+
+  private async ensure(part: MuCodecPart): Promise<void> {
+    if (this.disposed) throw new Error('MuCodec: used after dispose()');
+    if (part === 'encoder') {
+      if (this.enc) return;
+      const p = await this.weights('encoder');
+      const config = this.config;
+      const muqCfg = muqConfigFromDicts(config.muq, config.muq.conformer ?? {});
+      const muq = new MuQEncoder(p.sub('muencoder.model.'), muqCfg, { maxLayerIndex: config.layer_num - 1 });
+      let rvq: RVQ | null = null;
+      try {
+        rvq = RVQ.fromParams(p.sub('rvq_muencoder_emb.'), config.rvq_muencoder_emb, 'encode');
+        checkResampleKernel(p);
+        this.enc = new MuCodecEncoder(muq, rvq, config.layer_num);
+      } catch (e) {
+        muq.dispose();
+        rvq?.dispose();
+        throw e;
+      }
+      return;
+    }
+    if (this.dec) return;
+    const pd = await this.weights('decoder');
+    const pv = await this.weights('vae');
+    const vaeCfg = this.config.vae ?? {};
+    const decoder = new MuCodecDecoder(pd, decoderConfigFromUpstream(this.config as unknown as Record<string, unknown>));
     try {
-      rvq = RVQ.fromParams(p.sub('rvq_muencoder_emb.'), config.rvq_muencoder_emb, 'encode');
-      checkResampleKernel(p);
-      const enc = new MuCodecEncoder(muq, rvq, config.layer_num);
-      return new MuCodec(config, enc);
+      const vae = new AutoencoderKL(pv.sub('first_stage_model.'), {
+        ddconfig: vaeCfg.ddconfig ?? AUDIOLDM_48K_VAE.ddconfig, embed_dim: vaeCfg.embed_dim ?? AUDIOLDM_48K_VAE.embed_dim,
+      });
+      const vocoder = new HifiGanGenerator(pv.sub('first_stage_model.vocoder.'), vaeCfg.vocoder ?? HIFIGAN_48K);
+      const stft = new TacotronSTFT({ ...TACOTRON_STFT_48K, ...(this.config.stft ?? {}) });
+      this.dec = { decoder, vae, vocoder, stft };
     } catch (e) {
-      muq.dispose();
-      rvq?.dispose();
+      decoder.dispose();
       throw e;
     }
   }
 
-  get encoder(): MuCodecEncoder {
-    if (!this.enc) throw new Error('MuCodec: loaded without the encoder part');
-    return this.enc;
+  /** The encode-side model (loads it on first use). */
+  async encoder(): Promise<MuCodecEncoder> {
+    await this.ensure('encoder');
+    return this.enc!;
   }
 
   /**
@@ -136,7 +265,7 @@ export class MuCodec {
    * meta records the original rate/length/channels and the code format.
    */
   async encode(audio: Audio, opts: EncodeOptions = {}): Promise<EncodeResult> {
-    const enc = this.encoder;
+    const enc = await this.encoder();
     const stereo = prepareStereo48k(audio);
     const codes = await enc.sound2code(stereo, opts);
     const nCb = this.config.rvq_muencoder_emb.n_codebooks;
@@ -155,9 +284,111 @@ export class MuCodec {
     };
   }
 
-  dispose(): void {
-    this.enc?.dispose();
+  /**
+   * Codes (25 Hz, one codebook) → 48 kHz stereo, as upstream code2sound: codes repeated to whole 1024-code
+   * windows at hop 768, the DiT sampled per window (in-context on the previous window's last 128 latent frames,
+   * or on the prompt for window 0), each window decoded by the VAE and vocoder per channel, cross-faded, and cut
+   * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length).
+   */
+  async decode(codesIn: Int32Array | ArrayLike<number>, opts: DecodeOptions = {}): Promise<Audio> {
+    const codes = Int32Array.from(codesIn as ArrayLike<number>);
+    if (codes.length === 0) throw new Error('decode: no codes');
+    const size = this.config.rvq_muencoder_emb.codebook_size;
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i]!;
+      if (!(Number.isInteger(c) && c >= 0 && c < size)) throw new Error(`decode: code ${i} is ${c}, outside the codebook (0 … ${size - 1})`);
+    }
+    throwIfAborted(opts.signal);
+    await this.ensure('decoder');
+    if (opts.prompt) await this.ensure('encoder');
+    const { decoder, vae, vocoder, stft } = this.dec!;
+    const noise = opts.noise ?? makeNoise(opts.seed);
+    const steps = opts.steps ?? 20;
+    const signal = opts.signal;
+    let windows = 1;
+    let current = 0;
+    const report = (p: Omit<DecodeProgress, 'fraction'>, within: number): void => {
+      opts.onProgress?.({ ...p, fraction: Math.min(1, (current + within) / windows) });
+    };
+    const prompt = opts.prompt;
+    const promptFn = prompt ? async (): Promise<PromptLatent> => {
+      report({ phase: 'prompt', window: 0, windows }, 0);
+      const cut = cutPrompt(prepareStereo48k(prompt));
+      const rows = new Float32Array(2 * cut[0].length);
+      rows.set(cut[0], 0);
+      rows.set(cut[1], cut[0].length);
+      // latent: TacotronSTFT mel of the clipped (not normalised) prompt → VAE posterior sample per channel
+      const latent = encodePromptLatent(vae, stft, rows, 2, noise);
+      // its own codes: a full sound2code of the prompt alone (the decoder keeps the first 2·F)
+      const pcodes = await this.enc!.sound2code(cut, { signal });
+      return { latent, codes: { data: pcodes, shape: [1, 1, pcodes.length] } };
+    } : undefined;
+
+    const synth: { s: LatentsToAudio | null } = { s: null };
+    const pieces: Float32Array[][] = [];
+    try {
+      const gen = decoder.code2soundLatents({ data: codes, shape: [1, 1, codes.length] }, {
+        numSteps: steps, guidanceScale: opts.guidanceScale ?? 1.5, solver: opts.sampler, tSpan: opts.tSpan, noise,
+        prompt: promptFn,
+        onWindow: ({ window, windows: n }) => { windows = n; current = window; throwIfAborted(signal); },
+        onStep: ({ step, steps: m }) => {
+          throwIfAborted(signal);
+          report({ phase: 'sample', window: current, windows, step, steps: m }, (0.9 * step) / m);
+        },
+      });
+      for await (const w of gen) {
+        throwIfAborted(signal);
+        report({ phase: 'audio', window: w.index, windows: w.count }, 0.9);
+        // the decoder already cut the prompt frames from window 0
+        synth.s ??= new LatentsToAudio(vae, vocoder, { targetLen: w.plan.targetLen, duration: opts.duration ?? 40.96, sampleRate: 48000 });
+        pieces.push(synth.s.push(w.latents));
+        current = w.index + 1;
+        report({ phase: 'audio', window: w.index, windows: w.count }, 0);
+      }
+      pieces.push(synth.s!.finish());
+    } finally {
+      if (synth.s?.residency === 'alternate') { vae.dispose(); vocoder.release(); }
+    }
+    const total = pieces.reduce((n, p) => n + p[0]!.length, 0);
+    const channels = [0, 1].map((r) => {
+      const out = new Float32Array(total);
+      let off = 0;
+      for (const p of pieces) { out.set(p[r]!, off); off += p[r]!.length; }
+      return out;
+    });
+    return { sampleRate: 48000, channels };
   }
+
+  /**
+   * encode then decode (upstream sound2sound, 50 steps by default), cut to the input's duration at 48 kHz as
+   * upstream's __main__ does (sound2sound itself returns ≈ 1920 samples per code).
+   */
+  async reconstruct(audio: Audio, opts: ReconstructOptions = {}): Promise<Audio> {
+    const { codes } = await this.encode(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
+    const out = await this.decode(codes, { steps: 50, ...opts });
+    const n48 = prepareLength48k(audio);
+    return { sampleRate: 48000, channels: out.channels.map((c) => c.length > n48 ? c.slice(0, n48) : c) };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.enc?.dispose();
+    this.enc = null;
+    if (this.dec) {
+      this.dec.decoder.dispose();
+      this.dec.vae.dispose();
+      this.dec.vocoder.dispose();
+      this.dec = null;
+    }
+    this.fileCache.clear();
+  }
+}
+
+/** Samples per channel of the audio after file2code's conversion to 48 kHz. */
+function prepareLength48k(audio: Audio): number {
+  const n = audio.channels[0]?.length ?? 0;
+  if (audio.sampleRate === 48000) return n;
+  return prepareStereo48k({ sampleRate: audio.sampleRate, channels: [audio.channels[0]!.subarray(0, n)] })[0].length;
 }
 
 /**

@@ -219,6 +219,12 @@ export function tileCodes(codes: Int32Array, batch: number, n: number, L: number
   return out;
 }
 
+/** A prompt after its VAE encoding: latent (B, 32, Lp, 32) and its own codes (B, 1, ≤ 2·Lp). */
+export interface PromptLatent {
+  latent: HostTensor;
+  codes: HostTensor | { data: Int32Array; shape: [number, number, number] };
+}
+
 export interface Code2SoundOptions extends SamplingOptions {
   /** Euler steps (code2sound default 20; sound2sound uses 50) */
   numSteps?: number;
@@ -232,7 +238,7 @@ export interface Code2SoundOptions extends SamplingOptions {
    * latent (B, 32, Lp, 32) with Lp ≤ 512 and its codes (B, 1, ≤ 2·Lp). The prompt codes are prepended, window
    * 0 takes the prompt latent as in-context frames [0, Lp), and the first Lp frames are cropped from window 0.
    */
-  prompt?: { latent: HostTensor; codes: HostTensor | { data: Int32Array; shape: [number, number, number] } };
+  prompt?: PromptLatent | (() => Promise<PromptLatent>);
   /** per-window progress */
   onWindow?: (info: { window: number; windows: number }) => void;
 }
@@ -377,8 +383,11 @@ export class MuCodecDecoder {
     // first_latent = randn(B, 32, 512, 32), always drawn
     const firstLatent = noise.randn([b, C, WINDOW_FRAMES, 32], 'first_latent');
     let firstLen = 0, promptCodes = 0;
-    if (opts.prompt) {
-      const pl = opts.prompt.latent;
+    // a prompt given as a function is encoded here, after first_latent, so its VAE posterior draws come in
+    // upstream's order (first_latent, prompt channel 0, channel 1, then the windows)
+    const prompt = typeof opts.prompt === 'function' ? await opts.prompt() : opts.prompt;
+    if (prompt) {
+      const pl = prompt.latent;
       if (pl.shape.length !== 4 || pl.shape[0] !== b || pl.shape[1] !== C || pl.shape[3] !== 32 || pl.shape[2]! > WINDOW_FRAMES) {
         throw new Error(`code2sound: prompt latent ${shapeStr(pl.shape)} must be (${b}, ${C}, ≤ ${WINDOW_FRAMES}, 32)`);
       }
@@ -388,7 +397,7 @@ export class MuCodecDecoder {
         const o = (bi * C + c) * WINDOW_FRAMES * 32, io = (bi * C + c) * firstLen * 32;
         firstLatent.set(src.subarray(io, io + firstLen * 32), o);
       }
-      const pc = hostCodes(opts.prompt.codes);
+      const pc = hostCodes(prompt.codes);
       if (pc.shape[0] !== b || pc.shape[1] !== 1) throw new Error(`code2sound: prompt codes ${shapeStr(pc.shape)} must be (${b}, 1, T)`);
       promptCodes = Math.min(pc.shape[2], 2 * firstLen);
       const n0 = codes.shape[2];

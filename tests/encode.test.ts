@@ -51,7 +51,7 @@ describe('encode intermediates (reference mid.* tensors, case tolerance)', () =>
       const ref = c.t('mid.muq_input_24k');
       const n24 = ref.shape[1]!;
       const got = new Float32Array(B * n24);
-      for (let b = 0; b < B; b++) got.set(codec.encoder.muqInput(d.subarray(2 * b * L, (2 * b + 1) * L), d.subarray((2 * b + 1) * L, (2 * b + 2) * L)), b * n24);
+      for (let b = 0; b < B; b++) got.set((await codec.encoder()).muqInput(d.subarray(2 * b * L, (2 * b + 1) * L), d.subarray((2 * b + 1) * L, (2 * b + 2) * L)), b * n24);
       const r = compareTensor('mid.muq_input_24k', { dtype: 'float32', shape: [B, n24], data: got }, ref, c.json.tolerance as { max_abs: number; rel_l2: number });
       expect(r.pass, `max_abs ${r.maxAbs} rel_l2 ${r.relL2}`).toBe(true);
     } finally {
@@ -74,7 +74,7 @@ describe('encode intermediates (reference mid.* tensors, case tolerance)', () =>
       const pre = peakNormalize(orig, 0.8);
       expect(pre).toBe(orig); // peak 0.7 < 0.8: untouched
       const items = [0, 1].map((w) => [loopWindow(pre[0]!, w), loopWindow(pre[1]!, w)] as [Float32Array, Float32Array]);
-      const r = await codec.encoder.fetchCodes(items, { withEmb: true });
+      const r = await (await codec.encoder()).fetchCodes(items, { withEmb: true });
       const embT = tf.transpose(r.emb!, [0, 2, 1]);
       r.emb!.dispose();
       const got: HostTensor = { dtype: 'float32', shape: embT.shape, data: Float32Array.from(await embT.data()) };
@@ -179,7 +179,7 @@ describe('MuCodec API, file-level encode and the encode command (e2e fixture wei
     const a = await readWav(cutWav);
     const [l, r] = prepareStereo48k(a);
     const o = e2e.offset_48k_in_cut, n = e2e.length_48k;
-    const codes = await codec.encoder.sound2code([l.subarray(o, o + n), r.subarray(o, o + n)]);
+    const codes = await (await codec.encoder()).sound2code([l.subarray(o, o + n), r.subarray(o, o + n)]);
     expect(Array.from(codes)).toEqual(e2e.codes);
   });
 
@@ -194,7 +194,7 @@ describe('MuCodec API, file-level encode and the encode command (e2e fixture wei
     expect(prog).toEqual([`0/1 0/${frames}`, `1/1 ${frames}/${frames}`]);
     const [l, rr] = prepareStereo48k(a);
     const before = tf.memory().numTensors; // after a first encode (MuQ caches its rotary tables)
-    expect(Array.from(await codec.encoder.sound2code([l, rr]))).toEqual(Array.from(r.codes));
+    expect(Array.from(await (await codec.encoder()).sound2code([l, rr]))).toEqual(Array.from(r.codes));
     expect(tf.memory().numTensors).toBe(before);
     // the e2e clip lies at 48 kHz offset 297 of this input: its codes are not a shifted copy (the windows
     // start elsewhere), but both encodes agree in length bookkeeping
@@ -212,7 +212,10 @@ describe('MuCodec API, file-level encode and the encode command (e2e fixture wei
   it('load() errors are clear; load → encode → dispose leaves no tensor behind', async () => {
     await expect(MuCodec.load({ weightsDir: join(tmp, 'nowhere') })).rejects.toThrow(/nowhere: no config\.json/);
     const before = tf.memory().numTensors;
-    const c2 = await MuCodec.load({ weightsDir });
+    const lazy = await MuCodec.load({ weightsDir });
+    expect(tf.memory().numTensors).toBe(before); // parts load on first use
+    lazy.dispose();
+    const c2 = await MuCodec.load({ weightsDir, parts: ['encoder'] });
     expect(tf.memory().numTensors).toBeGreaterThan(before);
     const r = await c2.encode({ sampleRate: 48000, channels: [Float32Array.from({ length: 4800 }, (_, i) => Math.sin(i / 7) * 0.3)] });
     expect(r.codes.length).toBe(3);
@@ -259,7 +262,9 @@ describe('MuCodec.fromParams', () => {
     const bad = Float32Array.from(k.data as Float32Array); bad[3]! += 1e-3;
     map.set('rsq48tomuencoder.kernel', { ...k, data: bad });
     const before = tf.memory().numTensors;
-    expect(() => MuCodec.fromParams(new Params(map, '', 'test'), caseConfig(c.json.config!))).toThrow(/rsq48tomuencoder\.kernel\[3\].*differs/);
+    const codec = MuCodec.fromParams(new Params(map, '', 'test'), caseConfig(c.json.config!));
+    await expect(codec.encoder()).rejects.toThrow(/rsq48tomuencoder\.kernel\[3\].*differs/);
+    codec.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 });

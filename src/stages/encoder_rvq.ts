@@ -75,7 +75,7 @@ registerStage('mucodec.fetch_codes', async (c) => {
     const d = toFloat32(x);
     const items = Array.from({ length: B }, (_, b) =>
       [d.subarray((b * 2) * L, (b * 2 + 1) * L), d.subarray((b * 2 + 1) * L, (b * 2 + 2) * L)] as [Float32Array, Float32Array]);
-    const r = await codec.encoder.fetchCodes(items, { withEmb: true, withMuqInput: true });
+    const r = await (await codec.encoder()).fetchCodes(items, { withEmb: true, withMuqInput: true });
     const emb = r.emb!;
     try {
       const embT = tf.transpose(emb, [0, 2, 1]);
@@ -113,7 +113,7 @@ registerStage('mucodec.sound2code', async (c) => {
       for (let i = 0; i < L; i += n) o.set(row.subarray(0, Math.min(n, L - i)), i);
       return o;
     }) as [Float32Array, Float32Array];
-    const codes = await codec.encoder.sound2code(orig, { batchSize: cfg.batch_size as number });
+    const codes = await (await codec.encoder()).sound2code(orig, { batchSize: cfg.batch_size as number });
     return { 'out.codes': { dtype: 'int32', shape: [1, 1, codes.length], data: codes } };
   } finally {
     codec.dispose();

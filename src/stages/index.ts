@@ -4,3 +4,4 @@ import './encoder_rvq.js';
 import './decoder.js';
 import './encoder_muq.js';
 import './audio.js';
+import './e2e.js';
