@@ -140,6 +140,32 @@ describe('HiFi-GAN generator', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('time tiles with a 32-frame halo give the whole-length result exactly (receptive field ±24 frames)', async () => {
+    const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
+    const gen = new HifiGanGenerator(await c.weights(), c.json.config as never);
+    const F = 100;
+    const mel: HostTensor = { dtype: 'float32', shape: [2, 256, F], data: rand(2 * 256 * F, 21).map((v) => v * 4 - 6) };
+    const before = tf.memory().numTensors;
+    gen.tileFrames = 0;
+    const whole = gen.generate(mel);
+    for (const [tile, halo] of [[30, 32], [64, 24], [99, 32]] as const) {
+      gen.tileFrames = tile; gen.haloFrames = halo;
+      const tiled = gen.generate(mel);
+      expect(tiled.shape).toEqual([2, F * 480 + 16]);
+      let m = 0;
+      for (let i = 0; i < whole.data.length; i++) m = Math.max(m, Math.abs(whole.data[i]! - tiled.data[i]!));
+      expect(m).toBeLessThan(1e-6);
+    }
+    // too small a halo is visibly wrong: the check above has teeth
+    gen.tileFrames = 30; gen.haloFrames = 2;
+    const bad = gen.generate(mel);
+    let m = 0;
+    for (let i = 0; i < whole.data.length; i++) m = Math.max(m, Math.abs(whole.data[i]! - bad.data[i]!));
+    expect(m).toBeGreaterThan(1e-4);
+    gen.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('refuses weight-norm weights', () => {
     const p = new Params(new Map<string, HostTensor>([['conv_pre.weight_g', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]]));
     expect(() => new HifiGanGenerator(p)).toThrow(/weight norm/);

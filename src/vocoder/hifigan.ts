@@ -307,8 +307,45 @@ export class HifiGanGenerator {
     return this.generateNWC(nclToNwc(toFloat32(mel), B, nm, F, 0, F), B, F, taps);
   }
 
+  /**
+   * Time tiling of a call (memory): frames are vocoded in tiles of `tileFrames` frames, each computed with
+   * `haloFrames` extra frames of real context on both sides and cropped back. Every kept output sample sees
+   * exactly the inputs it sees in the whole-length call (the generator's receptive field is ±24 mel frames:
+   * conv_pre ±3, then per stage the ResBlocks' ±6(k−1) = ±84 samples and the transposed conv's ±2 inputs), so
+   * the result is the same; the activations shrink to tile size (at width 1536 a 1024-frame call otherwise
+   * holds ~92 MB tensors in every stage). 0 disables tiling.
+   */
+  tileFrames = 512;
+  haloFrames = 32;
+
+  /** samples per mel frame (the product of the upsample rates: 480) */
+  get hop(): number {
+    return this.cfg.upsample_rates.reduce((a, b) => a * b, 1);
+  }
+
   /** forward on a host NWC mel (B, frames, num_mels) → host (B, samples) */
   generateNWC(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
+    const nm = this.cfg.num_mels;
+    const T = this.tileFrames, H = this.haloFrames;
+    if (taps || !T || frames <= T) return this.forwardHost(nwc, B, frames, taps);
+    const hop = this.hop;
+    const outLen = this.outLength(frames);
+    const out = new Float32Array(B * outLen);
+    for (let c0 = 0; c0 < frames; c0 += T) {
+      const c1 = Math.min(frames, c0 + T);
+      const a = Math.max(0, c0 - H), b = Math.min(frames, c1 + H);
+      const tile = new Float32Array(B * (b - a) * nm);
+      for (let n = 0; n < B; n++) tile.set(nwc.subarray((n * frames + a) * nm, (n * frames + b) * nm), n * (b - a) * nm);
+      const y = this.forwardHost(tile, B, b - a);
+      // tile sample s ↔ global sample a·hop + s (every stage is shift-equivariant with its stride)
+      const g0 = c0 * hop, g1 = c1 === frames ? outLen : c1 * hop;
+      const s0 = g0 - a * hop;
+      for (let n = 0; n < B; n++) out.set(y.data.subarray(n * y.shape[1] + s0, n * y.shape[1] + s0 + (g1 - g0)), n * outLen + g0);
+    }
+    return { data: out, shape: [B, outLen] };
+  }
+
+  private forwardHost(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
     const x = tf.tensor3d(nwc, [B, frames, this.cfg.num_mels]);
     try {
       const y = this.forwardNWC(x, taps);
