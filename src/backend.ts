@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { prepareWasmBackend } from './workers/wasm_threads.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -70,7 +71,10 @@ async function tryBackend(name: BackendName): Promise<string> {
       const wasm = require('@tensorflow/tfjs-backend-wasm') as { setWasmPaths: (p: string) => void };
       const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
       wasm.setWasmPaths(join(dir, 'dist') + '/');
-      if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend did not initialise');
+      const threadsReady = prepareWasmBackend(); // XNNPACK threads (src/workers/wasm_threads.ts; MUCODEC_THREADS)
+      let ok: boolean;
+      try { ok = await tf.setBackend('wasm'); } finally { threadsReady(); }
+      if (!ok) throw new Error('wasm backend did not initialise');
       return 'wasm';
     }
     case 'cpu': {

@@ -103,9 +103,10 @@ export function applyRotary(x: tf.Tensor3D, rot: RotaryTensors, heads: number): 
     const cos = t === rot.tables.length ? rot.cos : rot.cos.slice(0, t);
     const sin = t === rot.tables.length ? rot.sinSigned : rot.sinSigned.slice(0, t);
     const x5 = x.reshape([b, t, heads, 2, dh / 2]);
-    // swap the two halves of every head (split + concat: 3× faster than tf.reverse / tf.gather on wasm)
-    const [h1, h2] = tf.split(x5, 2, 3);
-    const swapped = tf.concat([h2!, h1!], 3);
+    // swap the two halves of every head: split + concat on a RANK-3 view (B·T·H, 2, dh/2). On wasm a rank-5 split
+    // takes a generic slow path (~1.9 s vs 27 ms at T = 1024, 16 heads); split + concat beats tf.reverse / gather.
+    const [h1, h2] = tf.split(x.reshape([b * t * heads, 2, dh / 2]), 2, 1);
+    const swapped = tf.concat([h2!, h1!], 1).reshape([b, t, heads, 2, dh / 2]);
     const y = tf.add(tf.mul(x5, cos), tf.mul(swapped, sin));
     return y.reshape([b, t, d]) as tf.Tensor3D;
   });

@@ -1,0 +1,47 @@
+/**
+ * Ceiling rows for the synthesis/decode groups: the best plain matMul / conv throughput the backend reaches on the
+ * stages' dominant shapes, so a stage's GFLOP/s can be read against what the backend can do at all.
+ *   dit.block      : FFN matMul 4096×1584 @ 1584×6336 (2/3 of the block's FLOPs), per-head QKᵀ 4096×72 @ 72×4096
+ *   vae.decode     : 3×3 convs; every resolution level costs the same (channels halve as the area quadruples):
+ *                    512→512 at 64×64 (a quarter of level 1) and 128→128 at 256×256 (a quarter of level 3)
+ *   hifigan.generate: resblock conv1d at the wide levels: k11 768→768 on 600 frames, k11 192→192 on 12 000 frames
+ */
+import { initBackend } from '../src/backend.js';
+import { wasmThreads } from '../src/workers/wasm_threads.js';
+import {
+  conv1dCeiling, conv2dCeiling, loadAvg, machineInfo, matMulCeiling, measureCeiling, peakRssMb, type BenchRow, type CeilingSpec,
+  fmtRow,
+} from './common.js';
+
+export const CEILINGS: Record<string, Array<{ of: string; spec: CeilingSpec }>> = {
+  dit: [
+    { of: 'dit.block', spec: matMulCeiling(4096, 1584, 6336) },
+    { of: 'dit.block', spec: matMulCeiling(4096, 72, 4096) },
+  ],
+  vae: [
+    { of: 'vae.decode', spec: conv2dCeiling(64, 64, 512, 512) },
+    { of: 'vae.decode', spec: conv2dCeiling(256, 256, 128, 128) },
+  ],
+  vocoder: [
+    { of: 'hifigan.generate', spec: conv1dCeiling(600, 768, 768, 11) },
+    { of: 'hifigan.generate', spec: conv1dCeiling(12000, 192, 192, 11) },
+  ],
+};
+
+export async function benchCeilings(group: string, opts: { backend?: string; runs?: number; log?: (l: string) => void } = {}): Promise<BenchRow[]> {
+  const log = opts.log ?? console.log;
+  const rep = await initBackend(opts.backend);
+  const rows: BenchRow[] = [];
+  for (const { of, spec } of CEILINGS[group] ?? []) {
+    const c = await measureCeiling(spec, opts.runs ?? 3);
+    const r: BenchRow = {
+      stage: `${of}.ceiling`, shape: spec.label, gflop: spec.gflop, ours_s: c.s, torch_s: null, ratio: null,
+      threads: rep.chosen === 'wasm' ? (wasmThreads() ?? 1) : 1, backend: rep.chosen, peak_rss_mb: peakRssMb(),
+      date: new Date().toISOString(), machine: machineInfo(), kind: 'ceiling', runs: c.runs, gflops_per_s: c.gflopsPerS,
+      load: loadAvg(), of_stage: of, note: `best of ${c.runs.length}: ${c.gflopsPerS.toFixed(1)} GFLOP/s`,
+    };
+    rows.push(r);
+    log(fmtRow(r));
+  }
+  return rows;
+}

@@ -1,0 +1,197 @@
+/**
+ * `npm run bench -- [encode] [dit] [vae] [vocoder] [--runs N] [--threads N] [--profile] [--backend B] [--full]
+ *                   [--no-song] [--out FILE] [--no-merge]`
+ *
+ * Runs the chosen stage groups (default: all four), each in its own child process (so peak RSS is per group and the
+ * thread count is fixed before the backend starts), takes the median of N runs per row, and writes
+ * bench/results/latest.json: { date, machine, threads, backend, rows: BenchRow[] } (rows of groups not run this time
+ * are kept from the previous file unless --no-merge). Then regenerate the README table with
+ * `node dist/scripts/update-readme-bench.js`.
+ *
+ *   --runs N      timed runs per row (median; default 3)
+ *   --threads N   wasm XNNPACK threads (default: number of cores; 1 = the single-threaded path)
+ *   --profile     time per tfjs kernel and per layer type (written to bench/results/profile-<group>.json)
+ *   --full        the long rows as well (dit: the whole 24-block DiT; vae/vocoder: 512 frames / 10 s; encode: all
+ *                 song runs instead of one)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { coreCount, parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
+import { loadAvg, machineInfo, median, peakRssMb, type BenchRow, type PlainRow, fmtRow } from './common.js';
+
+export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
+export type Group = (typeof GROUPS)[number];
+
+export interface RunArgs {
+  groups: Group[];
+  runs: number;
+  threads: number;
+  profile: boolean;
+  full: boolean;
+  song: boolean;
+  backend?: string;
+  out: string;
+  merge: boolean;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** repository root: dist/bench/run.js → ../..; bench/run.ts (vite-node) → .. */
+const ROOT = existsSync(join(here, '..', 'package.json')) ? resolve(here, '..') : resolve(here, '..', '..');
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+
+export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
+  const a: RunArgs & { child?: Group } = {
+    groups: [], runs: 3, threads: coreCount(), profile: false, full: false, song: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    const val = (): string => {
+      const eq = x.indexOf('=');
+      if (eq >= 0) return x.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`option ${x} needs a value`);
+      return v;
+    };
+    if (x === '--runs' || x.startsWith('--runs=')) a.runs = Math.max(1, Number(val()));
+    else if (x === '--threads' || x.startsWith('--threads=')) a.threads = parseThreads(val());
+    else if (x === '--backend' || x.startsWith('--backend=')) a.backend = val();
+    else if (x === '--out' || x.startsWith('--out=')) a.out = resolve(val());
+    else if (x === '--child' || x.startsWith('--child=')) a.child = val() as Group;
+    else if (x === '--profile') a.profile = true;
+    else if (x === '--full') a.full = true;
+    else if (x === '--no-song') a.song = false;
+    else if (x === '--no-merge') a.merge = false;
+    else if ((GROUPS as readonly string[]).includes(x)) a.groups.push(x as Group);
+    else if (x === 'all') a.groups.push(...GROUPS);
+    else throw new Error(`bench: unknown argument "${x}" (groups: ${GROUPS.join(', ')}; options: --runs N --threads N --profile --full --no-song --backend B --out F --no-merge)`);
+  }
+  if (!Number.isFinite(a.runs)) throw new Error('--runs needs a number');
+  if (!a.groups.length) a.groups = [...GROUPS];
+  a.groups = [...new Set(a.groups)];
+  return a;
+}
+
+const FAMILY_BENCH: Record<'dit' | 'vae', string> = { dit: './dit.js', vae: './vae_vocoder.js' };
+
+const ROW_TAG = 'BENCH_ROW ';
+const PROFILE_TAG = 'BENCH_PROFILE ';
+
+/** Child: run one group in this process and print its rows as tagged JSON lines. */
+async function runChild(group: Group, a: RunArgs): Promise<void> {
+  requestWasmThreads(a.threads);
+  const log = (l: string): void => { process.stderr.write(l + '\n'); };
+  const emit = (r: BenchRow): void => { process.stdout.write(ROW_TAG + JSON.stringify(r) + '\n'); };
+  const emitProfile = (p: unknown): void => { process.stdout.write(PROFILE_TAG + JSON.stringify({ group, ...(p as object) }) + '\n'); };
+  if (group === 'encode') {
+    const { benchEncode } = await import('./encode.js');
+    const rows = await benchEncode({ backend: a.backend, runs: a.runs, profile: a.profile, song: a.song, songRuns: a.full ? a.runs : 1, log, onProfile: emitProfile });
+    rows.forEach(emit);
+    return;
+  }
+  // the other families' benches return plain rows from one timed run: run them N times, take medians
+  const { benchCeilings } = await import('./ceilings.js');
+  const runsByStage = new Map<string, { rows: PlainRow[] }>();
+  for (let i = 0; i < a.runs; i++) {
+    let rows: PlainRow[];
+    // bench/dit.ts and bench/vae_vocoder.ts belong to the decode/synthesis families; loaded by a computed specifier so
+    // this file builds whichever of them exist yet
+    if (group === 'dit') {
+      const m = (await import(FAMILY_BENCH.dit)) as { benchDit: (o: object) => Promise<PlainRow[]> };
+      rows = await m.benchDit({ backend: a.backend, full: a.full && i === 0, log });
+    } else {
+      const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
+      rows = await m.benchVaeVocoder({ backend: a.backend, full: a.full, parts: [group === 'vae' ? 'vae' : 'vocoder'], log });
+    }
+    for (const r of rows) {
+      const key = `${r.stage} ${r.shape}`;
+      const e = runsByStage.get(key) ?? { rows: [] };
+      e.rows.push(r);
+      runsByStage.set(key, e);
+    }
+  }
+  const threads = wasmThreads() ?? 1;
+  for (const { rows } of runsByStage.values()) {
+    const r0 = rows[0]!;
+    const ts = rows.map((r) => r.ours_s);
+    const s = median(ts);
+    emit({
+      stage: r0.stage, shape: r0.shape, gflop: r0.gflop, ours_s: s, torch_s: r0.torch_s, ratio: r0.torch_s / s, threads,
+      backend: r0.backend, peak_rss_mb: peakRssMb(), date: new Date().toISOString(), machine: machineInfo(), kind: 'stage',
+      runs: ts, gflops_per_s: r0.gflop / s, load: loadAvg(),
+    });
+  }
+  for (const r of await benchCeilings(group, { backend: a.backend, runs: a.runs, log })) emit(r);
+}
+
+/** Parent: spawn one child per group, collect rows, write latest.json. */
+async function runParent(a: RunArgs): Promise<void> {
+  const script = fileURLToPath(import.meta.url);
+  const rows: BenchRow[] = [];
+  const profiles: Record<string, unknown[]> = {};
+  for (const g of a.groups) {
+    const args = [...process.execArgv, script, '--child', g, '--runs', String(a.runs), '--threads', String(a.threads)];
+    if (a.profile) args.push('--profile');
+    if (a.full) args.push('--full');
+    if (!a.song) args.push('--no-song');
+    if (a.backend) args.push('--backend', a.backend);
+    process.stderr.write(`\n== bench ${g} (runs ${a.runs}, threads ${a.threads}, load ${loadAvg().join(' ')})\n`);
+    const got = await new Promise<{ rows: BenchRow[]; prof: unknown[]; code: number | null }>((res, rej) => {
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+      const out: BenchRow[] = [];
+      const prof: unknown[] = [];
+      let buf = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.startsWith(ROW_TAG)) out.push(JSON.parse(line.slice(ROW_TAG.length)) as BenchRow);
+          else if (line.startsWith(PROFILE_TAG)) prof.push(JSON.parse(line.slice(PROFILE_TAG.length)));
+          else if (line.trim()) process.stderr.write(line + '\n');
+        }
+      });
+      child.on('error', rej);
+      child.on('close', (code) => res({ rows: out, prof, code }));
+    });
+    if (got.code !== 0) process.stderr.write(`bench ${g}: child exited with code ${got.code} (${got.rows.length} rows kept)\n`);
+    rows.push(...got.rows.map((r) => ({ group: g, ...r })));
+    if (got.prof.length) profiles[g] = got.prof;
+  }
+  mkdirSync(dirname(a.out), { recursive: true });
+  let keep: BenchRow[] = [];
+  if (a.merge && existsSync(a.out)) {
+    try {
+      const prev = JSON.parse(readFileSync(a.out, 'utf8')) as { rows?: BenchRow[] };
+      const ran = new Set<string>(a.groups);
+      keep = (prev.rows ?? []).filter((r) => !ran.has(r.group ?? ''));
+    } catch { /* unreadable: start afresh */ }
+  }
+  const all = [...keep, ...rows];
+  const doc = {
+    date: new Date().toISOString(), machine: machineInfo(), threads: a.threads, backend: rows[0]?.backend ?? a.backend ?? 'auto',
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), rows: all,
+  };
+  const tmp = `${a.out}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(doc, null, 1) + '\n');
+  renameSync(tmp, a.out);
+  for (const [g, p] of Object.entries(profiles)) writeFileSync(join(dirname(a.out), `profile-${g}.json`), JSON.stringify(p, null, 1) + '\n');
+  process.stderr.write(`\n${rows.length} rows → ${a.out}\n`);
+  for (const r of rows) process.stderr.write(fmtRow(r) + '\n');
+}
+
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  const a = parseArgs(process.argv.slice(2));
+  try {
+    if (a.child) await runChild(a.child, a);
+    else await runParent(a);
+    process.exit(0);
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  }
+}
