@@ -8,11 +8,12 @@ import { checkKnown, optFlag, optString, parseArgs } from './commands/args.js';
 const USAGE = `mucodec — MuCodec music codec (0.35 kbps) on TensorFlow.js
 
 usage:
-  mucodec encode      <in.wav> -o <out.mcodes> [--weights DIR]
+  mucodec encode      <in.wav> -o <out.mcodes> [--weights DIR]   (default weights: ./weights, else the tiny test model)
   mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]
   mucodec reconstruct <in.wav> -o <out.wav> [decode options]
   mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
-  mucodec inspect     <file.pt|file.safetensors> [--json]
+  mucodec inspect     <file.pt|file.safetensors|file.mcodes> [--json]
+  mucodec fetch-weights [--dir weights/]   download the released checkpoints (resumable, SHA-256 checked) and convert them
   mucodec parity      <dir>...           run reference fixture cases: one PASS/FAIL line each, then "N passed, M failed"
   mucodec backend                        say which tfjs backend would be used and why
 

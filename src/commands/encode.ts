@@ -12,6 +12,7 @@ import { MuCodec } from '../codec.js';
 import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
 import { makeProgress } from './progress.js';
+import { resolveWeightsDir } from './weights.js';
 
 export const ENCODE_USAGE = 'usage: mucodec encode <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]';
 
@@ -23,10 +24,6 @@ export interface CommandContext {
   log?: (line: string) => void;
 }
 
-/** Default weights folder: $MUCODEC_WEIGHTS or ./weights */
-export function defaultWeightsDir(): string {
-  return process.env.MUCODEC_WEIGHTS ?? 'weights';
-}
 
 export async function encodeCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const a = parseArgs(argv, ['quiet']);
@@ -35,7 +32,7 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.mcodes`;
   if (output === input) throw new Error('encode: the output file would overwrite the input');
-  const weightsDir = optString(a, 'weights') ?? defaultWeightsDir();
+  const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => (ctx.stderr ?? process.stderr).write(`${l}\n`));
   const batchSize = optNumber(a, 'batch', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 1;
   const quiet = optFlag(a, 'quiet');
   const log = ctx.log ?? ((l: string) => console.log(l));

@@ -9,3 +9,7 @@ registerCommand('fetch-weights', (argv) => fetchWeightsCommand(argv));
 import { encodeCommand } from './encode.js';
 
 registerCommand('encode', (argv, ctx) => encodeCommand(argv, ctx));
+import { decodeCommand, reconstructCommand } from './decode.js';
+
+registerCommand('decode', (argv, ctx) => decodeCommand(argv, ctx));
+registerCommand('reconstruct', (argv, ctx) => reconstructCommand(argv, ctx));

@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * The weights folder a command uses: --weights, else $MUCODEC_WEIGHTS, else ./weights when it holds a converted
+ * model, else the tiny test model in ./weights/tiny (random weights: noise, not music) with a notice.
+ */
+export function resolveWeightsDir(explicit: string | undefined, notice: (line: string) => void = (l) => console.error(l)): string {
+  if (explicit) return explicit;
+  if (process.env.MUCODEC_WEIGHTS) return process.env.MUCODEC_WEIGHTS;
+  if (existsSync(join('weights', 'config.json'))) return 'weights';
+  const tiny = join('weights', 'tiny');
+  if (existsSync(join(tiny, 'config.json'))) {
+    notice('note: using the tiny test model in weights/tiny (random weights: the output is noise, not music); get the released model with `mucodec fetch-weights`');
+    return tiny;
+  }
+  return 'weights';
+}
