@@ -80,3 +80,48 @@ describe('resumable download (loopback server)', () => {
     await expect(downloadFile(`${base}/missing.bin`, join(dir, 'd.bin'))).rejects.toThrow(/missing.bin.*HTTP 404/);
   });
 });
+
+describe('fetch-weights (loopback server standing in for the Hugging Face repository)', () => {
+  it('downloads the three checkpoints (resuming an interrupted one), checks SHA-256, and the result converts and loads', async () => {
+    const { fetchWeights } = await import('../src/commands/fetch_weights.js');
+    const { convert } = await import('../convert/convert.js');
+    const { MuCodec } = await import('../src/codec.js');
+    // the e2e fixture container holds the keys of all three real checkpoints at tiny size
+    const src = join(import.meta.dirname, 'fixtures', 'convert', 'e2e.weights.pt');
+    const bytes = readFileSync(src);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    let cut = true;
+    const hits: string[] = [];
+    const srv = http.createServer((req, res) => {
+      hits.push(`${req.url} ${req.headers.range ?? ''}`.trim());
+      const start = req.headers.range ? Number(/bytes=(\d+)-/.exec(req.headers.range)![1]) : 0;
+      res.writeHead(start ? 206 : 200, { 'content-length': bytes.length - start });
+      if (cut && req.url === '/repo/muq.pt') { cut = false; res.write(bytes.subarray(0, 5000), () => res.destroy()); return; }
+      res.end(bytes.subarray(start));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/repo`;
+      const wdir = join(dir, 'w');
+      const ck = [
+        { key: 'mucodec', file: 'mucodec.pt', sha256: digest },
+        { key: 'muq', file: 'muq.pt', sha256: digest },
+        { key: 'audioldm', file: 'audioldm_48k.pth', sha256: digest },
+      ];
+      const paths = await fetchWeights({ dir: wdir, baseUrl: url, checkpoints: ck });
+      expect(hits).toContain('/repo/muq.pt bytes=5000-');
+      for (const p of Object.values(paths)) expect(readFileSync(p).equals(bytes)).toBe(true);
+      await convert({ mucodec: paths.mucodec!, muq: paths.muq!, audioldm: paths.audioldm!, outDir: wdir,
+        config: join(import.meta.dirname, 'fixtures', 'convert', 'e2e.case-config.json') });
+      const codec = await MuCodec.load({ weightsDir: wdir, parts: ['encoder'] });
+      codec.dispose();
+      // a wrong checksum is rejected and nothing is kept
+      await expect(fetchWeights({ dir: join(dir, 'w2'), baseUrl: url, checkpoints: [{ key: 'muq', file: 'muq.pt', sha256: '0'.repeat(64) }] }))
+        .rejects.toThrow(/SHA-256 mismatch/);
+      expect(existsSync(join(dir, 'w2', 'checkpoints', 'muq.pt'))).toBe(false);
+      expect(existsSync(join(dir, 'w2', 'checkpoints', 'muq.pt.partial'))).toBe(false);
+    } finally {
+      srv.close();
+    }
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * mucodec-ts public API.
+ *
+ *   import { MuCodec, readWav, writeWav } from 'mucodec-ts';
+ *   const codec = await MuCodec.load({ weightsDir: 'weights' });
+ *   const { codes, meta } = await codec.encode(await readWav('song.wav'));
+ *   const audio = await codec.decode(codes, { steps: 20, seed: 1 });
+ *   await writeWav('song.out.wav', audio);
+ *   codec.dispose();
+ */
+export {
+  MuCodec, cutPrompt,
+  type MuCodecConfig, type MuCodecPart, type LoadOptions, type EncodeOptions, type EncodeResult,
+  type DecodeOptions, type DecodeProgress, type ReconstructOptions,
+} from './codec.js';
+export type { EncodeProgress } from './encoder.js';
+export { readWav, writeWav, decodeWav, encodeWav, type Audio } from './audio/wav.js';
+export { resample } from './audio/resample.js';
+export {
+  readCodesFile, writeCodesFile, encodeCodesFile, decodeCodesFile, CodesFileError,
+  type CodesFile, type CodesMeta,
+} from './codesfile.js';
+export { initBackend, currentBackend, BACKEND_ORDER, type BackendName, type BackendReport } from './backend.js';
+export { SeededNoise, ReplayNoise, makeNoise, type NoiseSource } from './noise.js';
+export {
+  registerSolver, getSolver, solverNames, solveOde, solveCfm, uniformSchedule, powerSchedule,
+  euler, heun, midpoint, rk4, type Solver,
+} from './sampler/index.js';
+export { MuCodecDecoder, planCode2Sound, type Code2SoundOptions, type LatentWindow } from './decoder.js';
+export { Params } from './params.js';
+export type { HostTensor, DType } from './hosttensor.js';
+export { convert, type ConvertOptions, type ConvertResult } from '../convert/convert.js';
+export { loadTorchCheckpoint, readStateDict } from '../convert/torch.js';
+export { SafetensorsFile, readSafetensors, writeSafetensors } from '../convert/safetensors.js';
+export { fetchWeights, RELEASED_CHECKPOINTS } from './commands/fetch_weights.js';
+export { runParity } from './parity.js';
