@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { prepareWasmBackend } from './workers/wasm_threads.js';
+import { installWasmKernelFixes } from './workers/wasm_kernels.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -75,6 +76,7 @@ async function tryBackend(name: BackendName): Promise<string> {
       let ok: boolean;
       try { ok = await tf.setBackend('wasm'); } finally { threadsReady(); }
       if (!ok) throw new Error('wasm backend did not initialise');
+      installWasmKernelFixes(); // heap-to-heap Slice/SplitV/Unpack (src/workers/wasm_kernels.ts)
       return 'wasm';
     }
     case 'cpu': {
