@@ -13,3 +13,6 @@ import { decodeCommand, reconstructCommand } from './decode.js';
 
 registerCommand('decode', (argv, ctx) => decodeCommand(argv, ctx));
 registerCommand('reconstruct', (argv, ctx) => reconstructCommand(argv, ctx));
+import { benchCommand } from './bench.js';
+
+registerCommand('bench', (argv) => benchCommand(argv));
