@@ -1,0 +1,40 @@
+/**
+ * Multi-threaded wasm (src/workers/wasm_threads.ts): with MUCODEC_THREADS=2 the backend really runs a 2-thread
+ * XNNPACK pool, and every output (MuQ encoder fixture: frontend incl. Winograd, conformer; plain matMul /
+ * strided conv2d / depthwise conv) is bit-identical to the single-threaded run. Each count runs in its own child
+ * process (a wasm backend's pool is fixed when it starts).
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseThreads } from '../src/workers/wasm_threads.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function probe(threads: number): { threads: number; hashes: Record<string, string> } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', 'threads_probe.ts')], {
+    cwd: ROOT, env: { ...process.env, MUCODEC_THREADS: String(threads), MUCODEC_BACKEND: 'wasm' }, encoding: 'utf8', timeout: 240_000,
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) throw new Error(`threads probe (${threads}) failed: status ${r.status}\n${r.stderr.slice(-2000)}`);
+  return JSON.parse(line) as { threads: number; hashes: Record<string, string> };
+}
+
+describe('wasm threads', () => {
+  it('parseThreads: numbers, "auto", errors', () => {
+    expect(parseThreads('3')).toBe(3);
+    expect(parseThreads(1)).toBe(1);
+    expect(parseThreads('auto')).toBeGreaterThanOrEqual(1);
+    expect(() => parseThreads('0')).toThrow(/1\.\.64/);
+    expect(() => parseThreads('two')).toThrow(/whole number/);
+  });
+
+  it('2 threads run a 2-thread pool and give the 1-thread bytes', () => {
+    const one = probe(1);
+    const two = probe(2);
+    expect(one.threads).toBe(1);
+    expect(two.threads).toBe(2);
+    expect(Object.keys(two.hashes).length).toBeGreaterThanOrEqual(7);
+    expect(two.hashes).toEqual(one.hashes);
+  });
+});
