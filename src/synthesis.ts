@@ -194,28 +194,29 @@ export class LatentsToAudio {
     return { index, rows };
   }
 
-  /** Phase 2: mel rows → audio rows (decode_to_waveform per row, then [:, :min_samples]) */
+  /**
+   * Phase 2: mel rows → audio rows (decode_to_waveform per row, then [:, :min_samples]). The rows of a window are
+   * vocoded together (vocoder_chunk_infer with B = rows: equal-length calls run batched).
+   */
   vocodeMels(mels: MelWindow): Float32Array[] {
-    const out: Float32Array[] = [];
-    const full: Array<{ data: Float32Array; n: number }> = [];
+    const rows = mels.rows;
+    let wav: { data: Float32Array; shape: [number, number] };
     try {
-      for (const mel of mels.rows) {
-        // (frames, mel_bins, 1) row-major is already the NWC (1, frames, mel_bins) the vocoder takes
-        const nm = mel.w;
-        const wav = vocoderChunkInfer(this.vocoder, (f0, f1) => mel.data.subarray(f0 * nm, f1 * nm), 1, mel.h);
-        if (this.taps.wav) full.push({ data: wav.data, n: wav.shape[1] });
-        out.push(wav.data.slice(0, Math.min(wav.shape[1], this.win.minSamples)));
-      }
+      const R = rows.length, F = rows[0]!.h, nm = rows[0]!.w;
+      if (rows.some((m) => m.h !== F || m.w !== nm || m.c !== 1)) throw new Error('latents_to_audio: the mel rows of a window differ in shape');
+      // (frames, mel_bins, 1) row-major is already the NWC (1, frames, mel_bins) the vocoder takes
+      wav = vocoderChunkInfer(this.vocoder, (f0, f1) => {
+        if (R === 1) return rows[0]!.data.subarray(f0 * nm, f1 * nm);
+        const out = new Float32Array(R * (f1 - f0) * nm);
+        rows.forEach((m, r) => out.set(m.data.subarray(f0 * nm, f1 * nm), r * (f1 - f0) * nm));
+        return out;
+      }, R, F);
     } finally {
       if (this.residency === 'alternate') this.vocoder.release();
     }
-    if (this.taps.wav) {
-      const n = full[0]!.n;
-      const all = new Float32Array(full.length * n);
-      full.forEach((w, r) => all.set(w.data, r * n));
-      this.taps.wav(mels.index, { data: all, shape: [full.length, n] });
-    }
-    return out;
+    const n = wav.shape[1];
+    this.taps.wav?.(mels.index, wav);
+    return Array.from({ length: wav.shape[0] }, (_, r) => wav.data.slice(r * n, r * n + Math.min(n, this.win.minSamples)));
   }
 
   /** Phase 3: cross-fade one window's audio rows; returns the newly final samples per row */

@@ -166,6 +166,55 @@ describe('HiFi-GAN generator', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('vocoder_chunk_infer from one whole-mel call + chunk edges equals calling every chunk (batched rows, short last chunk)', async () => {
+    const { vocoderChunkInfer } = await import('../src/vocoder/hifigan.js');
+    const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
+    const gen = new HifiGanGenerator(await c.weights(), c.json.config as never);
+    expect(gen.receptiveFrames()).toBe(24);
+    const F = 1300, B = 2; // chunks [0,1024) [256,1280) [512,1300)
+    const mel = rand(B * F * 256, 31).map((v) => v * 4 - 6); // NWC (B, F, 256)
+    const chunk = (f0: number, f1: number): Float32Array => {
+      const out = new Float32Array(B * (f1 - f0) * 256);
+      for (let b = 0; b < B; b++) out.set(mel.subarray((b * F + f0) * 256, (b * F + f1) * 256), b * (f1 - f0) * 256);
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const calls: number[] = [];
+    const direct = vocoderChunkInfer(gen, chunk, B, F, (_i, inFrames) => calls.push(inFrames), { reuse: false });
+    expect(calls).toEqual([1024, 1024, 788]);
+    gen.maxBatchBytes = 300 * gen.bytesPerFrame; // forces time tiles of the whole mel and several edge batches
+    const reused = vocoderChunkInfer(gen, chunk, B, F);
+    expect(reused.shape).toEqual(direct.shape);
+    expect(reused.shape).toEqual([B, F * 480 + 16]);
+    let m = 0;
+    for (let i = 0; i < direct.data.length; i++) m = Math.max(m, Math.abs(direct.data[i]! - reused.data[i]!));
+    expect(m).toBeLessThan(1e-6);
+    // a halo below the receptive field is refused
+    gen.haloFrames = 20;
+    expect(() => vocoderChunkInfer(gen, chunk, B, F)).toThrow(/receptive field/);
+    gen.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('generateMany: equal-length inputs batched, mixed lengths, each equal to its own call', async () => {
+    const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
+    const gen = new HifiGanGenerator(await c.weights(), c.json.config as never);
+    const lens = [40, 17, 40, 40, 3];
+    const inputs = lens.map((f, i) => ({ data: rand(f * 256, 40 + i).map((v) => v * 4 - 6), frames: f }));
+    const before = tf.memory().numTensors;
+    gen.maxBatchBytes = 90 * gen.bytesPerFrame; // two 40-frame inputs per call
+    const outs = gen.generateMany(inputs);
+    inputs.forEach((x, i) => {
+      const one = gen.generateNWC(x.data, 1, x.frames);
+      expect(outs[i]!.length).toBe(x.frames * 480 + 16);
+      let m = 0;
+      for (let j = 0; j < one.data.length; j++) m = Math.max(m, Math.abs(one.data[j]! - outs[i]![j]!));
+      expect(m).toBeLessThan(1e-6);
+    });
+    gen.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('refuses weight-norm weights', () => {
     const p = new Params(new Map<string, HostTensor>([['conv_pre.weight_g', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]]));
     expect(() => new HifiGanGenerator(p)).toThrow(/weight norm/);

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv1dFilter } from '../../layers/host.js';
 import { shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
 import type { Params } from '../params.js';
+import { bandGather, conv1dSmall, leakyRelu, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
 
 /** get_vocoder_config_48k (the fields the generator uses) */
 export interface HifiganConfig {
@@ -47,15 +48,100 @@ function step<T extends tf.Tensor>(x: tf.Tensor, owned: boolean, fn: (x: tf.Tens
 }
 
 /**
+ * Convolutions with at most this many output channels run on the SIMD kernels of src/simd/conv1d.ts (wasm backend):
+ * XNNPACK vectorises over output channels in tiles of 8, so 1–4 channels waste most of every vector.
+ */
+export const SIMD_MAX_CHANNELS = 4;
+
+export interface ConvApplyOptions {
+  /** leaky ReLU slope applied to the conv output (conv → + bias → leaky ReLU) */
+  slope?: number | null;
+  /** added last (conv → + bias → [leaky ReLU] → + res) */
+  res?: tf.Tensor3D | null;
+}
+
+/**
+ * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, from a tfjs conv1d filter (k, Cin, Cout) and bias.
+ *   - narrow outputs (≤ SIMD_MAX_CHANNELS) on the wasm backend: the SIMD kernels (implicit zero padding, bias,
+ *     activation and residual in the same pass);
+ *   - otherwise tf.fused.conv2d (bias and leaky ReLU fused, padding given to the kernel, so no padded copy), over
+ *     bands of at most `band` output samples per row when a row is longer: the wasm conv kernel caches, per weight
+ *     tensor, an indirection buffer of k pointers per output sample of ONE row (the batch does not count), so the
+ *     bands are folded into the batch dimension (one gather copy, one conv call).
+ */
+export class Conv1dCore {
+  readonly filter: tf.Tensor3D;
+  readonly filter4: tf.Tensor4D;
+  readonly bias: tf.Tensor1D;
+  readonly kernel: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+
+  constructor(
+    filter: Float32Array, shape: [number, number, number], bias: Float32Array,
+    readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16,
+  ) {
+    [this.kernel, this.inChannels, this.outChannels] = shape;
+    if (bias.length !== this.outChannels) throw new Error(`Conv1d: ${bias.length} bias values for ${this.outChannels} channels`);
+    this.filter = tf.tensor3d(filter, shape);
+    this.filter4 = this.filter.reshape([1, ...shape]) as tf.Tensor4D;
+    this.bias = tf.tensor1d(bias);
+  }
+
+  outLength(len: number): number {
+    return len + this.padL + this.padR - (this.kernel - 1) * this.dilation;
+  }
+
+  get simd(): boolean {
+    return this.outChannels <= SIMD_MAX_CHANNELS && smallConvStrategy(this.inChannels, this.outChannels) !== null && simdAvailable();
+  }
+
+  apply(x: tf.Tensor3D, o: ConvApplyOptions = {}): tf.Tensor3D {
+    const [n, len, cin] = x.shape;
+    if (cin !== this.inChannels) throw new Error(`Conv1d: input has ${cin} channels, expected ${this.inChannels}`);
+    const d = this.dilation, span = (this.kernel - 1) * d, cout = this.outChannels;
+    const L = this.outLength(len);
+    if (L <= 0) throw new Error(`Conv1d: input of ${len} samples is shorter than the kernel span`);
+    const slope = o.slope ?? null;
+    if (this.simd) return conv1dSmall(x, this.filter, this.bias, { dilation: d, padL: this.padL, padR: this.padR, slope, res: o.res });
+    return tf.tidy(() => {
+      const act = slope !== null ? { activation: 'leakyrelu' as const, leakyreluAlpha: slope } : {};
+      let y: tf.Tensor3D;
+      if (L <= this.band) {
+        y = tf.fused.conv2d({
+          x: x.reshape([n, 1, len, cin]) as tf.Tensor4D, filter: this.filter4, strides: 1,
+          pad: [[0, 0], [0, 0], [this.padL, this.padR], [0, 0]], dilations: [1, d], bias: this.bias, ...act,
+        }).reshape([n, L, cout]);
+      } else {
+        const nb = Math.ceil(L / this.band), m = Math.ceil(L / nb);
+        const bands = bandGather(x, m, span, this.padL, nb);
+        y = tf.fused.conv2d({
+          x: bands.reshape([n * nb, 1, m + span, cin]) as tf.Tensor4D, filter: this.filter4, strides: 1, pad: 'valid',
+          dilations: [1, d], bias: this.bias, ...act,
+        }).reshape([n, nb * m, cout]);
+        if (nb * m > L) y = tf.slice(y, [0, 0, 0], [n, L, cout]);
+      }
+      if (o.res) y = tf.add(y, o.res);
+      return y;
+    });
+  }
+
+  dispose(): void {
+    this.filter4.dispose();
+    this.filter.dispose();
+    this.bias.dispose();
+  }
+}
+
+/**
  * nn.ConvTranspose1d(cin, cout, k, stride u, padding p) on NWC input, computed polyphase as ONE ordinary
  * convolution (tfjs-wasm's transposed conv kernel is ~10× slower than its conv):
  * full output y[q·u + r] = Σ_j x[q − j] · W[:, :, j·u + r] (j = 0 … J−1, J = ceil(k/u)), i.e. a J-tap conv over
- * x zero-padded by J−1 on both sides with u·cout output channels (phase-major), interleaved to (q·u + r),
- * then cropped to [p, p + (L−1)·u − 2p + k) as PyTorch's padding does.
+ * x zero-padded by J−1 on both sides with u·cout output channels (phase-major, bias repeated per phase),
+ * interleaved to (q·u + r), then cropped to [p, p + (L−1)·u − 2p + k) as PyTorch's padding does.
  */
 export class ConvTranspose1dPolyphase {
-  readonly filter: tf.Tensor3D;
-  readonly bias: tf.Tensor1D;
+  readonly conv: Conv1dCore;
   readonly inChannels: number;
   readonly outChannels: number;
   readonly kernel: number;
@@ -83,8 +169,10 @@ export class ConvTranspose1dPolyphase {
         }
       }
     }
-    this.filter = tf.tensor3d(f, [J, cin, u * cout]);
-    this.bias = p.tensor(`${name}.bias`, [cout]) as tf.Tensor1D;
+    const b = p.f32(`${name}.bias`, [cout]);
+    const bias = new Float32Array(u * cout);
+    for (let r = 0; r < u; r++) bias.set(b, r * cout);
+    this.conv = new Conv1dCore(f, [J, cin, u * cout], bias, J - 1, J - 1);
   }
 
   outLength(len: number): number {
@@ -92,68 +180,29 @@ export class ConvTranspose1dPolyphase {
   }
 
   apply(x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [n, len, cin] = x.shape;
-      if (cin !== this.inChannels) throw new Error(`ConvTranspose1d: input has ${cin} channels, expected ${this.inChannels}`);
-      const J = this.taps, u = this.stride, cout = this.outChannels;
-      const xp = J > 1 ? tf.pad(x, [[0, 0], [J - 1, J - 1], [0, 0]]) : x;
-      const y = tf.conv1d(xp as tf.Tensor3D, this.filter, 1, 'valid'); // (n, len + J − 1, u·cout)
-      const q = len + J - 1;
-      const full = y.reshape([n, q * u, cout]);
-      const outLen = this.outLength(len);
-      return tf.add(tf.slice(full, [0, this.padding, 0], [n, outLen, cout]), this.bias) as tf.Tensor3D;
-    });
+    const [n, len, cin] = x.shape;
+    if (cin !== this.inChannels) throw new Error(`ConvTranspose1d: input has ${cin} channels, expected ${this.inChannels}`);
+    const y = this.conv.apply(x); // (n, len + J − 1, u·cout)
+    const q = len + this.taps - 1;
+    return step(y, true, (t) => tf.slice(t.reshape([n, q * this.stride, this.outChannels]) as tf.Tensor3D, [0, this.padding, 0], [n, this.outLength(len), this.outChannels]));
   }
 
   dispose(): void {
-    this.filter.dispose();
-    this.bias.dispose();
+    this.conv.dispose();
   }
 }
 
 /**
- * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, computed over bands of at most `band` output
- * samples. Same dot products as one whole-length conv; the point is memory: the wasm conv kernel caches, per
- * weight tensor, an indirection buffer proportional to the output length (k pointers per output sample), so
- * 24 whole-length convs of one vocoder stage at 480k samples would pin ~0.4 GB of heap for good.
+ * nn.Conv1d as the checkpoint stores it ((out, in, k) weight, bias), symmetric zero padding, dilation; see
+ * Conv1dCore for how it runs. `band`: the longest output per row of one wasm conv call (XNNPACK path).
  */
-export class BandedConv1d {
-  readonly filter: tf.Tensor3D;
-  readonly bias: tf.Tensor1D;
-  readonly kernel: number;
-  readonly inChannels: number;
-  readonly outChannels: number;
-
-  constructor(p: Params, name: string, readonly padding: number, readonly dilation = 1, readonly band = 1 << 16) {
+export class BandedConv1d extends Conv1dCore {
+  constructor(p: Params, name: string, readonly padding: number, dilation = 1, band = 1 << 16) {
     const w = p.get(`${name}.weight`);
     if (w.shape.length !== 3) throw new Error(`${name}.weight: expected (out, in, k), got ${shapeStr(w.shape)}`);
-    [this.outChannels, this.inChannels, this.kernel] = w.shape as [number, number, number];
+    const [cout] = w.shape as [number, number, number];
     const f = conv1dFilter(w); // (k, in, out)
-    this.filter = tf.tensor3d(f.data, f.shape as [number, number, number]);
-    this.bias = p.tensor(`${name}.bias`, [this.outChannels]) as tf.Tensor1D;
-  }
-
-  apply(x: tf.Tensor3D): tf.Tensor3D {
-    return tf.tidy(() => {
-      const [n, len, cin] = x.shape;
-      if (cin !== this.inChannels) throw new Error(`Conv1d: input has ${cin} channels, expected ${this.inChannels}`);
-      const span = (this.kernel - 1) * this.dilation;
-      const xp = this.padding ? tf.pad(x, [[0, 0], [this.padding, this.padding], [0, 0]]) : x;
-      const outLen = len + 2 * this.padding - span;
-      if (outLen <= this.band) return tf.add(tf.conv1d(xp as tf.Tensor3D, this.filter, 1, 'valid', 'NWC', this.dilation), this.bias);
-      const parts: tf.Tensor3D[] = [];
-      for (let t0 = 0; t0 < outLen; t0 += this.band) {
-        const m = Math.min(this.band, outLen - t0);
-        const xi = tf.slice(xp, [0, t0, 0], [n, m + span, cin]) as tf.Tensor3D;
-        parts.push(tf.conv1d(xi, this.filter, 1, 'valid', 'NWC', this.dilation));
-      }
-      return tf.add(tf.concat(parts, 1), this.bias);
-    });
-  }
-
-  dispose(): void {
-    this.filter.dispose();
-    this.bias.dispose();
+    super(f.data, f.shape as [number, number, number], p.f32(`${name}.bias`, [cout]), padding, padding, dilation, band);
   }
 }
 
@@ -173,21 +222,21 @@ export class ResBlock1 {
     });
   }
 
-  /** x is not disposed */
-  apply(x: tf.Tensor3D): tf.Tensor3D {
+  /**
+   * x is not disposed. `ax` = leaky_relu(x, 0.1) when the caller has it already (the four ResBlocks of a stage
+   * share their input). Per pair: c1 with the next leaky ReLU fused, then c2 with the residual add fused.
+   */
+  apply(x: tf.Tensor3D, ax?: tf.Tensor3D): tf.Tensor3D {
     let cur = x;
+    let a = ax ?? leakyRelu(x, LRELU_SLOPE);
     for (let i = 0; i < this.convs1.length; i++) {
-      const c1 = this.convs1[i]!, c2 = this.convs2[i]!;
-      const xt = tf.tidy(() => {
-        const a = tf.tidy(() => c1.apply(tf.leakyRelu(cur, LRELU_SLOPE)));
-        const b = tf.tidy(() => c2.apply(tf.leakyRelu(a, LRELU_SLOPE)));
-        a.dispose();
-        return b;
-      });
-      const next = tf.add(xt, cur) as tf.Tensor3D; // xt + x
-      xt.dispose();
+      const h = this.convs1[i]!.apply(a, { slope: LRELU_SLOPE }); // leaky_relu(c1(xt))
+      if (a !== ax) a.dispose();
+      const next = this.convs2[i]!.apply(h, { res: cur }); // c2(xt) + x
+      h.dispose();
       if (cur !== x) cur.dispose();
       cur = next;
+      if (i + 1 < this.convs1.length) a = leakyRelu(cur, LRELU_SLOPE);
     }
     return cur;
   }
@@ -202,6 +251,12 @@ interface GeneratorWeights {
   ups: ConvTranspose1dPolyphase[];
   resblocks: ResBlock1[];
   convPost: BandedConv1d;
+}
+
+/** one vocoder input: NWC mel (frames × num_mels, row-major) */
+export interface MelInput {
+  data: Float32Array;
+  frames: number;
 }
 
 /**
@@ -274,28 +329,68 @@ export class HifiGanGenerator {
   }
 
   /**
+   * Receptive field in mel frames (one side), rounded up: how far from an output sample an input frame can still
+   * change it. conv_pre ±3 frames; per stage the transposed conv reaches ±ceil(k/u) input samples and the
+   * ResBlocks ±max_k Σ_m (k−1)(d_m+1)/2 output samples; conv_post ±3 samples. 24 at the 48 kHz config.
+   */
+  receptiveFrames(): number {
+    const { cfg } = this;
+    let frames = 3; // conv_pre k 7
+    let rate = 1; // samples per frame at the current stage input
+    cfg.upsample_rates.forEach((u, i) => {
+      const k = cfg.upsample_kernel_sizes[i]!;
+      frames += Math.ceil(k / u) / rate;
+      rate *= u;
+      let rb = 0;
+      cfg.resblock_kernel_sizes.forEach((kr, j) => {
+        rb = Math.max(rb, cfg.resblock_dilation_sizes[j]!.reduce((s, d) => s + ((kr - 1) * (d + 1)) / 2, 0));
+      });
+      frames += rb / rate;
+    });
+    frames += 3 / rate; // conv_post k 7
+    return Math.ceil(frames);
+  }
+
+  /** largest activation per mel frame of one row, in bytes (the widest stage: rate × channels × 4) */
+  get bytesPerFrame(): number {
+    const c0 = this.cfg.upsample_initial_channel;
+    let best = c0, rate = 1;
+    this.cfg.upsample_rates.forEach((u, i) => {
+      rate *= u;
+      best = Math.max(best, rate * Math.floor(c0 / 2 ** (i + 1)));
+    });
+    return 4 * best;
+  }
+
+  /**
    * forward on NWC mel (B, frames, num_mels) → (B, samples) waveform; `x` is not disposed.
    * `taps` receives (and must not keep) the intermediates named as the fixture does.
    */
   forwardNWC(mel: tf.Tensor3D, taps?: (name: string, t: tf.Tensor3D) => void): tf.Tensor2D {
     const w = this.weights;
-    let x = step(mel, false, (m) => w.convPre.apply(m as tf.Tensor3D));
+    let x = w.convPre.apply(mel);
     taps?.('conv_pre', x);
     for (let i = 0; i < w.ups.length; i++) {
-      x = step(x, true, (t) => w.ups[i]!.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_SLOPE)));
-      taps?.(`ups.${i}`, x);
+      const a = leakyRelu(x, LRELU_SLOPE);
+      x.dispose();
+      const up = w.ups[i]!.apply(a);
+      a.dispose();
+      taps?.(`ups.${i}`, up);
+      const au = leakyRelu(up, LRELU_SLOPE); // the four ResBlocks share leaky_relu(x)
       let xs: tf.Tensor3D | null = null;
       for (let j = 0; j < this.numKernels; j++) {
-        const r = w.resblocks[i * this.numKernels + j]!.apply(x);
+        const r = w.resblocks[i * this.numKernels + j]!.apply(up, au);
         if (!xs) { xs = r; continue; }
         const s = tf.add(xs, r) as tf.Tensor3D; // xs += resblock(x), in order
         xs.dispose(); r.dispose();
         xs = s;
       }
-      x.dispose();
+      up.dispose(); au.dispose();
       x = step(xs!, true, (t) => tf.div(t, this.numKernels));
     }
-    const post = step(x, true, (t) => w.convPost.apply(tf.leakyRelu(t as tf.Tensor3D, LRELU_DEFAULT)));
+    const a = leakyRelu(x, LRELU_DEFAULT);
+    x.dispose();
+    const post = step(a, true, (t) => w.convPost.apply(t as tf.Tensor3D));
     taps?.('conv_post', post);
     return step(post, true, (t) => tf.tanh(t).reshape([t.shape[0]!, t.shape[1]!])) as tf.Tensor2D;
   }
@@ -308,41 +403,82 @@ export class HifiGanGenerator {
   }
 
   /**
-   * Time tiling of a call (memory): frames are vocoded in tiles of `tileFrames` frames, each computed with
-   * `haloFrames` extra frames of real context on both sides and cropped back. Every kept output sample sees
-   * exactly the inputs it sees in the whole-length call (the generator's receptive field is ±24 mel frames:
-   * conv_pre ±3, then per stage the ResBlocks' ±6(k−1) = ±84 samples and the transposed conv's ±2 inputs), so
-   * the result is the same; the activations shrink to tile size (at width 1536 a 1024-frame call otherwise
-   * holds ~92 MB tensors in every stage). 0 disables tiling.
+   * Time tiling (memory): an input longer than `tileFrames` frames is vocoded in tiles of `tileFrames` frames, each
+   * computed with `haloFrames` extra frames of real context on both sides and cropped back. Every kept output sample
+   * sees exactly the inputs it sees in the whole-length call (the receptive field is `receptiveFrames()` = ±24 mel
+   * frames), so the result is the same; the activations shrink to tile size. 0 disables tiling; null (default)
+   * tiles only what does not fit `maxBatchBytes`.
    */
-  tileFrames = 512;
+  tileFrames: number | null = null;
   haloFrames = 32;
+  /** bytes of the largest activation of one batched call (several inputs of equal length run as one batch) */
+  maxBatchBytes = 64 * 1024 * 1024;
 
   /** samples per mel frame (the product of the upsample rates: 480) */
   get hop(): number {
     return this.cfg.upsample_rates.reduce((a, b) => a * b, 1);
   }
 
+  /** frames (summed over a batch) that one call may hold */
+  get batchFrames(): number {
+    return Math.max(1, Math.floor(this.maxBatchBytes / this.bytesPerFrame));
+  }
+
   /** forward on a host NWC mel (B, frames, num_mels) → host (B, samples) */
   generateNWC(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
+    if (taps) return this.forwardHost(nwc, B, frames, taps);
     const nm = this.cfg.num_mels;
-    const T = this.tileFrames, H = this.haloFrames;
-    if (taps || !T || frames <= T) return this.forwardHost(nwc, B, frames, taps);
-    const hop = this.hop;
-    const outLen = this.outLength(frames);
-    const out = new Float32Array(B * outLen);
-    for (let c0 = 0; c0 < frames; c0 += T) {
-      const c1 = Math.min(frames, c0 + T);
-      const a = Math.max(0, c0 - H), b = Math.min(frames, c1 + H);
-      const tile = new Float32Array(B * (b - a) * nm);
-      for (let n = 0; n < B; n++) tile.set(nwc.subarray((n * frames + a) * nm, (n * frames + b) * nm), n * (b - a) * nm);
-      const y = this.forwardHost(tile, B, b - a);
-      // tile sample s ↔ global sample a·hop + s (every stage is shift-equivariant with its stride)
-      const g0 = c0 * hop, g1 = c1 === frames ? outLen : c1 * hop;
-      const s0 = g0 - a * hop;
-      for (let n = 0; n < B; n++) out.set(y.data.subarray(n * y.shape[1] + s0, n * y.shape[1] + s0 + (g1 - g0)), n * outLen + g0);
+    const outs = this.generateMany(Array.from({ length: B }, (_, b) => ({ data: nwc.subarray(b * frames * nm, (b + 1) * frames * nm), frames })));
+    const n = this.outLength(frames);
+    const out = new Float32Array(B * n);
+    outs.forEach((o, b) => out.set(o, b * n));
+    return { data: out, shape: [B, n] };
+  }
+
+  /**
+   * Vocode independent inputs (each NWC (frames, num_mels)) → one waveform each (outLength(frames) samples). Inputs
+   * of equal length run as one batched call (up to `batchFrames` frames per call); inputs longer than a call may
+   * hold (or than an explicit `tileFrames`) are split into halo tiles, which are batched the same way.
+   */
+  generateMany(inputs: MelInput[]): Float32Array[] {
+    const nm = this.cfg.num_mels, hop = this.hop, H = this.haloFrames;
+    const budget = this.batchFrames;
+    const results = inputs.map((x) => new Float32Array(this.outLength(x.frames)));
+    // pieces: what one batch row computes, and where its kept samples go
+    interface Piece { data: Float32Array; frames: number; dst: Float32Array; from: number; to: number; at: number }
+    const pieces: Piece[] = [];
+    inputs.forEach((x, i) => {
+      const F = x.frames;
+      if (x.data.length !== F * nm) throw new Error(`hifigan: input ${i} has ${x.data.length} values, expected ${F} × ${nm}`);
+      const outLen = results[i]!.length;
+      const T = this.tileFrames ?? (F > budget ? Math.max(H, budget - 2 * H) : 0);
+      if (!T || F <= T) { pieces.push({ data: x.data, frames: F, dst: results[i]!, from: 0, to: outLen, at: 0 }); return; }
+      for (let c0 = 0; c0 < F; c0 += T) {
+        const c1 = Math.min(F, c0 + T);
+        const a = Math.max(0, c0 - H), b = Math.min(F, c1 + H);
+        // tile sample s ↔ global sample a·hop + s (every stage is shift-equivariant with its stride)
+        const g0 = c0 * hop, g1 = c1 === F ? outLen : c1 * hop;
+        pieces.push({ data: x.data.subarray(a * nm, b * nm), frames: b - a, dst: results[i]!, from: g0 - a * hop, to: g1 - a * hop, at: g0 });
+      }
+    });
+    const byLen = new Map<number, Piece[]>();
+    for (const p of pieces) {
+      const g = byLen.get(p.frames);
+      if (g) g.push(p); else byLen.set(p.frames, [p]);
     }
-    return { data: out, shape: [B, outLen] };
+    for (const [frames, group] of byLen) {
+      const per = Math.max(1, Math.floor(budget / frames));
+      for (let g0 = 0; g0 < group.length; g0 += per) {
+        const batch = group.slice(g0, g0 + per);
+        const B = batch.length;
+        const x = new Float32Array(B * frames * nm);
+        batch.forEach((p, b) => x.set(p.data, b * frames * nm));
+        const y = this.forwardHost(x, B, frames);
+        const n = y.shape[1];
+        batch.forEach((p, b) => p.dst.set(y.data.subarray(b * n + p.from, b * n + p.to), p.at));
+      }
+    }
+    return results;
   }
 
   private forwardHost(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
@@ -496,18 +632,63 @@ export function nclToNwc(mel: Float32Array, B: number, nm: number, F: number, f0
 
 /**
  * GM:vocoder_chunk_infer: `frames` mel frames of B rows → (B, samples) float32 (upstream returns a numpy
- * array). `chunkNWC(f0, f1)` supplies the mel frames [f0, f1) as NWC (B, f1 − f0, num_mels); one 1024-frame
- * vocoder call runs at a time.
+ * array). `chunkNWC(f0, f1)` supplies the mel frames [f0, f1) as NWC (B, f1 − f0, num_mels).
+ *
+ * Upstream vocodes every 1024-frame chunk (shift 256) separately, so each frame is vocoded ~4 times. A chunk's
+ * output differs from the output of ONE call on the whole mel only within `receptiveFrames()` (24) frames of the
+ * chunk's own ends, where its zero padding is seen instead of the neighbouring frames. So (`reuse`, default):
+ *   - the whole mel is vocoded once per row (time-tiled with halos when large; exact, see generateMany);
+ *   - for each chunk end that is not an end of the whole mel, a short call on the 2·H frames next to it
+ *     (H = haloFrames ≥ receptiveFrames) gives the chunk's first/last H frames of output exactly;
+ *   - each chunk's output = its edge samples from those calls + the whole-mel samples between them;
+ * then the chunks are stitched exactly as upstream. Same values as calling the vocoder per chunk (every output
+ * sample is computed from the same inputs by the same layers); ≈ 2.4× less work for a 4096-frame window.
+ * All calls of equal length (the rows, the edges) run batched. `reuse: false` runs the chunks themselves.
  */
 export function vocoderChunkInfer(
   gen: HifiGanGenerator, chunkNWC: (f0: number, f1: number) => Float32Array, B: number, frames: number,
-  onCall?: (i: number, inFrames: number, outSamples: number) => void,
+  onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
 ): { data: Float32Array; shape: [number, number] } {
   const st = new ChunkStitcher(B);
-  vocoderChunks(frames).forEach(([f0, f1], i) => {
-    const y = gen.generateNWC(chunkNWC(f0, f1), B, f1 - f0);
-    onCall?.(i, f1 - f0, y.shape[1]);
-    st.push(y.data, y.shape[1]);
+  const chunks = vocoderChunks(frames);
+  const nm = gen.cfg.num_mels, hop = gen.hop, H = gen.haloFrames, E = 2 * H;
+  if (H < gen.receptiveFrames()) throw new Error(`vocoder: haloFrames ${H} is below the receptive field (${gen.receptiveFrames()} frames)`);
+  const rowsOf = (f0: number, f1: number): MelInput[] => {
+    const d = chunkNWC(f0, f1);
+    const per = (f1 - f0) * nm;
+    if (d.length !== B * per) throw new Error(`vocoder_chunk_infer: frames [${f0}, ${f1}) gave ${d.length} values, expected ${B} × ${f1 - f0} × ${nm}`);
+    return Array.from({ length: B }, (_, b) => ({ data: d.subarray(b * per, (b + 1) * per), frames: f1 - f0 }));
+  };
+  const reuse = (opts.reuse ?? true) && chunks.length > 1;
+  // a chunk is assembled from edges + the whole-mel output when it is long enough; otherwise computed directly
+  const composed = (f0: number, f1: number): boolean => reuse && f1 - f0 >= 2 * E;
+  const jobs: MelInput[] = [];
+  const wholeAt = reuse ? jobs.push(...rowsOf(0, frames)) - B : -1;
+  const plan = chunks.map(([f0, f1]) => {
+    if (!composed(f0, f1)) return { direct: jobs.push(...rowsOf(f0, f1)) - B, left: -1, right: -1 };
+    const left = f0 > 0 ? jobs.push(...rowsOf(f0, f0 + E)) - B : -1;
+    const right = f1 < frames ? jobs.push(...rowsOf(f1 - E, f1)) - B : -1;
+    return { direct: -1, left, right };
+  });
+  const outs = gen.generateMany(jobs);
+  jobs.length = 0;
+  chunks.forEach(([f0, f1], i) => {
+    const p = plan[i]!;
+    const len = f1 - f0;
+    const n = gen.outLength(len);
+    const y = new Float32Array(B * n);
+    for (let b = 0; b < B; b++) {
+      const row = y.subarray(b * n, (b + 1) * n);
+      if (p.direct >= 0) { row.set(outs[p.direct + b]!); continue; }
+      // chunk sample s ↔ whole sample f0·hop + s; left edge call: s; right edge call (starts at f1 − E): s − (len − E)·hop
+      const s0 = p.left >= 0 ? H * hop : 0;
+      const s1 = p.right >= 0 ? (len - H) * hop : n;
+      if (p.left >= 0) row.set(outs[p.left + b]!.subarray(0, s0), 0);
+      row.set(outs[wholeAt + b]!.subarray(f0 * hop + s0, f0 * hop + s1), s0);
+      if (p.right >= 0) row.set(outs[p.right + b]!.subarray(s1 - (len - E) * hop, n - (len - E) * hop), s1);
+    }
+    onCall?.(i, len, n);
+    st.push(y, n);
   });
   return st.result();
 }

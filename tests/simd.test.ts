@@ -1,0 +1,80 @@
+/**
+ * The WebAssembly SIMD kernels of src/simd against plain tfjs ops (wasm backend): narrow conv1d in every lane layout
+ * (1 → 1, 2 → 2, Cout % 4 = 0), dilation, asymmetric padding, fused leaky ReLU and residual, edges and remainders,
+ * batch; leaky ReLU; overlapping band gather.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend.js';
+import { bandGather, conv1dSmall, leakyRelu, simdAvailable } from '../src/simd/conv1d.js';
+
+function rand(n: number, seed: number, a = 1): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = a * (s / 2 ** 32 - 0.5); }
+  return out;
+}
+
+function maxAbs(a: tf.Tensor, b: tf.Tensor): number {
+  expect(a.shape).toEqual(b.shape);
+  const x = a.dataSync(), y = b.dataSync();
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+  return m;
+}
+
+beforeAll(async () => { await initBackend(); });
+
+describe('SIMD kernels (wasm)', () => {
+  it('run on the wasm backend', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    expect(simdAvailable()).toBe(true);
+  });
+
+  const cases: Array<[n: number, L: number, cin: number, cout: number, k: number, d: number, padL: number, padR: number]> = [
+    [2, 1000, 1, 1, 15, 5, 35, 35], [1, 50, 1, 1, 7, 1, 3, 3], [2, 1001, 2, 2, 7, 3, 9, 9], [1, 13, 2, 2, 2, 1, 1, 1],
+    [3, 999, 4, 4, 11, 5, 25, 25], [1, 5, 4, 4, 15, 5, 35, 35], [1, 777, 8, 8, 3, 1, 1, 1], [2, 300, 16, 40, 2, 1, 1, 1],
+    [1, 64, 3, 12, 3, 2, 0, 4],
+  ];
+  for (const [n, L, cin, cout, k, d, padL, padR] of cases) {
+    it(`conv1d ${cin} → ${cout}, k ${k}, dilation ${d}, pad ${padL}/${padR}, batch ${n}, length ${L}`, () => {
+      const before = tf.memory().numTensors;
+      const x = tf.tensor3d(rand(n * L * cin, L + k), [n, L, cin]);
+      const w = tf.tensor3d(rand(k * cin * cout, 3 + d, 0.6), [k, cin, cout]);
+      const b = tf.tensor1d(rand(cout, 5, 0.6));
+      const Lout = L + padL + padR - (k - 1) * d;
+      const res = tf.tensor3d(rand(n * Lout * cout, 9), [n, Lout, cout]);
+      for (const [slope, r] of [[null, null], [0.1, null], [null, res], [0.2, res]] as const) {
+        const ref = tf.tidy(() => {
+          let y = tf.add(tf.conv1d(tf.pad(x, [[0, 0], [padL, padR], [0, 0]]), w, 1, 'valid', 'NWC', d), b);
+          if (slope !== null) y = tf.leakyRelu(y, slope);
+          if (r) y = tf.add(y, r);
+          return y;
+        });
+        const got = conv1dSmall(x, w, b, { dilation: d, padL, padR, slope, res: r });
+        expect(maxAbs(got, ref)).toBeLessThan(2e-6);
+        ref.dispose(); got.dispose();
+      }
+      [x, w, b, res].forEach((t) => t.dispose());
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('leaky ReLU equals tf.leakyRelu bit for bit (odd lengths, signed zeros)', () => {
+    const x = tf.tensor1d([...rand(1001, 2, 4), 0, -0, 1e-45, -1e-45]);
+    for (const s of [0.1, 0.01]) expect(Array.from(leakyRelu(x, s).dataSync())).toEqual(Array.from(tf.leakyRelu(x, s).dataSync()));
+  });
+
+  it('band gather: overlapping, zero-padded bands of every row', () => {
+    const n = 2, L = 23, C = 3, m = 7, span = 4, padL = 2, nb = 4;
+    const x = tf.tensor3d(rand(n * L * C, 8), [n, L, C]);
+    const g = bandGather(x, m, span, padL, nb);
+    expect(g.shape).toEqual([n * nb, m + span, C]);
+    const xd = x.dataSync(), gd = g.dataSync();
+    for (let r = 0; r < n; r++) for (let b = 0; b < nb; b++) for (let t = 0; t < m + span; t++) for (let c = 0; c < C; c++) {
+      const src = b * m - padL + t;
+      const want = src >= 0 && src < L ? xd[(r * L + src) * C + c]! : 0;
+      expect(gd[((r * nb + b) * (m + span) + t) * C + c]).toBe(want);
+    }
+  });
+});
