@@ -78,3 +78,28 @@ describe('SIMD kernels (wasm)', () => {
     }
   });
 });
+
+describe('channel statistics (float64)', () => {
+  it('per-channel mean and centred sum of squares; band partials combine to the whole', async () => {
+    const { channelStats, combineStats } = await import('../src/simd/stats.js');
+    const n = 301, C = 36;
+    const d = rand(n * C, 12, 3).map((v, i) => v + (i % C) * 0.25 + 100 * (i % 7 === 0 ? 1 : 0));
+    const x = tf.tensor2d(d, [n, C]);
+    const whole = channelStats(x);
+    const a = channelStats(x.slice([0, 0], [100, C])), b = channelStats(x.slice([100, 0], [n - 100, C]));
+    const both = combineStats(a, b);
+    for (let c = 0; c < C; c++) {
+      let s = 0;
+      for (let p = 0; p < n; p++) s += d[p * C + c]!;
+      const mean = s / n;
+      let m2 = 0;
+      for (let p = 0; p < n; p++) m2 += (d[p * C + c]! - mean) ** 2;
+      expect(whole.mean[c]).toBe(mean);
+      expect(whole.m2[c]).toBeCloseTo(m2, 8);
+      expect(both.mean[c]).toBeCloseTo(mean, 12);
+      expect(Math.abs(both.m2[c]! - m2) / m2).toBeLessThan(1e-12);
+    }
+    expect(whole.n).toBe(n);
+    x.dispose();
+  });
+});

@@ -119,6 +119,7 @@ export class Fn {
   f64sub(): this { return this.op(0xa1); }
   f64mul(): this { return this.op(0xa2); }
   f64promote(): this { return this.op(0xbb); }
+  f64cvtI32(): this { return this.op(0xb7); }
   f32demote(): this { return this.op(0xb6); }
 
   // v128

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import {
-  conv1x1, conv3x3, groupNormAffine, imageTensor, normSwish, rowsTensor, type Image, type TileOptions,
+  conv1x1, conv3x3, groupNormAffine, imageTensor, normSwish, rowsTensor, VaeConv2d, type Image, type TileOptions,
 } from './tiled.js';
 
 /** GM:Normalize: GroupNorm(32 groups, eps 1e-6, affine) */
@@ -29,7 +29,7 @@ export class GroupNormParams {
 export function conv2d(p: Params, name: string, cin: number, cout: number, k: number): Conv2d {
   p.get(`${name}.weight`, [cout, cin, k, k]);
   p.get(`${name}.bias`, [cout]);
-  return new Conv2d(p, name);
+  return new VaeConv2d(p, name);
 }
 
 /**

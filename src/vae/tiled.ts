@@ -9,7 +9,11 @@
  * GroupNorm statistics are accumulated across bands (in float64, on the host).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Conv2d } from '../../layers/conv.js';
+import { Conv2d } from '../../layers/conv.js';
+import type { Params } from '../params.js';
+import { offsetOf, wasmBackend } from '../simd/heap.js';
+import { Winograd3x3, winogradAvailable } from '../simd/winograd.js';
+import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 
 /** One sample, channels-last (H, W, C) row-major. */
 export interface Image {
@@ -17,6 +21,8 @@ export interface Image {
   w: number;
   c: number;
   data: Float32Array;
+  /** per-channel float64 statistics of `data` when they were gathered while it was made (GroupNorm uses them) */
+  stats?: ChannelStats;
 }
 
 export function image(h: number, w: number, c: number, data?: Float32Array): Image {
@@ -74,13 +80,17 @@ export interface TileOptions {
   tileBytes?: number;
   /** fixed band height in output rows (overrides tileBytes; tests use it to exercise the band seams) */
   tileRows?: number;
+  /** 3×3 stride-1 convs by Winograd F(4×4, 3×3) where available (default true) */
+  winograd?: boolean;
 }
 
 const DEFAULT_TILE_BYTES = 32 * 1024 * 1024;
 
-function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions): number {
+function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number }): number {
   if (o.tileRows) return Math.max(1, Math.min(hOut, o.tileRows));
-  return Math.max(1, Math.min(hOut, Math.floor((o.tileBytes ?? DEFAULT_TILE_BYTES) / Math.max(1, bytesPerOutRow))));
+  const rows = Math.max(1, Math.min(hOut, Math.floor((o.tileBytes ?? DEFAULT_TILE_BYTES) / Math.max(1, bytesPerOutRow))));
+  const al = o.align ?? 1; // a multiple of the Winograd tile height, so bands do not split tiles
+  return rows < hOut && rows >= al ? rows - (rows % al) : rows;
 }
 
 /**
@@ -88,12 +98,15 @@ function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions): number 
  * bands of output rows and assemble the host result.
  */
 export function runBands(
-  hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions,
+  hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number },
   band: (r0: number, r1: number) => tf.Tensor4D,
 ): Image {
   const out = new Float32Array(hOut * wOut * cOut);
   const rows = bandRows(hOut, bytesPerOutRow, o);
   const stride = wOut * cOut;
+  // GroupNorm statistics of the result, gathered per band while it is in the backend (≥ 32 channels: normalisable)
+  const wantStats = cOut % 32 === 0 && wasmBackend() !== null;
+  let stats: ChannelStats | null = null;
   for (let r0 = 0; r0 < hOut; r0 += rows) {
     const r1 = Math.min(hOut, r0 + rows);
     const t = tf.tidy(() => band(r0, r1));
@@ -101,12 +114,24 @@ export function runBands(
       if (t.shape[1] !== r1 - r0 || t.shape[2] !== wOut || t.shape[3] !== cOut) {
         throw new Error(`band [${r0}, ${r1}) produced shape (${t.shape.join(', ')}), expected (1, ${r1 - r0}, ${wOut}, ${cOut})`);
       }
-      out.set(t.dataSync() as Float32Array, r0 * stride);
+      if (wantStats) stats = combineStats(stats, channelStats(t));
+      download(t, out, r0 * stride);
     } finally {
       t.dispose();
     }
   }
-  return { h: hOut, w: wOut, c: cOut, data: out };
+  return stats ? { h: hOut, w: wOut, c: cOut, data: out, stats } : { h: hOut, w: wOut, c: cOut, data: out };
+}
+
+/** copy a float32 tensor's values into `out` at `at` (straight from the wasm heap when possible: one copy) */
+export function download(t: tf.Tensor, out: Float32Array, at: number): void {
+  const be = wasmBackend();
+  if (be && t.dtype === 'float32') {
+    const n = t.size;
+    out.set(new Float32Array(be.wasm.HEAPU8.buffer, offsetOf(be, t), n), at);
+    return;
+  }
+  out.set(t.dataSync() as Float32Array, at);
 }
 
 /** Per-channel affine y = x·scale + shift (GroupNorm folded as torch's CPU kernel applies it). */
@@ -127,26 +152,35 @@ export function groupNormAffine(x: Image, groups: number, eps: number, gamma: Fl
   if (gamma.length !== c || beta.length !== c) throw new Error(`GroupNorm: affine parameters have ${gamma.length} values for ${c} channels`);
   const cg = c / groups;
   const n = x.h * x.w;
-  const d = x.data;
-  // per-channel sums, then per-group mean; second pass for the centred sum of squares
-  const sum = new Float64Array(c);
-  for (let p = 0; p < n; p++) {
-    const o = p * c;
-    for (let ch = 0; ch < c; ch++) sum[ch] += d[o + ch]!;
-  }
-  const mean = new Float64Array(groups);
-  for (let ch = 0; ch < c; ch++) mean[Math.floor(ch / cg)] += sum[ch]!;
   const count = n * cg;
-  for (let g = 0; g < groups; g++) mean[g] /= count;
-  const meanC = new Float64Array(c);
-  for (let ch = 0; ch < c; ch++) meanC[ch] = mean[Math.floor(ch / cg)]!;
-  const ss = new Float64Array(c);
-  for (let p = 0; p < n; p++) {
-    const o = p * c;
-    for (let ch = 0; ch < c; ch++) { const v = d[o + ch]! - meanC[ch]!; ss[ch] += v * v; }
-  }
+  const mean = new Float64Array(groups);
   const varG = new Float64Array(groups);
-  for (let ch = 0; ch < c; ch++) varG[Math.floor(ch / cg)] += ss[ch]!;
+  if (x.stats && x.stats.n === n && x.stats.mean.length === c) {
+    // from per-channel statistics: group mean = mean of the channel means (equal counts), group M2 =
+    // Σ_c [M2_c + n·(mean_c − mean_g)²]
+    const { mean: mc, m2 } = x.stats;
+    for (let ch = 0; ch < c; ch++) mean[Math.floor(ch / cg)] += mc[ch]!;
+    for (let g = 0; g < groups; g++) mean[g] /= cg;
+    for (let ch = 0; ch < c; ch++) { const g = Math.floor(ch / cg), dm = mc[ch]! - mean[g]!; varG[g] += m2[ch]! + n * dm * dm; }
+  } else {
+    const d = x.data;
+    // per-channel sums, then per-group mean; second pass for the centred sum of squares
+    const sum = new Float64Array(c);
+    for (let p = 0; p < n; p++) {
+      const o = p * c;
+      for (let ch = 0; ch < c; ch++) sum[ch] += d[o + ch]!;
+    }
+    for (let ch = 0; ch < c; ch++) mean[Math.floor(ch / cg)] += sum[ch]!;
+    for (let g = 0; g < groups; g++) mean[g] /= count;
+    const meanC = new Float64Array(c);
+    for (let ch = 0; ch < c; ch++) meanC[ch] = mean[Math.floor(ch / cg)]!;
+    const ss = new Float64Array(c);
+    for (let p = 0; p < n; p++) {
+      const o = p * c;
+      for (let ch = 0; ch < c; ch++) { const v = d[o + ch]! - meanC[ch]!; ss[ch] += v * v; }
+    }
+    for (let ch = 0; ch < c; ch++) varG[Math.floor(ch / cg)] += ss[ch]!;
+  }
   const scale = new Float32Array(c), shift = new Float32Array(c);
   for (let ch = 0; ch < c; ch++) {
     const g = Math.floor(ch / cg);
@@ -181,15 +215,27 @@ export function conv3x3(
 ): Image {
   const cOut = conv.outChannels;
   checkConv(conv, x.c, 3, 'conv3x3');
-  return runBands(x.h, x.w, cOut, x.w * Math.max(x.c, cOut) * 4, opts, (r0, r1) => {
-    const a = Math.max(0, r0 - 1), b = Math.min(x.h, r1 + 1);
-    let t = rowsTensor(x, a, b);
-    if (opts.pre) t = opts.pre(t);
-    t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === x.h ? 1 : 0], [1, 1], [0, 0]]);
-    let y = convValid(t, conv, 1);
-    if (opts.residual) y = tf.add(y, opts.residual(r0, r1));
-    return y;
-  });
+  const wino = winogradOf(conv, opts);
+  const U = wino?.transformed();
+  try {
+    return runBands(x.h, x.w, cOut, x.w * Math.max(x.c, cOut) * 4, { ...opts, align: wino ? 4 : 1 }, (r0, r1) => {
+      if (wino) {
+        const g = Winograd3x3.bandRows(r0, r1, x.h);
+        let t = rowsTensor(x, g.a, g.b);
+        if (opts.pre) t = opts.pre(t);
+        return wino.apply(t, g.t0 - 1 - g.a, r1 - r0, g.skip, opts.residual?.(r0, r1), U!.U);
+      }
+      const a = Math.max(0, r0 - 1), b = Math.min(x.h, r1 + 1);
+      let t = rowsTensor(x, a, b);
+      if (opts.pre) t = opts.pre(t);
+      t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === x.h ? 1 : 0], [1, 1], [0, 0]]);
+      let y = convValid(t, conv, 1);
+      if (opts.residual) y = tf.add(y, opts.residual(r0, r1));
+      return y;
+    });
+  } finally {
+    if (U?.fresh) for (const u of U.U) u.dispose();
+  }
 }
 
 /** 1×1 conv over row bands (q/k/v/proj_out, nin_shortcut, quant convs) */
@@ -222,15 +268,55 @@ export function downsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Imag
 export function upsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
   checkConv(conv, x.c, 3, 'upsample');
   const H = 2 * x.h, W = 2 * x.w;
-  return runBands(H, W, conv.outChannels, W * Math.max(x.c, conv.outChannels) * 4, opts, (r0, r1) => {
-    const ua = Math.max(0, r0 - 1), ub = Math.min(H, r1 + 1); // upsampled rows needed [ua, ub)
-    const sa = Math.floor(ua / 2), sb = Math.floor((ub - 1) / 2) + 1; // source rows [sa, sb)
-    const src = rowsTensor(x, sa, sb);
-    const up = tf.image.resizeNearestNeighbor(src, [2 * (sb - sa), W]) as tf.Tensor4D; // rows 2·sa …
-    let t = tf.slice(up, [0, ua - 2 * sa, 0, 0], [1, ub - ua, W, x.c]);
-    t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === H ? 1 : 0], [1, 1], [0, 0]]);
-    return convValid(t, conv, 1);
-  });
+  const wino = winogradOf(conv, opts);
+  const U = wino?.transformed();
+  try {
+    return runBands(H, W, conv.outChannels, W * Math.max(x.c, conv.outChannels) * 4, { ...opts, align: wino ? 4 : 1 }, (r0, r1) => {
+      const g = wino ? Winograd3x3.bandRows(r0, r1, H) : null;
+      // upsampled rows needed [ua, ub)
+      const ua = g ? g.a : Math.max(0, r0 - 1), ub = g ? g.b : Math.min(H, r1 + 1);
+      const sa = Math.floor(ua / 2), sb = Math.floor((ub - 1) / 2) + 1; // source rows [sa, sb)
+      const src = rowsTensor(x, sa, sb);
+      const up = tf.image.resizeNearestNeighbor(src, [2 * (sb - sa), W]) as tf.Tensor4D; // rows 2·sa …
+      if (wino) return wino.apply(up, g!.t0 - 1 - 2 * sa, r1 - r0, g!.skip, null, U!.U);
+      let t = tf.slice(up, [0, ua - 2 * sa, 0, 0], [1, ub - ua, W, x.c]);
+      t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === H ? 1 : 0], [1, 1], [0, 0]]);
+      return convValid(t, conv, 1);
+    });
+  } finally {
+    if (U?.fresh) for (const u of U.U) u.dispose();
+  }
+}
+
+/**
+ * nn.Conv2d of the VAE: the layers/conv.ts module plus, for 3×3 stride-1 convs on the wasm backend, a Winograd
+ * F(4×4, 3×3) form of it (src/simd/winograd.ts: 4× fewer multiply-adds), made on first use and freed with the conv.
+ */
+export class VaeConv2d extends Conv2d {
+  private wino: Winograd3x3 | null = null;
+
+  constructor(p: Params, name: string) {
+    super(p, name);
+  }
+
+  winograd(): Winograd3x3 | null {
+    const [kh, kw, cin, cout] = this.filter.shape;
+    if (kh !== 3 || kw !== 3 || !this.bias || !winogradAvailable(cin, cout)) return null;
+    this.wino ??= new Winograd3x3(this.filter, this.bias);
+    return this.wino;
+  }
+
+  override dispose(): void {
+    this.wino?.dispose();
+    this.wino = null;
+    super.dispose();
+  }
+}
+
+/** whether the Winograd path is on (default: on wherever it runs; `winograd: false` or MUCODEC_VAE_WINOGRAD=0 turn it off) */
+function winogradOf(conv: Conv2d, o: TileOptions): Winograd3x3 | null {
+  if (o.winograd === false || process.env.MUCODEC_VAE_WINOGRAD === '0') return null;
+  return conv instanceof VaeConv2d ? conv.winograd() : null;
 }
 
 function checkConv(conv: Conv2d, cin: number, k: number, what: string): void {
