@@ -12,14 +12,15 @@
  *                             (a run-copy on wasm, src/workers/wasm_kernels.ts).
  * The image is processed in bands of rows (bounded memory: the transformed input is (m+2)²/m² ≈ 2.25× the band).
  *
- * Accuracy (float32, 512 → 512 channels, random data, relative L2 against a float64 direct sum): direct conv
- * 1.2e-6, F(2,3) 0.7e-6, F(4,3) 2.8e-6. Speed on tfjs-wasm (one thread, 512 → 512 at 128 × 64): F(4,3) 2.8×,
- * F(2,3) 1.8× faster than tf.conv2d.
+ * Variants: F(2,3), F(3,3) and F(4,3) on Lavin's points (0, ±1, ±2) and F(3,3)/F(4,3) on 0, ±1, ±1/2 ('h', smaller
+ * transform entries, more accurate). Accuracy (float32, 512 → 512 channels, random data, relative L2 against a
+ * float64 direct sum): direct conv 1.2e-6, F(2,3) 0.7e-6, F(4,3) 2.8e-6. Speed on tfjs-wasm (one thread,
+ * 512 → 512 at 256 × 64, best of 5): direct 5.0 s, F(2,3) 3.5 s, F(3,3) 2.5 s, F(4,3) 1.8 s.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../src/chained_ops.js';
 
-export type WinogradVariant = 'F2' | 'F4' | 'F4h';
+export type WinogradVariant = 'F2' | 'F3' | 'F3h' | 'F4' | 'F4h';
 
 interface Transform { m: number; BT: number[][]; G: number[][]; AT: number[][] }
 
@@ -36,6 +37,20 @@ const TRANSFORMS: Record<WinogradVariant, Transform> = {
     BT: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
     G: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
     AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+  },
+  /** F(3,3) on the points 0, ±1, 2, ∞ (matrices from the Toom–Cook construction) */
+  F3: {
+    m: 3,
+    BT: [[2, -1, -2, 1, 0], [0, -2, -1, 1, 0], [0, 2, -3, 1, 0], [0, -1, 0, 1, 0], [0, 2, -1, -2, 1]],
+    G: [[1 / 2, 0, 0], [-1 / 2, -1 / 2, -1 / 2], [-1 / 6, 1 / 6, -1 / 6], [1 / 6, 1 / 3, 2 / 3], [0, 0, 1]],
+    AT: [[1, 1, 1, 1, 0], [0, 1, -1, 2, 0], [0, 1, 1, 4, 1]],
+  },
+  /** F(3,3) on the points 0, ±1, 1/2, ∞ */
+  F3h: {
+    m: 3,
+    BT: [[1 / 2, -1, -1 / 2, 1, 0], [0, -1 / 2, 1 / 2, 1, 0], [0, 1 / 2, -3 / 2, 1, 0], [0, -1, 0, 1, 0], [0, 1 / 2, -1, -1 / 2, 1]],
+    G: [[2, 0, 0], [1, 1, 1], [-1 / 3, 1 / 3, -1 / 3], [-8 / 3, -4 / 3, -2 / 3], [0, 0, 1]],
+    AT: [[1, 1, 1, 1, 0], [0, 1, -1, 1 / 2, 0], [0, 1, 1, 1 / 4, 1]],
   },
   /** F(4,3) on the points 0, ±1, ±1/2, ∞ (smaller transform entries: better float32 accuracy) */
   F4h: {
