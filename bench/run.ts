@@ -9,7 +9,7 @@
  * `node dist/scripts/update-readme-bench.js`.
  *
  *   --runs N      timed runs per row (median; default 3)
- *   --threads N   wasm XNNPACK threads (default: number of cores; 1 = the single-threaded path)
+ *   --threads N   wasm XNNPACK threads (default: MUCODEC_THREADS, else the number of cores; 1 = the single-threaded path)
  *   --profile     time per tfjs kernel and per layer type (written to bench/results/profile-<group>.json)
  *   --full        the long rows as well (dit: the whole 24-block DiT; vae/vocoder: 512 frames / 10 s; encode: all
  *                 song runs instead of one)
@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { coreCount, parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
+import { parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
 import { loadAvg, machineInfo, median, peakRssMb, type BenchRow, type PlainRow, fmtRow } from './common.js';
 
 export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
@@ -43,7 +43,7 @@ export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
   const a: RunArgs & { child?: Group } = {
-    groups: [], runs: 3, threads: coreCount(), profile: false, full: false, song: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
+    groups: [], runs: 3, threads: parseThreads(process.env.MUCODEC_THREADS), profile: false, full: false, song: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;

@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { prepareWasmBackend } from './workers/wasm_threads.js';
+import { prepareWasmBackend, wasmThreads } from './workers/wasm_threads.js';
 import { installWasmKernelFixes } from './workers/wasm_kernels.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -105,7 +105,7 @@ export async function initBackend(requested?: string, log?: (line: string) => vo
       current = { chosen: name, tfName, skipped };
       if (log) {
         for (const s of skipped) log(`backend ${s.name}: skipped (${s.reason})`);
-        log(`backend ${name}: chosen`);
+        log(`backend ${name}: chosen${name === 'wasm' ? ` (${wasmThreads() ?? 1} thread${wasmThreads() === 1 ? '' : 's'})` : ''}`);
       }
       return current;
     } catch (e) {

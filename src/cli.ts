@@ -3,6 +3,7 @@
  * this file only dispatches and sets up the backend.
  */
 import { initBackend } from './backend.js';
+import { requestWasmThreads } from './workers/wasm_threads.js';
 import { checkKnown, optFlag, optString, parseArgs } from './commands/args.js';
 
 const USAGE = `mucodec — MuCodec music codec (0.35 kbps) on TensorFlow.js
@@ -18,7 +19,8 @@ usage:
   mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile]   time the stages at the real size
   mucodec backend                        say which tfjs backend would be used and why
 
-global options: --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu (or MUCODEC_BACKEND), --verbose
+global options: --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu (or MUCODEC_BACKEND), --verbose,
+                --threads N|auto   wasm compute threads (or MUCODEC_THREADS; default: the number of cores; 1 = single-threaded)
 `;
 
 type Command = (argv: string[], ctx: { verbose: boolean; backend?: string }) => Promise<number>;
@@ -57,7 +59,12 @@ export async function main(argv: string[]): Promise<number> {
     if (a === '--verbose' || a === '-v') verbose = true;
     else if (a === '--backend') { backend = argv[++i]; if (!backend) throw new Error('option --backend needs a value'); }
     else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
-    else rest.push(a);
+    else if (a === '--threads' || a.startsWith('--threads=')) {
+      const v = a === '--threads' ? argv[++i] : a.slice('--threads='.length);
+      if (!v) throw new Error('option --threads needs a value');
+      requestWasmThreads(v);
+      process.env.MUCODEC_THREADS = v; // child processes (bench) inherit it
+    } else rest.push(a);
   }
   const [cmd, ...args] = rest;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {

@@ -32,8 +32,8 @@ import * as os from 'node:os';
 
 const require = createRequire(import.meta.url);
 
-/** default when neither requestWasmThreads() nor MUCODEC_THREADS says: '1' (single-threaded) TEMPORARY while verifying */
-const DEFAULT_THREADS = '1';
+/** default when neither requestWasmThreads() nor MUCODEC_THREADS says: one thread per core */
+const DEFAULT_THREADS = 'auto';
 
 let requested: number | null = null;
 let applied: number | null = null;
