@@ -11,7 +11,7 @@ import { assemble, type Fn } from './asm.js';
 
 interface DataInfo { memoryOffset: number; shape: number[]; dtype: string }
 export interface WasmBackendLike {
-  wasm: { asm: { memory: WebAssembly.Memory }; HEAPU8: Uint8Array };
+  wasm: { asm: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory; HEAPU8: Uint8Array };
   dataIdMap: { get(id: object): DataInfo | undefined };
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
 }
@@ -20,7 +20,13 @@ export interface WasmBackendLike {
 export function wasmBackend(): WasmBackendLike | null {
   if (tf.getBackend() !== 'wasm') return null;
   const b = tf.backend() as unknown as WasmBackendLike;
-  return b.wasm?.asm?.memory instanceof WebAssembly.Memory ? b : null;
+  return b.wasm && heapMemory(b) ? b : null;
+}
+
+/** the backend's WebAssembly.Memory: exported by the single-threaded build, created in JS (shared) by the threaded one */
+function heapMemory(b: WasmBackendLike): WebAssembly.Memory | null {
+  const m = b.wasm.asm?.memory ?? b.wasm.wasmMemory;
+  return m instanceof WebAssembly.Memory ? m : null;
 }
 
 export function simdAvailable(): boolean {
@@ -39,7 +45,8 @@ const modules = new WeakMap<WebAssembly.Memory, Map<string, Exports>>();
 
 /** Instantiate (once per key and heap) the module made of `build()`'s functions; returns its exports. */
 export function moduleFor(b: WasmBackendLike, key: string, build: () => Fn[]): Exports {
-  const mem = b.wasm.asm.memory;
+  const mem = heapMemory(b);
+  if (!mem) throw new Error('simd: the wasm backend exposes no memory');
   let m = modules.get(mem);
   if (!m) { m = new Map(); modules.set(mem, m); }
   const hit = m.get(key);

@@ -5,9 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
+import { affineSwish } from '../simd/swish.js';
 import {
-  conv1x1, conv3x3, groupNormAffine, imageTensor, normSwish, rowsTensor, VaeConv2d, type Image, type TileOptions,
+  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, VaeConv2d, type Image, type TileOptions,
 } from './tiled.js';
+import { wasmBackend } from '../simd/heap.js';
+import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 
 /** GM:Normalize: GroupNorm(32 groups, eps 1e-6, affine) */
 export const GN_GROUPS = 32;
@@ -84,8 +87,8 @@ export class ResnetBlock {
 
 /**
  * GM:AttnBlock: single-head self-attention over the H·W positions (index h·W + w), scores q·k · c^(−1/2)
- * (the scale applied to the scores after the product, as upstream), softmax over keys, out = P·v,
- * proj_out, residual. Queries are processed in chunks so that only a (chunk × H·W) block of scores exists
+ * (the scale applied to q before the product: one pass over n·c values instead of n²), softmax over keys,
+ * out = P·v, proj_out, residual. Queries are processed in chunks so that only a (chunk × H·W) block of scores exists
  * at a time (the real decoder's 16384 positions would need a 1 GiB score matrix).
  */
 export class AttnBlock {
@@ -116,32 +119,36 @@ export class AttnBlock {
     try {
       [q, kT, v] = tf.tidy(() => {
         const xt = imageTensor(x);
-        const hn = tf.add(tf.mul(xt, a.scale), a.shift).reshape([n, c]) as tf.Tensor2D;
+        const hn = affineSwish(xt, a.scale, a.shift, false).reshape([n, c]) as tf.Tensor2D;
         return [lin(hn, this.q), tf.transpose(lin(hn, this.k)) as tf.Tensor2D, lin(hn, this.v)];
       });
     } finally { a.dispose(); }
-    const scale = c ** -0.5; // int(c) ** (-0.5), applied to the scores
+    const scale = c ** -0.5; // int(c) ** (-0.5)
     const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor((64 * 1024 * 1024) / (4 * n))));
-    const attended = new Float32Array(n * c);
-    try {
-      for (let i0 = 0; i0 < n; i0 += chunk) {
-        const rows = Math.min(chunk, n - i0);
-        const h = tf.tidy(() => {
-          const qi = tf.slice(q, [i0, 0], [rows, c]);
-          const w = tf.softmax(tf.mul(tf.matMul(qi, kT), scale));
-          return tf.matMul(w, v);
-        });
-        attended.set(h.dataSync() as Float32Array, i0 * c);
-        h.dispose();
-      }
-    } finally { q.dispose(); kT.dispose(); v.dispose(); }
-    const att: Image = { h: x.h, w: x.w, c, data: attended };
-    // proj_out (1×1) and the residual x + h_, banded
-    const proj = conv1x1(att, this.projOut, o);
     const out = new Float32Array(n * c);
-    // residual add in float32 (x + h_), on the host: exactly one rounding per element like the tensor add
-    for (let i = 0; i < out.length; i++) out[i] = x.data[i]! + proj.data[i]!;
-    return { h: x.h, w: x.w, c, data: out };
+    let stats: ChannelStats | null = null;
+    try {
+      // the score scale is applied to q once (q·s)·k instead of to every score (q·k)·s: same up to float rounding
+      const qs = tf.tidy(() => tf.mul(q, scale) as tf.Tensor2D);
+      q.dispose();
+      q = qs;
+      const wp = this.projOut.filter.reshape([c, c]) as tf.Tensor2D;
+      try {
+        for (let i0 = 0; i0 < n; i0 += chunk) {
+          const rows = Math.min(chunk, n - i0);
+          // h_ = P·v, proj_out (1×1), residual x + h_ — per query chunk
+          const y = tf.tidy(() => {
+            const w = tf.softmax(tf.matMul(tf.slice(q, [i0, 0], [rows, c]), kT));
+            const h = tf.add(tf.matMul(tf.matMul(w, v), wp), this.projOut.bias!);
+            return tf.add(tf.tensor2d(x.data.subarray(i0 * c, (i0 + rows) * c), [rows, c]), h);
+          });
+          if (c % 32 === 0 && wasmBackend()) stats = combineStats(stats, channelStats(y));
+          download(y, out, i0 * c);
+          y.dispose();
+        }
+      } finally { wp.dispose(); }
+    } finally { q.dispose(); kT.dispose(); v.dispose(); }
+    return stats ? { h: x.h, w: x.w, c, data: out, stats } : { h: x.h, w: x.w, c, data: out };
   }
 
   dispose(): void {

@@ -14,6 +14,7 @@ import type { Params } from '../params.js';
 import { offsetOf, wasmBackend } from '../simd/heap.js';
 import { Winograd3x3, winogradAvailable } from '../simd/winograd.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
+import { affineSwish } from '../simd/swish.js';
 
 /** One sample, channels-last (H, W, C) row-major. */
 export interface Image {
@@ -193,10 +194,9 @@ export function groupNormAffine(x: Image, groups: number, eps: number, gamma: Fl
   return { scale: st, shift: sh, dispose: () => { st.dispose(); sh.dispose(); } };
 }
 
-/** x·scale + shift, then swish x·σ(x) (Normalize → nonlinearity) */
+/** x·scale + shift, then swish x·σ(x) (Normalize → nonlinearity); one SIMD pass on the wasm backend (src/simd/swish.ts) */
 export function normSwish(t: tf.Tensor4D, a: ChannelAffine): tf.Tensor4D {
-  const y = tf.add(tf.mul(t, a.scale), a.shift);
-  return tf.mul(y, tf.sigmoid(y));
+  return affineSwish(t, a.scale, a.shift, true);
 }
 
 function convValid(x: tf.Tensor4D, conv: Conv2d, stride: number): tf.Tensor4D {
