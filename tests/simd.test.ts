@@ -103,3 +103,64 @@ describe('channel statistics (float64)', () => {
     x.dispose();
   });
 });
+
+describe('affine + swish', () => {
+  it('y = x·s + b per channel, then y·σ(y): within 3 ulp of float64 (and exact affine without swish)', async () => {
+    const { affineSwish } = await import('../src/simd/swish.js');
+    const C = 8, n = 4096;
+    const xs = rand(n * C, 77, 60);
+    const sc = rand(C, 3, 2), sh = rand(C, 4, 2);
+    const x = tf.tensor2d(xs, [n, C]), s = tf.tensor1d(sc), b = tf.tensor1d(sh);
+    const y = affineSwish(x, s, b).dataSync(), a = affineSwish(x, s, b, false).dataSync();
+    let worst = 0;
+    for (let i = 0; i < n * C; i++) {
+      const v = Math.fround(Math.fround(xs[i]! * sc[i % C]!) + sh[i % C]!);
+      expect(a[i]).toBe(v);
+      const ref = v / (1 + Math.exp(-v));
+      if (Math.abs(ref) < 1e-30) { expect(Math.abs(y[i]! - ref)).toBeLessThan(1e-30); continue; }
+      const ulp = 2 ** (Math.floor(Math.log2(Math.abs(ref))) - 23);
+      worst = Math.max(worst, Math.abs(y[i]! - ref) / ulp);
+    }
+    expect(worst).toBeLessThan(3);
+    [x, s, b].forEach((t) => t.dispose());
+  });
+});
+
+describe('Winograd F(4×4, 3×3)', () => {
+  it('matrices from the points reproduce 1-D correlation exactly (float64)', async () => {
+    const { winogradMatrices, DEFAULT_POINTS } = await import('../src/simd/winograd.js');
+    const { AT, G, BT } = winogradMatrices(4, 3, DEFAULT_POINTS);
+    const g = [0.3, -1.2, 0.7], d = [1, -2, 0.5, 3, -1.5, 2.5];
+    const Gg = G.map((r) => r.reduce((s, v, k) => s + v * g[k]!, 0));
+    const Bd = BT.map((r) => r.reduce((s, v, k) => s + v * d[k]!, 0));
+    const y = AT.map((r) => r.reduce((s, v, j) => s + v * Gg[j]! * Bd[j]!, 0));
+    for (let i = 0; i < 4; i++) expect(y[i]).toBeCloseTo(g[0]! * d[i]! + g[1]! * d[i + 1]! + g[2]! * d[i + 2]!, 12);
+  });
+
+  it("same-padded conv + bias (+ residual) within float32 rounding of tf.conv2d; bands give the whole image's values", async () => {
+    const { Winograd3x3 } = await import('../src/simd/winograd.js');
+    const before = tf.memory().numTensors;
+    for (const [H, W, C, Co] of [[13, 10, 8, 4], [9, 7, 4, 12], [20, 33, 32, 32]] as const) {
+      const x = tf.tensor4d(rand(H * W * C, H + W), [1, H, W, C]);
+      const g = tf.tensor4d(rand(9 * C * Co, 5, 2 / Math.sqrt(9 * C)), [3, 3, C, Co]);
+      const b = tf.tensor1d(rand(Co, 6, 0.2));
+      const res = tf.tensor4d(rand(H * W * Co, 8), [1, H, W, Co]);
+      const ref = tf.tidy(() => tf.add(tf.add(tf.conv2d(x, g, 1, 'same'), b), res));
+      const w = new Winograd3x3(g, b);
+      const whole = w.apply(x, -1, H, 0, res);
+      const r = ref.dataSync(), y = whole.dataSync();
+      let e = 0, n = 0;
+      for (let i = 0; i < r.length; i++) { e += (y[i]! - r[i]!) ** 2; n += r[i]! ** 2; }
+      expect(Math.sqrt(e / n)).toBeLessThan(5e-6);
+      // output rows [5, 9) from the rows a band needs
+      const bd = Winograd3x3.bandRows(5, 9, H);
+      const band = x.slice([0, bd.a, 0, 0], [1, bd.b - bd.a, W, C]) as tf.Tensor4D;
+      const rs = res.slice([0, 5, 0, 0], [1, 4, W, Co]) as tf.Tensor4D;
+      const part = w.apply(band, bd.t0 - 1 - bd.a, 4, bd.skip, rs);
+      expect(Array.from(part.dataSync())).toEqual(Array.from(y.subarray(5 * W * Co, 9 * W * Co)));
+      [x, g, b, res, ref, whole, band, part, rs].forEach((t) => t.dispose());
+      w.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
