@@ -90,6 +90,17 @@ describe('MuCodec on the tiny model', () => {
   });
 });
 
+describe('window plan: any length decodes (upstream padding, and the lengths where upstream crashes)', () => {
+  it.each([[76, 1], [700, 1], [1024, 1], [1606, 2], [1664, 2], [2000, 3], [2432, 3], [4500, 6]])('%i codes → %i window(s), cross-faded to int(n/100·4·48000)', (n, w) => {
+    const p = planCode2Sound(n);
+    expect(p.windowStarts).toHaveLength(w);
+    expect((p.paddedLength - 256) % 768).toBe(0);
+    expect(p.targetLen).toBe(Math.trunc(n / 100 * 4 * 48000));
+    // every window lies inside the padded codes
+    for (const s of p.windowStarts) expect(s + 1024).toBeLessThanOrEqual(p.paddedLength);
+  });
+});
+
 describe('decode with a prompt (tiny model)', () => {
   it('prompt latents are window 0\'s in-context frames, prompt audio is not in the output, seeded runs repeat', async () => {
     const prompt = await readWav(TEST_WAV);
@@ -133,54 +144,3 @@ describe('decode with a prompt (tiny model)', () => {
   });
 });
 
-describe('streaming: memory does not grow with the number of windows', () => {
-  it('a 3-window decode peaks within 1.5× a 1-window decode', async () => {
-    // wasm: the heap only grows, so its size after a run is that run's high-water mark; other backends: the tfjs
-    // bytes sampled at every progress report (each solver step and window phase)
-    const heap = (): number | null => (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length ?? null;
-    const run = async (codes: Int32Array): Promise<number> => {
-      let peak = tf.memory().numBytes;
-      await codec.decode(codes, { steps: 1, seed: 2, onProgress: () => { peak = Math.max(peak, tf.memory().numBytes); } });
-      return heap() ?? peak;
-    };
-    const one = Int32Array.from({ length: 300 }, (_, i) => (i * 3) % 64);      // 1 window
-    const three = Int32Array.from({ length: 2000 }, (_, i) => (i * 3) % 64);   // 3 windows
-    expect(planCode2Sound(one.length).windowStarts).toHaveLength(1);
-    expect(planCode2Sound(three.length).windowStarts).toHaveLength(3);
-    const p1 = await run(one);
-    const p3 = await run(three);
-    expect(p3).toBeLessThanOrEqual(1.5 * p1);
-  });
-});
-
-describe('window plan: any length decodes (upstream padding, and the lengths where upstream crashes)', () => {
-  it.each([[76, 1], [700, 1], [1024, 1], [1606, 2], [1664, 2], [2000, 3], [2432, 3], [4500, 6]])('%i codes → %i window(s), cross-faded to int(n/100·4·48000)', (n, w) => {
-    const p = planCode2Sound(n);
-    expect(p.windowStarts).toHaveLength(w);
-    expect((p.paddedLength - 256) % 768).toBe(0);
-    expect(p.targetLen).toBe(Math.trunc(n / 100 * 4 * 48000));
-    // every window lies inside the padded codes
-    for (const s of p.windowStarts) expect(s + 1024).toBeLessThanOrEqual(p.paddedLength);
-  });
-});
-
-describe('CLI round trip on the tiny model', () => {
-  it('encode → decode writes a valid 48 kHz stereo WAV; failures leave no output', async () => {
-    const mc = join(tmp, 't.mcodes');
-    const wav = join(tmp, 't.wav');
-    const quiet = { log: () => undefined, stderr: { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream };
-    expect(await encodeCommand([TEST_WAV, '-o', mc, '--weights', TINY, '--quiet'], quiet)).toBe(0);
-    expect(await decodeCommand([mc, '-o', wav, '--steps', '1', '--seed', '3', '--weights', TINY, '--quiet', '--float'], quiet)).toBe(0);
-    const out = await readWav(wav);
-    expect(out.sampleRate).toBe(48000);
-    expect(out.channels).toHaveLength(2);
-    expect(out.info.encoding).toBe('float');
-    expect(out.channels[0]!.length).toBe(Math.trunc((await readCodesFile(mc)).frames / 100 * 4 * 48000));
-    // bad inputs: a WAV given to decode, an unknown sampler — rejected before any output is written
-    const bad = join(tmp, 'bad.wav');
-    await expect(decodeCommand([TEST_WAV, '-o', bad, '--weights', TINY], quiet)).rejects.toThrow(/test\.wav/);
-    await expect(reconstructCommand([TEST_WAV, '-o', bad, '--sampler', 'leapfrog', '--weights', TINY], quiet)).rejects.toThrow(/unknown sampler "leapfrog"/);
-    expect(existsSync(bad)).toBe(false);
-    expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
-  });
-});
