@@ -22,6 +22,7 @@ import '../src/chained_ops.js';
 
 export type WinogradVariant = 'F2' | 'F3' | 'F3h' | 'F4' | 'F4h';
 
+/** A 1-D minimal-filtering algorithm F(m, r): n = m + r − 1 points; BT (n×n), G (n×r), AT (m×n). */
 interface Transform { m: number; BT: number[][]; G: number[][]; AT: number[][] }
 
 /** Lavin & Gray's F(2,3) and F(4,3) matrices (interpolation points 0, ±1 / 0, ±1, ±2). */
@@ -61,21 +62,149 @@ const TRANSFORMS: Record<WinogradVariant, Transform> = {
   },
 };
 
+/**
+ * Two-tap algorithms for the phases of a stride-2 conv: F(4,2) on the points 0, ±1, 1/2, ∞ (the F3h point set)
+ * and the trivial one-tap "F(4,1)" (identity).
+ */
+const F4R2: Transform = {
+  m: 4,
+  BT: [[1 / 2, -1, -1 / 2, 1, 0], [0, -1 / 2, 1 / 2, 1, 0], [0, 1 / 2, -3 / 2, 1, 0], [0, -1, 0, 1, 0], [0, 1 / 2, -1, -1 / 2, 1]],
+  G: [[2, 0], [1, 1], [-1 / 3, 1 / 3], [-8 / 3, -4 / 3], [0, 1]],
+  AT: [[1, 1, 1, 1, 0], [0, 1, -1, 1 / 2, 0], [0, 1, 1, 1 / 4, 0], [0, 1, -1, 1 / 8, 1]],
+};
+const IDENT4: Transform = { m: 4, BT: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], G: [[1], [1], [1], [1]], AT: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] };
+
 export interface WinogradOptions {
   variant?: WinogradVariant;
   /** upper bound on the transformed-input elements of one band (default 2^24 = 64 MB) */
   bandElements?: number;
 }
 
+/**
+ * 'valid' 2-D correlation of an rh×rw kernel (HWIO) by the tensor product of two 1-D algorithms (rows: th, columns:
+ * tw). Works on one pre-padded band (1, nt·mh + rh − 1, ntw·mw + rw − 1, Cin) → (1, nt·mh, ntw·mw, Cout), no bias.
+ */
+class WinogradCore {
+  readonly ah: number;
+  readonly aw: number;
+  readonly inFilter: tf.Tensor4D;
+  readonly U: tf.Tensor2D[];
+  readonly outT: tf.Tensor2D;
+
+  /** `kernels`: one or more HWIO kernels (rh, rw, Cin, Cout_k) sharing the input; their outputs are concatenated on channels */
+  constructor(kernels: Float32Array[], readonly rh: number, readonly rw: number, readonly cin: number, readonly couts: number[], readonly th: Transform, readonly tw: Transform) {
+    const ah = th.m + rh - 1, aw = tw.m + rw - 1;
+    if (th.BT.length !== ah || tw.BT.length !== aw || th.G[0]!.length !== rh || tw.G[0]!.length !== rw) throw new Error('winograd: transform does not match the kernel size');
+    this.ah = ah;
+    this.aw = aw;
+    const q = ah * aw;
+    const f = new Float32Array(ah * aw * cin * q);
+    for (let i = 0; i < ah; i++) for (let j = 0; j < aw; j++) for (let k = 0; k < ah; k++) for (let l = 0; l < aw; l++) {
+      const v = th.BT[k]![i]! * tw.BT[l]![j]!;
+      if (v === 0) continue;
+      for (let c = 0; c < cin; c++) f[((i * aw + j) * cin + c) * q + k * aw + l] = v;
+    }
+    this.inFilter = tf.tensor4d(f, [ah, aw, cin, q]);
+    // U_kl[ci, co] = Σ_ij Gh[k][i] Gw[l][j] g[i, j, ci, co] in float64, rounded once; kernels side by side in co
+    const cout = couts.reduce((a, b) => a + b, 0);
+    this.U = [];
+    for (let k = 0; k < ah; k++) for (let l = 0; l < aw; l++) {
+      const u = new Float32Array(cin * cout);
+      let c0 = 0;
+      kernels.forEach((g, kk) => {
+        const co = couts[kk]!;
+        if (g.length !== rh * rw * cin * co) throw new Error(`winograd: kernel ${kk} has ${g.length} values, expected ${rh}·${rw}·${cin}·${co}`);
+        const acc = new Float64Array(cin * co);
+        for (let i = 0; i < rh; i++) for (let j = 0; j < rw; j++) {
+          const c = th.G[k]![i]! * tw.G[l]![j]!;
+          if (c === 0) continue;
+          const off = (i * rw + j) * cin * co;
+          for (let e = 0; e < cin * co; e++) acc[e] += c * g[off + e]!;
+        }
+        for (let ci = 0; ci < cin; ci++) for (let o = 0; o < co; o++) u[ci * cout + c0 + o] = acc[ci * co + o]!;
+        c0 += co;
+      });
+      this.U.push(tf.tensor2d(u, [cin, cout]));
+    }
+    const mh = th.m, mw = tw.m;
+    const o = new Float32Array(mh * mw * q);
+    for (let r = 0; r < mh; r++) for (let s = 0; s < mw; s++) for (let k = 0; k < ah; k++) for (let l = 0; l < aw; l++) {
+      o[(r * mw + s) * q + k * aw + l] = th.AT[r]![k]! * tw.AT[s]![l]!;
+    }
+    this.outT = tf.tensor2d(o, [mh * mw, q]);
+  }
+
+  get cout(): number {
+    return this.couts.reduce((a, b) => a + b, 0);
+  }
+
+  /** transformed-input elements per tile row of `ntw` tiles */
+  perTileRow(ntw: number): number {
+    return ntw * this.cin * this.ah * this.aw;
+  }
+
+  band(xp: tf.Tensor4D, nt: number, ntw: number): tf.Tensor4D {
+    const { ah, aw, cin } = this;
+    const mh = this.th.m, mw = this.tw.m;
+    const q = ah * aw;
+    const cout = this.cout;
+    const tiles = nt * ntw;
+    return tf.tidy(() => {
+      const v = tf.depthwiseConv2d(xp, this.inFilter, [mh, mw], 'valid'); // (1, nt, ntw, Cin·q), channel c·q + k·aw + l
+      const vt = tf.transpose(v.reshape([tiles, cin, q]), [2, 0, 1]); // (q, tiles, Cin)
+      const ms: tf.Tensor2D[] = [];
+      for (let k = 0; k < q; k++) ms.push(tf.matMul(vt.slice([k, 0, 0], [1, tiles, cin]).reshape([tiles, cin]) as tf.Tensor2D, this.U[k]!));
+      const M = tf.concat(ms, 0).reshape([q, tiles * cout]);
+      const Y = tf.matMul(this.outT, M as tf.Tensor2D).reshape([mh, mw, nt, ntw, cout]); // (r, s, ti, tj, c)
+      return tf.transpose(Y, [2, 0, 3, 1, 4]).reshape([1, nt * mh, ntw * mw, cout]) as tf.Tensor4D;
+    });
+  }
+
+  dispose(): void {
+    this.inFilter.dispose();
+    for (const u of this.U) u.dispose();
+    this.outT.dispose();
+  }
+}
+
+/** Split the channels of y into parts of `sizes`, add biases, apply activations; y is disposed. */
+function epilogue(y: tf.Tensor4D, sizes: number[], biases: Array<tf.Tensor1D | null>, acts: Array<'linear' | 'relu'>): tf.Tensor4D[] {
+  const out = tf.tidy(() => {
+    const parts = sizes.length === 1 ? [y] : tf.split(y, sizes, 3);
+    return parts.map((p, i) => {
+      let z = biases[i] ? tf.add(p, biases[i]!) : p;
+      if (acts[i] === 'relu') z = tf.relu(z);
+      return z as tf.Tensor4D;
+    });
+  });
+  if (!out.includes(y)) y.dispose();
+  return out;
+}
+
+/** Run `bandFn` over bands of tile rows of every batch row and stitch the outputs (N, rows, cols, ·) per part. */
+function runBands(n: number, th: number, bandTiles: number, bandFn: (b: number, t0: number, nt: number) => tf.Tensor4D[]): tf.Tensor4D[] {
+  const perBatch: tf.Tensor4D[][] = [];
+  try {
+    for (let b = 0; b < n; b++) {
+      const bands: tf.Tensor4D[][] = [];
+      try {
+        for (let t0 = 0; t0 < th; t0 += bandTiles) bands.push(bandFn(b, t0, Math.min(bandTiles, th - t0)));
+        const nParts = bands[0]!.length;
+        perBatch.push(Array.from({ length: nParts }, (_, k) => (bands.length === 1 ? bands[0]![k]! : tf.concat(bands.map((x) => x[k]!), 1))));
+      } finally {
+        if (bands.length > 1) for (const x of bands) for (const t of x) t.dispose();
+      }
+    }
+    if (perBatch.length === 1) return perBatch[0]!;
+    return perBatch[0]!.map((_, k) => tf.concat(perBatch.map((x) => x[k]!), 0));
+  } finally {
+    if (perBatch.length > 1) for (const x of perBatch) for (const t of x) t.dispose();
+  }
+}
+
 export class Conv3x3Winograd {
   readonly m: number;
-  readonly a: number;
-  /** depthwise input-transform filter (a, a, Cin, a²) */
-  readonly inFilter: tf.Tensor4D;
-  /** U_q (Cin, Cout), q = k·a + l */
-  readonly U: tf.Tensor2D[];
-  /** output transform (m², a²) */
-  readonly outT: tf.Tensor2D;
+  readonly core: WinogradCore;
   readonly bias: tf.Tensor1D | null;
   readonly bandElements: number;
 
@@ -86,36 +215,9 @@ export class Conv3x3Winograd {
   constructor(filterHWIO: Float32Array, readonly cin: number, readonly cout: number, bias: Float32Array | null, opts: WinogradOptions = {}) {
     const T = TRANSFORMS[opts.variant ?? 'F4'];
     if (filterHWIO.length !== 9 * cin * cout) throw new Error(`winograd: filter has ${filterHWIO.length} values, expected 3·3·${cin}·${cout}`);
-    const m = T.m, a = m + 2;
-    this.m = m;
-    this.a = a;
+    this.m = T.m;
+    this.core = new WinogradCore([filterHWIO], 3, 3, cin, [cout], T, T);
     this.bandElements = opts.bandElements ?? 1 << 24;
-    const f = new Float32Array(a * a * cin * a * a);
-    for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) for (let k = 0; k < a; k++) for (let l = 0; l < a; l++) {
-      const v = T.BT[k]![i]! * T.BT[l]![j]!;
-      if (v === 0) continue;
-      for (let c = 0; c < cin; c++) f[((i * a + j) * cin + c) * a * a + k * a + l] = v;
-    }
-    this.inFilter = tf.tensor4d(f, [a, a, cin, a * a]);
-    // U_kl[ci, co] = Σ_ij G[k][i] G[l][j] g[i, j, ci, co], float64, rounded once
-    const U: tf.Tensor2D[] = [];
-    const acc = new Float64Array(cin * cout);
-    for (let k = 0; k < a; k++) for (let l = 0; l < a; l++) {
-      acc.fill(0);
-      for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-        const c = T.G[k]![i]! * T.G[l]![j]!;
-        if (c === 0) continue;
-        const off = (i * 3 + j) * cin * cout;
-        for (let e = 0; e < cin * cout; e++) acc[e] += c * filterHWIO[off + e]!;
-      }
-      U.push(tf.tensor2d(Float32Array.from(acc), [cin, cout]));
-    }
-    this.U = U;
-    const o = new Float32Array(m * m * a * a);
-    for (let r = 0; r < m; r++) for (let s = 0; s < m; s++) for (let k = 0; k < a; k++) for (let l = 0; l < a; l++) {
-      o[(r * m + s) * a * a + k * a + l] = T.AT[r]![k]! * T.AT[s]![l]!;
-    }
-    this.outT = tf.tensor2d(o, [m * m, a * a]);
     this.bias = bias ? tf.tensor1d(bias) : null;
   }
 
@@ -123,60 +225,125 @@ export class Conv3x3Winograd {
   apply(x: tf.Tensor4D, activation: 'linear' | 'relu' = 'linear'): tf.Tensor4D {
     const [n, H, W, C] = x.shape;
     if (C !== this.cin) throw new Error(`winograd: input has ${C} channels, expected ${this.cin}`);
-    const { m, a } = this;
+    const m = this.m;
     const th = Math.ceil(H / m), tw = Math.ceil(W / m);
-    // bands of tile rows
-    const perTileRow = tw * C * a * a;
-    const bandTiles = Math.max(1, Math.min(th, Math.floor(this.bandElements / perTileRow)));
-    const perBatch: tf.Tensor4D[] = [];
+    const bandTiles = Math.max(1, Math.min(th, Math.floor(this.bandElements / this.core.perTileRow(tw))));
+    let xp: tf.Tensor4D | null = null;
+    let xpB = -1;
     try {
-      for (let b = 0; b < n; b++) {
-        // zero padding: 1 on every side + bottom/right up to whole tiles
-        const xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, th * m - H + 1], [1, tw * m - W + 1], [0, 0]]) as tf.Tensor4D);
-        const parts: tf.Tensor4D[] = [];
-        try {
-          for (let t0 = 0; t0 < th; t0 += bandTiles) {
-            const nt = Math.min(bandTiles, th - t0);
-            const rows = Math.min(nt * m, H - t0 * m);
-            parts.push(tf.tidy(() => {
-              const band = xp.slice([0, t0 * m, 0, 0], [1, nt * m + 2, tw * m + 2, C]);
-              const y = this.band(band, nt, tw);
-              const yc = rows !== nt * m || W !== tw * m ? y.slice([0, 0, 0, 0], [1, rows, W, this.cout]) : y;
-              let z: tf.Tensor4D = this.bias ? tf.add(yc, this.bias) : yc;
-              if (activation === 'relu') z = tf.relu(z);
-              return z;
-            }));
-          }
-          perBatch.push(parts.length === 1 ? parts[0]! : tf.concat(parts, 1));
-        } finally {
-          xp.dispose();
-          if (parts.length > 1) for (const p of parts) p.dispose();
+      return runBands(n, th, bandTiles, (b, t0, nt) => {
+        if (xpB !== b) {
+          xp?.dispose();
+          // zero padding: 1 on every side + bottom/right up to whole tiles
+          xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, th * m - H + 1], [1, tw * m - W + 1], [0, 0]]) as tf.Tensor4D);
+          xpB = b;
         }
-      }
-      if (perBatch.length === 1) return perBatch[0]!;
-      return tf.concat(perBatch, 0);
+        const rows = Math.min(nt * m, H - t0 * m);
+        const y = tf.tidy(() => {
+          const band = xp!.slice([0, t0 * m, 0, 0], [1, nt * m + 2, tw * m + 2, C]);
+          const yb = this.core.band(band, nt, tw);
+          return rows !== nt * m || W !== tw * m ? yb.slice([0, 0, 0, 0], [1, rows, W, this.cout]) : yb;
+        });
+        return epilogue(y, [this.cout], [this.bias], [activation]);
+      })[0]!;
     } finally {
-      if (perBatch.length > 1) for (const p of perBatch) p.dispose();
+      (xp as tf.Tensor4D | null)?.dispose();
     }
   }
 
-  /** one band: padded input (1, nt·m + 2, tw·m + 2, Cin) → (1, nt·m, tw·m, Cout), no bias */
-  private band(xp: tf.Tensor4D, nt: number, tw: number): tf.Tensor4D {
-    const { m, a, cin, cout } = this;
-    const tiles = nt * tw;
-    const v = tf.depthwiseConv2d(xp, this.inFilter, m, 'valid'); // (1, nt, tw, Cin·a²), channel c·a² + q
-    const vt = tf.transpose(v.reshape([tiles, cin, a * a]), [2, 0, 1]); // (a², tiles, Cin)
-    const ms: tf.Tensor2D[] = [];
-    for (let q = 0; q < a * a; q++) ms.push(tf.matMul(vt.slice([q, 0, 0], [1, tiles, cin]).reshape([tiles, cin]) as tf.Tensor2D, this.U[q]!));
-    const M = tf.concat(ms, 0).reshape([a * a, tiles * cout]);
-    const Y = tf.matMul(this.outT, M as tf.Tensor2D).reshape([m, m, nt, tw, cout]); // (r, s, ti, tj, c)
-    return tf.transpose(Y, [2, 0, 3, 1, 4]).reshape([1, nt * m, tw * m, cout]) as tf.Tensor4D;
+  dispose(): void {
+    this.core.dispose();
+    this.bias?.dispose();
+  }
+}
+
+/**
+ * 3×3 convolutions with stride 2 and zero padding 1 (PyTorch Conv2d(k=3, stride=2, padding=1)) that share one input,
+ * by polyphase decomposition + Winograd. With xp the padded input and P_pq[u, v] = xp[2u + p, 2v + q]:
+ *   y[i, j] = Σ_ab w[a, b] xp[2i + a, 2j + b]
+ *           = (P_00 ⋆ w[{0,2},{0,2}]) + (P_01 ⋆ w[{0,2}, 1]) + (P_10 ⋆ w[1, {0,2}]) + P_11·w[1, 1]   (⋆: 'valid', taps at +0/+1)
+ * The 2×2 part runs as F(4×4, 2×2), the 2×1 / 1×2 parts as F(4, 2) along one axis, the 1×1 part as a matMul:
+ * 5.06 instead of 9 multiply-adds per output and input channel. Several convs on the same input (Res2dModule's
+ * conv1 and shortcut conv3) share the phase split and the input transforms (their U matrices sit side by side).
+ */
+export class Conv3x3Stride2Winograd {
+  readonly cores: [WinogradCore, WinogradCore, WinogradCore];
+  readonly w11: tf.Tensor2D;
+  readonly biases: Array<tf.Tensor1D | null>;
+  readonly cout: number;
+  readonly bandElements: number;
+
+  /** `filters`: HWIO (3, 3, Cin, couts[k]) kernels; `biases[k]`: (couts[k]) or null */
+  constructor(filters: Float32Array[], readonly cin: number, readonly couts: number[], biases: Array<Float32Array | null>, opts: { bandElements?: number } = {}) {
+    if (filters.length !== couts.length || biases.length !== couts.length) throw new Error('winograd s2: filters, couts and biases must have the same length');
+    const pick = (g: Float32Array, co: number, as: number[], bs: number[]): Float32Array => {
+      const out = new Float32Array(as.length * bs.length * cin * co);
+      as.forEach((a, i) => bs.forEach((b, j) => out.set(g.subarray((a * 3 + b) * cin * co, (a * 3 + b + 1) * cin * co), (i * bs.length + j) * cin * co)));
+      return out;
+    };
+    filters.forEach((g, k) => { if (g.length !== 9 * cin * couts[k]!) throw new Error(`winograd s2: filter ${k} has ${g.length} values, expected 3·3·${cin}·${couts[k]}`); });
+    this.cores = [
+      new WinogradCore(filters.map((g, k) => pick(g, couts[k]!, [0, 2], [0, 2])), 2, 2, cin, couts, F4R2, F4R2),
+      new WinogradCore(filters.map((g, k) => pick(g, couts[k]!, [0, 2], [1])), 2, 1, cin, couts, F4R2, IDENT4),
+      new WinogradCore(filters.map((g, k) => pick(g, couts[k]!, [1], [0, 2])), 1, 2, cin, couts, IDENT4, F4R2),
+    ];
+    this.cout = couts.reduce((a, b) => a + b, 0);
+    const w11 = new Float32Array(cin * this.cout);
+    let c0 = 0;
+    filters.forEach((g, k) => {
+      const co = couts[k]!;
+      const tap = g.subarray(4 * cin * co, 5 * cin * co); // (1, 1)
+      for (let ci = 0; ci < cin; ci++) for (let o = 0; o < co; o++) w11[ci * this.cout + c0 + o] = tap[ci * co + o]!;
+      c0 += co;
+    });
+    this.w11 = tf.tensor2d(w11, [cin, this.cout]);
+    this.biases = biases.map((b) => (b ? tf.tensor1d(b) : null));
+    this.bandElements = opts.bandElements ?? 1 << 24;
+  }
+
+  /** x (N, H, W, Cin) → one (N, ⌈H/2⌉, ⌈W/2⌉, couts[k]) output per conv, + bias, activation per conv. */
+  apply(x: tf.Tensor4D, activations: Array<'linear' | 'relu'>): tf.Tensor4D[] {
+    const [n, H, W, C] = x.shape;
+    if (C !== this.cin) throw new Error(`winograd s2: input has ${C} channels, expected ${this.cin}`);
+    const Ho = Math.ceil(H / 2), Wo = Math.ceil(W / 2);
+    const m = 4;
+    const th = Math.ceil(Ho / m), tw = Math.ceil(Wo / m);
+    // phase images have th·m + 1 rows and tw·m + 1 columns: xp has twice that (pad 1 top/left, zeros below/right)
+    const Hp = 2 * (th * m + 1), Wp = 2 * (tw * m + 1);
+    const perTileRow = this.cores.reduce((a, c) => a + c.perTileRow(tw), 0);
+    const bandTiles = Math.max(1, Math.min(th, Math.floor(this.bandElements / perTileRow)));
+    let xp: tf.Tensor4D | null = null;
+    let xpB = -1;
+    try {
+      return runBands(n, th, bandTiles, (b, t0, nt) => {
+        if (xpB !== b) {
+          xp?.dispose();
+          xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, Hp - H - 1], [1, Wp - W - 1], [0, 0]]) as tf.Tensor4D);
+          xpB = b;
+        }
+        const rows = Math.min(nt * m, Ho - t0 * m);
+        const y = tf.tidy(() => {
+          const R = nt * m + 1, Cw = tw * m + 1;
+          const band = xp!.slice([0, 2 * t0 * m, 0, 0], [1, 2 * R, Wp, C]).reshape([R, 2, Cw, 2, C]);
+          const ph = tf.transpose(band, [1, 3, 0, 2, 4]); // (p, q, u, v, C)
+          const P = (p: number, q: number, r: number, c: number): tf.Tensor4D => ph.slice([p, q, 0, 0, 0], [1, 1, r, c, C]).reshape([1, r, c, C]) as tf.Tensor4D;
+          const y00 = this.cores[0].band(P(0, 0, R, Cw), nt, tw);
+          const y01 = this.cores[1].band(P(0, 1, R, Cw - 1), nt, tw);
+          const y10 = this.cores[2].band(P(1, 0, R - 1, Cw), nt, tw);
+          const y11 = tf.matMul(P(1, 1, R - 1, Cw - 1).reshape([(R - 1) * (Cw - 1), C]) as tf.Tensor2D, this.w11).reshape([1, R - 1, Cw - 1, this.cout]);
+          const yb = tf.addN([y00, y01, y10, y11]) as tf.Tensor4D;
+          return rows !== nt * m || Wo !== tw * m ? yb.slice([0, 0, 0, 0], [1, rows, Wo, this.cout]) : yb;
+        });
+        return epilogue(y, this.couts, this.biases, activations);
+      });
+    } finally {
+      (xp as tf.Tensor4D | null)?.dispose();
+    }
   }
 
   dispose(): void {
-    this.inFilter.dispose();
-    for (const u of this.U) u.dispose();
-    this.outT.dispose();
-    this.bias?.dispose();
+    for (const c of this.cores) c.dispose();
+    this.w11.dispose();
+    for (const b of this.biases) b?.dispose();
   }
 }

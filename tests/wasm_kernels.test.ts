@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
 import '../src/chained_ops.js';
-import { Conv3x3Winograd, type WinogradVariant } from '../layers/winograd.js';
+import { Conv3x3Stride2Winograd, Conv3x3Winograd, type WinogradVariant } from '../layers/winograd.js';
 
 beforeAll(async () => { await initBackend('wasm'); });
 
@@ -126,6 +126,58 @@ describe('Winograd 3×3 conv (layers/winograd.ts)', () => {
       const d = yr.dataSync();
       expect(relL2(d, ref.map((v) => Math.max(0, v)))).toBeLessThan(tol);
       for (const t of [xt, y, yr]) t.dispose();
+      w.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+});
+
+/** float64 direct 3×3 stride-2 pad-1 cross-correlation (PyTorch Conv2d(3, stride 2, padding 1)), NHWC */
+function conv3x3s2Ref(x: Float32Array, [n, h, w, ci]: number[], f: Float32Array, co: number, bias: Float32Array): { y: Float64Array; shape: number[] } {
+  const ho = Math.ceil(h! / 2), wo = Math.ceil(w! / 2);
+  const y = new Float64Array(n! * ho * wo * co);
+  for (let b = 0; b < n!; b++) for (let i = 0; i < ho; i++) for (let j = 0; j < wo; j++) for (let o = 0; o < co; o++) {
+    let s = bias[o]!;
+    for (let di = 0; di < 3; di++) for (let dj = 0; dj < 3; dj++) {
+      const ii = 2 * i + di - 1, jj = 2 * j + dj - 1;
+      if (ii < 0 || ii >= h! || jj < 0 || jj >= w!) continue;
+      for (let c = 0; c < ci!; c++) s += x[((b * h! + ii) * w! + jj) * ci! + c]! * f[((di * 3 + dj) * ci! + c) * co + o]!;
+    }
+    y[((b * ho + i) * wo + j) * co + o] = s;
+  }
+  return { y, shape: [n!, ho, wo, co] };
+}
+
+describe('stride-2 polyphase Winograd (Conv3x3Stride2Winograd)', () => {
+  let s = 777;
+  const rnd = (n: number, sc: number): Float32Array => Float32Array.from({ length: n }, () => {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    return sc * (((s >>> 0) / 4294967296) * 2 - 1);
+  });
+  for (const shape of [[2, 23, 13, 8], [1, 32, 64, 8], [1, 9, 6, 8]]) {
+    it(`${shape}: two convs sharing the input = float64 direct sums (bands, ragged tiles, relu on one), no leaks`, () => {
+      const cos = [6, 5];
+      const x = rnd(shape.reduce((a, b) => a * b, 1), 1);
+      const fs = cos.map((co) => rnd(9 * 8 * co, 0.3));
+      const bs = cos.map((co) => rnd(co, 0.1));
+      const before = tf.memory().numTensors;
+      const w = new Conv3x3Stride2Winograd(fs, 8, cos, bs, { bandElements: 3000 });
+      const xt = tf.tensor4d(x, shape as [number, number, number, number]);
+      const ys = w.apply(xt, ['relu', 'linear']);
+      cos.forEach((co, k) => {
+        const ref = conv3x3s2Ref(x, shape, fs[k]!, co, bs[k]!);
+        expect(ys[k]!.shape).toEqual(ref.shape);
+        const r = k === 0 ? ref.y.map((v) => Math.max(0, v)) : ref.y;
+        expect(relL2(ys[k]!.dataSync(), r)).toBeLessThan(2e-6);
+        // and the same as tf.conv2d with explicit (1, 1) padding
+        const d = tf.tidy(() => {
+          let z = tf.add(tf.conv2d(xt, tf.tensor4d(fs[k]!, [3, 3, 8, co]), 2, [[0, 0], [1, 1], [1, 1], [0, 0]]), tf.tensor1d(bs[k]!));
+          if (k === 0) z = tf.relu(z);
+          return z.dataSync();
+        });
+        expect(relL2(ys[k]!.dataSync(), d)).toBeLessThan(2e-6);
+      });
+      for (const t of [xt, ...ys]) t.dispose();
       w.dispose();
       expect(tf.memory().numTensors).toBe(before);
     });

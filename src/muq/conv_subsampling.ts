@@ -18,7 +18,7 @@ import { Params } from '../params.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
 import { permute } from '../../layers/host.js';
 import { Linear } from '../../layers/linear.js';
-import { Conv3x3Winograd, type WinogradVariant } from '../../layers/winograd.js';
+import { Conv3x3Stride2Winograd, Conv3x3Winograd, type WinogradVariant } from '../../layers/winograd.js';
 
 export interface ConvSubsamplingConfig {
   /** conv_dim (hdim) */
@@ -49,36 +49,40 @@ const WINOGRAD_VARIANT: Record<Exclude<Conv3x3Mode, 'direct'>, WinogradVariant> 
   'winograd-f2': 'F2', 'winograd-f3': 'F3', 'winograd-f3h': 'F3h', 'winograd-f4': 'F4', 'winograd-f4h': 'F4h',
 };
 
+/** conv + eval BatchNorm folded (float64) into an HWIO (ktime, kmel, in, out) filter and a bias. */
+function foldConvBn(p: Params, conv: string, bn: string, eps: number): { filter: Float32Array; bias: Float32Array; inC: number; out: number } {
+  const w = p.get(`${conv}.weight`);
+  if (w.shape.length !== 4 || w.shape[2] !== 3 || w.shape[3] !== 3) throw new Error(`${p.prefix}${conv}.weight: expected (out, in, 3, 3)`);
+  const [out, inC] = w.shape as [number, number];
+  const b = p.f32(`${conv}.bias`, [out]);
+  const mean = p.f32(`${bn}.running_mean`, [out]);
+  const vr = p.f32(`${bn}.running_var`, [out]);
+  const g = p.f32(`${bn}.weight`, [out]);
+  const beta = p.f32(`${bn}.bias`, [out]);
+  const wv = toFloat32(w);
+  const per = inC * 9;
+  const folded = new Float32Array(wv.length);
+  const fb = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    const s = g[o]! / Math.sqrt(vr[o]! + eps);
+    for (let i = 0; i < per; i++) folded[o * per + i] = wv[o * per + i]! * s;
+    fb[o] = (b[o]! - mean[o]!) * s + beta[o]!;
+  }
+  // (out, in, kmel, ktime) → (ktime, kmel, in, out): height = time, width = mel
+  return { filter: permute(folded, w.shape, [3, 2, 1, 0]).data, bias: fb, inC, out };
+}
+
 /** A 3×3 conv (pad 1) with its eval BatchNorm folded in, on (B, T, F, C) tensors. */
 class FoldedConv {
   readonly filter: tf.Tensor4D | null = null;
   readonly bias: tf.Tensor1D | null = null;
   readonly wino: Conv3x3Winograd | null = null;
-  constructor(p: Params, conv: string, bn: string, eps: number, readonly strides: [number, number], mode: Conv3x3Mode = 'direct') {
-    const w = p.get(`${conv}.weight`);
-    if (w.shape.length !== 4 || w.shape[2] !== 3 || w.shape[3] !== 3) throw new Error(`${p.prefix}${conv}.weight: expected (out, in, 3, 3)`);
-    const [out, inC] = w.shape as [number, number];
-    const b = p.f32(`${conv}.bias`, [out]);
-    const mean = p.f32(`${bn}.running_mean`, [out]);
-    const vr = p.f32(`${bn}.running_var`, [out]);
-    const g = p.f32(`${bn}.weight`, [out]);
-    const beta = p.f32(`${bn}.bias`, [out]);
-    const wv = toFloat32(w);
-    const per = inC * 9;
-    const folded = new Float32Array(wv.length);
-    const fb = new Float32Array(out);
-    for (let o = 0; o < out; o++) {
-      const s = g[o]! / Math.sqrt(vr[o]! + eps);
-      for (let i = 0; i < per; i++) folded[o * per + i] = wv[o * per + i]! * s;
-      fb[o] = (b[o]! - mean[o]!) * s + beta[o]!;
-    }
-    // (out, in, kmel, ktime) → (ktime, kmel, in, out): height = time, width = mel
-    const f = permute(folded, w.shape, [3, 2, 1, 0]);
+  constructor(f: ReturnType<typeof foldConvBn>, readonly strides: [number, number], mode: Conv3x3Mode = 'direct') {
     if (mode !== 'direct' && strides[0] === 1 && strides[1] === 1) {
-      this.wino = new Conv3x3Winograd(f.data, inC, out, fb, { variant: WINOGRAD_VARIANT[mode] });
+      this.wino = new Conv3x3Winograd(f.filter, f.inC, f.out, f.bias, { variant: WINOGRAD_VARIANT[mode] });
     } else {
-      this.filter = tf.tensor4d(f.data, f.shape as [number, number, number, number]);
-      this.bias = tf.tensor1d(fb);
+      this.filter = tf.tensor4d(f.filter, [3, 3, f.inC, f.out]);
+      this.bias = tf.tensor1d(f.bias);
     }
   }
 
@@ -96,23 +100,37 @@ class FoldedConv {
 
 /** MUQ conv.py `Res2dModule` (the shortcut conv3/bn3 exists whenever stride > 1 or idim ≠ odim: always in MuQ). */
 export class Res2dModule {
-  readonly conv1: FoldedConv;
+  readonly conv1: FoldedConv | null = null;
   readonly conv2: FoldedConv;
-  readonly conv3: FoldedConv | null;
+  readonly conv3: FoldedConv | null = null;
+  /** conv1 (ReLU) and conv3 together as one polyphase-Winograd pass (stride (2, 2), in ≥ 4 channels, Winograd mode) */
+  readonly conv13: Conv3x3Stride2Winograd | null = null;
 
   constructor(p: Params, eps: number, timeStride: number, mode: Conv3x3Mode = DEFAULT_CONV3X3_MODE) {
     const strides: [number, number] = [timeStride, 2];
-    this.conv1 = new FoldedConv(p, 'conv1', 'bn1', eps, strides);
-    this.conv2 = new FoldedConv(p, 'conv2', 'bn2', eps, [1, 1], mode);
-    this.conv3 = p.has('conv3.weight') ? new FoldedConv(p, 'conv3', 'bn3', eps, strides) : null;
+    const f1 = foldConvBn(p, 'conv1', 'bn1', eps);
+    const f3 = p.has('conv3.weight') ? foldConvBn(p, 'conv3', 'bn3', eps) : null;
+    if (f3 && mode !== 'direct' && timeStride === 2 && f1.inC >= 4) {
+      this.conv13 = new Conv3x3Stride2Winograd([f1.filter, f3.filter], f1.inC, [f1.out, f3.out], [f1.bias, f3.bias]);
+    } else {
+      this.conv1 = new FoldedConv(f1, strides);
+      this.conv3 = f3 ? new FoldedConv(f3, strides) : null;
+    }
+    this.conv2 = new FoldedConv(foldConvBn(p, 'conv2', 'bn2', eps), [1, 1], mode);
   }
 
   /** (B, T, F, Cin) → (B, ceil(T/s), ceil(F/2), C); intermediates are freed as soon as possible. */
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    const h = this.conv1.apply(x, true);
+    let h: tf.Tensor4D;
+    let sc: tf.Tensor4D;
+    if (this.conv13) {
+      [h, sc] = this.conv13.apply(x, ['relu', 'linear']) as [tf.Tensor4D, tf.Tensor4D];
+    } else {
+      h = this.conv1!.apply(x, true);
+      sc = this.conv3 ? this.conv3.apply(x, false) : x;
+    }
     const o = this.conv2.apply(h, false);
     h.dispose();
-    const sc = this.conv3 ? this.conv3.apply(x, false) : x;
     const sum = tf.add(o, sc);
     o.dispose();
     if (sc !== x) sc.dispose();
@@ -122,9 +140,10 @@ export class Res2dModule {
   }
 
   dispose(): void {
-    this.conv1.dispose();
+    this.conv1?.dispose();
     this.conv2.dispose();
     this.conv3?.dispose();
+    this.conv13?.dispose();
   }
 }
 
