@@ -4,13 +4,20 @@
  * and HiFi-GAN Generator_old (upsample_initial_channel 1536). Prints seconds, GFLOP/s and torch_s / ours_s
  * beside the PyTorch-CPU baselines of reference/BASELINES.md (same machine kind, 2 threads).
  *
- *   node dist/bench/vae_vocoder.js [--full] [--backend wasm]
+ *   node dist/bench/vae_vocoder.js [--full] [--backend wasm] [vae] [vocoder] [tiny] [ceiling]
  *
  * Default rows: vae.decode on 128 latent frames, hifigan.generate on 1 s (100 frames). --full adds 512 latent
- * frames (one channel of a 40.96 s window) and 10 s of mel (1000 frames).
+ * frames (one channel of a 40.96 s window) and 10 s of mel (1000 frames). `tiny` (run directly only): the audio
+ * phase of ONE real-length window with the tiny test model (weights/tiny: latent (1, 32, 512, 32) → 2 × 4096 mel
+ * frames → vocoder_chunk_infer), the cost the codec tests pay per window. `ceiling`: plain tf.conv2d / tf.conv1d on
+ * the stages' dominant shapes in the same process, so GFLOP/s can be read against what the backend does at all.
+ * Every line also gives the process CPU seconds and the load average (the machine is shared).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync } from 'node:fs';
 import { vaeExpected } from '../convert/manifest.js';
+import { readSafetensors } from '../convert/safetensors.js';
+import { LatentsToAudio } from '../src/synthesis.js';
 import { initBackend } from '../src/backend.js';
 import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
@@ -32,8 +39,8 @@ export interface BenchVaeVocoderOptions {
   backend?: string;
   /** also run the 512-frame decode and the 10 s vocoder rows */
   full?: boolean;
-  /** which parts to run (default both) */
-  parts?: Array<'vae' | 'vocoder'>;
+  /** which parts to run (default vae and vocoder; 'tiny' and 'ceiling' only when asked) */
+  parts?: Array<'vae' | 'vocoder' | 'tiny' | 'ceiling'>;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -82,6 +89,20 @@ export function randomFirstStage(keep: string[], seed: number): Params {
   return new Params(map, 'first_stage_model.', 'random real-shape weights');
 }
 
+const loadStr = (): string => {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
+};
+
+/** run fn, return wall and process-CPU seconds */
+function timed<T>(fn: () => T): { value: T; s: number; cpu: number } {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = fn();
+  const s = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { value, s, cpu: (c.user + c.system) / 1e6 };
+}
+
 function wasmHeapBytes(): number | null {
   const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
   return b.wasm?.HEAPU8?.length ?? null;
@@ -95,12 +116,12 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
   const parts = opts.parts ?? ['vae', 'vocoder'];
   const rows: BenchRow[] = [];
   const fill = filler(seed + 1);
-  const row = (stage: string, b: { shape: string; gflop: number; torch_s: number }, s: number): void => {
+  const row = (stage: string, b: { shape: string; gflop: number; torch_s: number }, s: number, cpu: number): void => {
     const r: BenchRow = { stage, shape: b.shape, gflop: b.gflop, ours_s: s, torch_s: b.torch_s, ratio: b.torch_s / s, backend };
     rows.push(r);
     const heap = wasmHeapBytes();
-    log(`${stage.padEnd(17)} ${b.shape.padEnd(32)} ${s.toFixed(1).padStart(7)} s  ${(b.gflop / s).toFixed(1).padStart(6)} GFLOP/s  ` +
-      `torch ${b.torch_s} s  ratio ${r.ratio.toFixed(2)}  [${backend}${heap ? `, wasm heap ${(heap / 2 ** 30).toFixed(2)} GiB` : ''}, tensors ${tf.memory().numTensors}]`);
+    log(`${stage.padEnd(17)} ${b.shape.padEnd(32)} ${s.toFixed(1).padStart(7)} s (cpu ${cpu.toFixed(1)} s)  ${(b.gflop / s).toFixed(1).padStart(6)} GFLOP/s  ` +
+      `torch ${b.torch_s} s  ratio ${r.ratio.toFixed(2)}  [${backend}${heap ? `, wasm heap ${(heap / 2 ** 30).toFixed(2)} GiB` : ''}, tensors ${tf.memory().numTensors}, load ${loadStr()}]`);
   };
 
   if (parts.includes('vae')) {
@@ -112,11 +133,9 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
       const frames = opts.full ? [128, 512] : [128];
       for (const T of frames) {
         const z: HostTensor = { dtype: 'float32', shape: [1, 16, T, 32], data: fill(16 * T * 32, 1) };
-        const t0 = performance.now();
-        const mel = vae.decode(z);
-        const s = (performance.now() - t0) / 1000;
+        const { value: mel, s, cpu } = timed(() => vae.decode(z));
         if (mel.shape[2] !== 8 * T || mel.shape[3] !== 256) throw new Error(`vae.decode gave ${mel.shape}`);
-        row('vae.decode', T === 128 ? BASELINE.vae128 : BASELINE.vae512, s);
+        row('vae.decode', T === 128 ? BASELINE.vae128 : BASELINE.vae512, s, cpu);
       }
     } finally {
       vae.dispose();
@@ -131,17 +150,67 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
       const frames = opts.full ? [100, 1000] : [100];
       for (const F of frames) {
         const mel: HostTensor = { dtype: 'float32', shape: [1, 256, F], data: fill(256 * F, 2, -5) };
-        const t0 = performance.now();
-        const y = voc.generate(mel);
-        const s = (performance.now() - t0) / 1000;
+        const { value: y, s, cpu } = timed(() => voc.generate(mel));
         if (y.shape[1] !== F * 480 + 16) throw new Error(`hifigan gave ${y.shape}`);
-        row('hifigan.generate', F === 100 ? BASELINE.voc100 : BASELINE.voc1000, s);
+        row('hifigan.generate', F === 100 ? BASELINE.voc100 : BASELINE.voc1000, s, cpu);
       }
     } finally {
       voc.dispose();
     }
   }
+  if (parts.includes('tiny')) await benchTinyWindow(log);
+  if (parts.includes('ceiling')) benchCeilingsHere(log);
   return rows;
+}
+
+/** plain tfjs convs on the dominant shapes (same process, same load): what the backend reaches without our kernels */
+function benchCeilingsHere(log: (l: string) => void): void {
+  const fill = filler(99);
+  const best = (fn: () => tf.Tensor, runs = 3): number => {
+    fn().dispose();
+    let b = Infinity;
+    for (let i = 0; i < runs; i++) { const t = timed(() => { const y = fn(); y.dataSync(); y.dispose(); }); b = Math.min(b, t.s); }
+    return b;
+  };
+  for (const [h, w, c] of [[256, 256, 128], [64, 64, 512]] as const) {
+    const x = tf.tensor4d(fill(h * w * c, 1), [1, h, w, c]), k = tf.tensor4d(fill(9 * c * c, 1 / Math.sqrt(9 * c)), [3, 3, c, c]);
+    const gf = (2 * 9 * h * w * c * c) / 1e9;
+    const s = best(() => tf.conv2d(x, k, 1, 'same'));
+    log(`ceiling conv2d 3×3 ${c}→${c} on ${h}×${w}: ${(gf / s).toFixed(1)} GFLOP/s  [load ${loadStr()}]`);
+    x.dispose(); k.dispose();
+  }
+  for (const [len, c, kk] of [[600, 768, 11], [12000, 192, 11]] as const) {
+    const x = tf.tensor3d(fill(len * c, 1), [1, len, c]), k = tf.tensor3d(fill(kk * c * c, 1 / Math.sqrt(kk * c)), [kk, c, c]);
+    const gf = (2 * kk * len * c * c) / 1e9;
+    const s = best(() => tf.conv1d(x, k, 1, 'same'));
+    log(`ceiling conv1d k${kk} ${c}→${c} on ${len}: ${(gf / s).toFixed(1)} GFLOP/s  [load ${loadStr()}]`);
+    x.dispose(); k.dispose();
+  }
+}
+
+/**
+ * The audio phase of one real-length window with the tiny model (what the codec tests pay per window): VAE decode of
+ * both stereo rows, then vocoder_chunk_infer over 4096 frames per row. Needs weights/tiny (vae.safetensors).
+ */
+async function benchTinyWindow(log: (l: string) => void): Promise<void> {
+  const dir = 'weights/tiny';
+  if (!existsSync(`${dir}/vae.safetensors`)) { log(`tiny window: ${dir}/vae.safetensors not found (run from the repository root)`); return; }
+  const cfg = (JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as { model: { vae: { ddconfig: never; embed_dim: number; vocoder: never } } }).model.vae;
+  const pv = new Params(await readSafetensors(`${dir}/vae.safetensors`), '', dir);
+  const vae = new AutoencoderKL(pv.sub('first_stage_model.'), { ddconfig: cfg.ddconfig, embed_dim: cfg.embed_dim });
+  const voc = new HifiGanGenerator(pv.sub('first_stage_model.vocoder.'), cfg.vocoder);
+  try {
+    const T = 512;
+    const l2a = new LatentsToAudio(vae, voc, { residency: 'both' });
+    const latent: HostTensor = { dtype: 'float32', shape: [1, 32, T, 32], data: filler(5)(32 * T * 32, 1) };
+    const a = timed(() => l2a.decodeMels(latent));
+    const b = timed(() => l2a.vocodeMels(a.value));
+    log(`tiny window (1,32,${T},32) → 2 × ${b.value[0]!.length} samples: VAE ${a.s.toFixed(1)} s (cpu ${a.cpu.toFixed(1)}), ` +
+      `vocoder ${b.s.toFixed(1)} s (cpu ${b.cpu.toFixed(1)}), total ${(a.s + b.s).toFixed(1)} s  [load ${loadStr()}]`);
+  } finally {
+    vae.dispose();
+    voc.dispose();
+  }
 }
 
 // run directly: node dist/bench/vae_vocoder.js [--full] [--backend name] [vae] [vocoder]
@@ -149,7 +218,7 @@ const isMain = /[\\/]vae_vocoder\.(js|ts)$/.test(process.argv[1] ?? '') && impor
 if (isMain) {
   const args = process.argv.slice(2);
   const bi = args.indexOf('--backend');
-  const parts = args.filter((a) => a === 'vae' || a === 'vocoder') as Array<'vae' | 'vocoder'>;
+  const parts = args.filter((a) => ['vae', 'vocoder', 'tiny', 'ceiling'].includes(a)) as Array<'vae' | 'vocoder' | 'tiny' | 'ceiling'>;
   const rows = await benchVaeVocoder({
     full: args.includes('--full'), backend: bi >= 0 ? args[bi + 1] : undefined, parts: parts.length ? parts : undefined,
   });

@@ -293,7 +293,9 @@ export function winogradAvailable(cin: number, cout: number): boolean {
 
 /**
  * F(4×4, 3×3) for one conv: filter (3, 3, Cin, Cout) HWIO and bias tensors owned by the caller. The transformed
- * filter U (36 × Cin × Cout, 4× the filter) is kept while it is at most `cacheBytes`, otherwise made per call.
+ * filter U (36 × Cin × Cout, 4× the filter) is kept while it is at most `cacheBytes` (default 16 MiB: the AudioLDM
+ * decoder levels up to 256 channels), otherwise made per call (keeping the 512- and 1024-channel levels' U too
+ * measured slower, and would add ~2 GB to the heap).
  */
 export class Winograd3x3 {
   private U: tf.Tensor2D[] | null = null;
