@@ -29,7 +29,11 @@ export function renderTable(doc: ResultsDoc): string {
     `median of the runs listed there). Measured ${dates.length ? `${dates[0]!.slice(0, 16).replace('T', ' ')} – ${dates[dates.length - 1]!.slice(0, 16).replace('T', ' ')} UTC` : '–'} ` +
     `on ${machines.join('; ') || '–'}. PyTorch: 1.13 CPU, 2 threads, same machine kind (reference/BASELINES.md). ` +
     `ratio = torch s / ours s (> 1: faster than PyTorch).` +
-    (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} (other jobs on the machine slow these numbers down).` : ''));
+    (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ` +
+      `${machines.length ? 'this' : 'the'} machine (other jobs running beside the benchmark slow these numbers down; every run is in ` +
+      `latest.json).` : '') +
+    ` Threads: the wasm backend runs XNNPACK on N threads sharing one heap (\`--threads N\` / \`MUCODEC_THREADS\`, default: one ` +
+    `per core; src/workers/wasm_threads.ts).`);
   out.push('');
   out.push('| stage | shape | GFLOP | ours s | GFLOP/s | torch s | ratio | threads | backend | peak RSS MB |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---|---:|');

@@ -121,7 +121,16 @@ export function prepareWasmBackend(): () => void {
     return () => { applied = 1; };
   }
   const pkgDir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-  const workerFile = pthreadWorkerFile(pkgDir);
+  let workerFile: string;
+  try {
+    workerFile = pthreadWorkerFile(pkgDir);
+  } catch (e) {
+    // no threaded loader or no writable temp folder: run single-threaded rather than lose the wasm backend
+    process.emitWarning(`mucodec: wasm threads unavailable (${(e as Error).message}); running single-threaded`);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    setThreadsCount(1);
+    return () => { applied = 1; };
+  }
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(n);
   const urlCtor = URL as unknown as { createObjectURL: (b: unknown) => string };
