@@ -80,31 +80,23 @@ function lincomb(f: Fn, coef: number[], src: number[]): void {
   if (first) f.vconstF32(0, 0, 0, 0);
 }
 
-/** the 2-D transform T·X·Tᵀ of a (cols(T) × cols(T)) block of v128 locals into rows(T)² locals */
-function transform2d(f: Fn, T: number[][], x: number[][], tmp: number[][], out: number[][]): void {
-  const nOut = T.length, nIn = T[0]!.length;
-  // tmp[k][c] = Σ_y T[k][y] x[y][c]
-  for (let k = 0; k < nOut; k++) for (let c = 0; c < nIn; c++) { lincomb(f, T[k]!, x.map((row) => row[c]!)); f.set(tmp[k]![c]!); }
-  // out[k][l] = Σ_c tmp[k][c] T[l][c]
-  for (let k = 0; k < nOut; k++) for (let l = 0; l < nOut; l++) { lincomb(f, T[l]!, tmp[k]!); f.set(out[k]![l]!); }
-}
-
 const vgrid = (f: Fn, r: number, c: number): number[][] => Array.from({ length: r }, () => Array.from({ length: c }, () => f.local(V128)));
 
 /**
- * input transform: (x band, table of 36 output pointers, Rb rows, W, rowOff, th, tw) — tile (ti, tj) reads band rows
- * rowOff + 4ti + y and columns 4tj − 1 + x (y, x < 6), zeros outside [0, Rb) × [0, W); writes V_q[(ti·tw + tj)·C + c].
+ * input transform: (x band, table of 36 output pointers, Rb rows, W, rowOff, th, tw, scratch) — tile (ti, tj) reads
+ * band rows rowOff + 4ti + y and columns 4tj − 1 + x (y, x < 6), zeros outside [0, Rb) × [0, W); writes
+ * V_q[(ti·tw + tj)·C + c]. Two passes through a 576-byte scratch (rows, then columns) keep ≤ 12 vectors live.
  */
 function inputFn(C: number, BT: number[][]): Fn {
-  const f = new Fn('input', [I32, I32, I32, I32, I32, I32, I32]);
-  const [px, ptab, pR, pW, pRow, pth, ptw] = [0, 1, 2, 3, 4, 5, 6];
+  const f = new Fn('input', [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [px, ptab, pR, pW, pRow, pth, ptw, pscr] = [0, 1, 2, 3, 4, 5, 6, 7];
   const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), tile = f.local(I32), rb = f.local(I32), cb = f.local(I32), off = f.local(I32);
-  const inside = f.local(I32);
+  const inside = f.local(I32), ra = f.local(I32);
   const outp = Array.from({ length: Q }, () => f.local(I32));
   const rowp = Array.from({ length: A }, () => f.local(I32));
   const rv = Array.from({ length: A }, () => f.local(I32));
   const cv = Array.from({ length: A }, () => f.local(I32));
-  const x = vgrid(f, A, A), tmp = vgrid(f, A, A), u = vgrid(f, A, A);
+  const d = Array.from({ length: A }, () => f.local(V128));
   const zero = f.local(V128);
   f.vconstF32(0, 0, 0, 0).set(zero);
   outp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
@@ -127,23 +119,35 @@ function inputFn(C: number, BT: number[][]): Fn {
   for (let y = 1; y < A; y++) f.get(rv[y]!).and_();
   for (let y = 0; y < A; y++) f.get(cv[y]!).and_();
   f.set(inside);
-  f.i32(0).set(c);
-  f.loop();
-  f.get(inside).if_();
-  for (let y = 0; y < A; y++) for (let xx = 0; xx < A; xx++) f.get(rowp[y]!).get(c).i32(4).mul().add().vload(4 * C * xx).set(x[y]![xx]!);
-  f.else_();
-  for (let y = 0; y < A; y++) {
-    for (let xx = 0; xx < A; xx++) {
-      // select(load(valid ? addr : x), 0, valid)
-      f.get(rowp[y]!).get(c).i32(4).mul().add().i32(4 * C * xx).add().get(px).get(rv[y]!).get(cv[xx]!).and_().select().vload()
-        .get(zero).get(rv[y]!).get(cv[xx]!).and_().select().set(x[y]![xx]!);
+  // the channel loop, twice: interior tiles with plain loads, border tiles with zero-filled ones
+  for (const safe of [false, true]) {
+    if (!safe) f.get(inside).if_(); else f.else_();
+    f.get(tile).i32(4 * C).mul().set(off);
+    f.i32(0).set(c);
+    f.loop();
+    // pass 1, per input row y: t[y][l] = Σ_x BT[l][x] d[y][x] → scratch[(y·6 + l)·16]
+    for (let y = 0; y < A; y++) {
+      if (!safe) {
+        f.get(rowp[y]!).get(c).add().set(ra);
+        for (let xx = 0; xx < A; xx++) f.get(ra).vload(4 * C * xx).set(d[xx]!);
+      } else {
+        for (let xx = 0; xx < A; xx++) {
+          // select(load(valid ? addr : x), 0, valid)
+          f.get(rowp[y]!).get(c).add().i32(4 * C * xx).add().get(px).get(rv[y]!).get(cv[xx]!).and_().select().vload()
+            .get(zero).get(rv[y]!).get(cv[xx]!).and_().select().set(d[xx]!);
+        }
+      }
+      for (let l = 0; l < A; l++) { f.get(pscr); lincomb(f, BT[l]!, d); f.vstore(16 * (y * A + l)); }
     }
+    // pass 2, per column l: u[k][l] = Σ_y BT[k][y] t[y][l] → V_{k·6+l}
+    for (let l = 0; l < A; l++) {
+      for (let y = 0; y < A; y++) f.get(pscr).vload(16 * (y * A + l)).set(d[y]!);
+      for (let k = 0; k < A; k++) { f.get(outp[k * A + l]!).get(off).add(); lincomb(f, BT[k]!, d); f.vstore(); }
+    }
+    f.get(off).i32(16).add().set(off);
+    f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
+    f.end();
   }
-  f.end();
-  transform2d(f, BT, x, tmp, u);
-  f.get(tile).i32(C).mul().get(c).add().i32(4).mul().set(off);
-  for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) f.get(outp[k * A + l]!).get(off).add().get(u[k]![l]!).vstore();
-  f.get(c).i32(4).add().tee(c).i32(C).ltS().brIf(0);
   f.end();
   f.get(tj).i32(1).add().set(tj);
   f.br(0);
@@ -155,16 +159,19 @@ function inputFn(C: number, BT: number[][]): Fn {
 }
 
 /**
- * output transform: (table of 36 input pointers, bias, res, out, rows, W, th, tw, hasRes) — y = Aᵀ M A + bias (+ res),
- * stored for the in-range pixels of each tile (out and res are (rows, W, Cout)).
+ * output transform: (table of 36 input pointers, bias, res, out, rows, W, th, tw, hasRes, skip, scratch) —
+ * y = Aᵀ M A + bias (+ res), stored for the in-range pixels of each tile (out and res are (rows, W, Cout)); tile row
+ * ti covers output rows 4·ti − skip … Two passes through a scratch (columns, then rows).
  */
 function outputFn(C: number, AT: number[][]): Fn {
-  const f = new Fn('output', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [ptab, pb, pres, pout, prows, pW, pth, ptw, phas, pskip] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new Fn('output', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [ptab, pb, pres, pout, prows, pW, pth, ptw, phas, pskip, pscr] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const tr = f.local(I32); // output row of the tile's first row: 4·ti − skip
-  const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), off = f.local(I32), full = f.local(I32), o0 = f.local(I32), r0p = f.local(I32);
+  const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), off = f.local(I32), full = f.local(I32), o0 = f.local(I32), pa = f.local(I32);
   const inp = Array.from({ length: Q }, () => f.local(I32));
-  const m = vgrid(f, A, A), tmp = vgrid(f, M, A), y = vgrid(f, M, M);
+  const ok = Array.from({ length: M * M }, () => f.local(I32)); // per pixel: inside the output
+  const m = Array.from({ length: A }, () => f.local(V128));
+  const yv = Array.from({ length: M }, () => f.local(V128));
   const bv = f.local(V128), v = f.local(V128);
   inp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
   f.i32(0).set(ti);
@@ -175,32 +182,46 @@ function outputFn(C: number, AT: number[][]): Fn {
   f.get(tj).get(ptw).geS().brIf(1);
   f.get(ti).i32(M).mul().get(pskip).sub().set(tr);
   f.get(tr).i32(0).geS().get(tr).i32(M - 1).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(M - 1).add().get(pW).ltS().and_().set(full);
+  for (let r = 0; r < M; r++) for (let s = 0; s < M; s++) {
+    f.get(tr).i32(r).add().i32(0).geS().get(tr).i32(r).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(s).add().get(pW).ltS().and_().set(ok[r * M + s]!);
+  }
   // byte offset of the tile's top-left output pixel, channel 0 (negative when its first rows are skipped)
   f.get(tr).get(pW).mul().get(tj).i32(M).mul().add().i32(4 * C).mul().set(o0);
+  f.get(ti).get(ptw).mul().get(tj).add().i32(4 * C).mul().set(off);
   f.i32(0).set(c);
   f.loop();
-  f.get(ti).get(ptw).mul().get(tj).add().i32(C).mul().get(c).add().i32(4).mul().set(off);
-  for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) f.get(inp[k * A + l]!).get(off).add().vload().set(m[k]![l]!);
-  // tmp = AT·m (4×6), y = tmp·A (4×4)
-  for (let r = 0; r < M; r++) for (let l = 0; l < A; l++) { lincomb(f, AT[r]!, m.map((row) => row[l]!)); f.set(tmp[r]![l]!); }
-  for (let r = 0; r < M; r++) for (let s = 0; s < M; s++) { lincomb(f, AT[s]!, tmp[r]!); f.set(y[r]![s]!); }
-  f.get(pb).get(c).i32(4).mul().add().vload().set(bv);
+  // pass 1, per column l: s[r][l] = Σ_k AT[r][k] m[k][l] → scratch[(r·6 + l)·16]
+  for (let l = 0; l < A; l++) {
+    for (let k = 0; k < A; k++) f.get(inp[k * A + l]!).get(off).add().vload().set(m[k]!);
+    for (let r = 0; r < M; r++) { f.get(pscr); lincomb(f, AT[r]!, m); f.vstore(16 * (r * A + l)); }
+  }
+  f.get(pb).get(c).add().vload().set(bv);
+  // pass 2, per output row r: y[r][s] = Σ_l AT[s][l] s[r][l] + bias (+ res)
   for (let r = 0; r < M; r++) {
+    for (let l = 0; l < A; l++) f.get(pscr).vload(16 * (r * A + l)).set(m[l]!);
+    for (let s = 0; s < M; s++) { lincomb(f, AT[s]!, m); f.get(bv).v(S.f32x4_add).set(yv[s]!); }
+    // row pointer into out/res: o0 + r·W·4C + c
+    f.get(o0).get(pW).i32(r * 4 * C).mul().add().get(c).add().set(pa);
+    f.get(full).if_();
+    f.get(phas).if_();
+    for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).get(pres).get(pa).add().vload(4 * C * s).v(S.f32x4_add).vstore(4 * C * s);
+    f.else_();
+    for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).vstore(4 * C * s);
+    f.end();
+    f.else_();
     for (let s = 0; s < M; s++) {
-      // pixel (4ti + r, 4tj + s): byte offset o0 + (r·W + s)·C·4 + c·4
-      f.get(full).get(tr).i32(r).add().i32(0).geS().get(tr).i32(r).add().get(prows).ltS().and_()
-        .get(tj).i32(M).mul().i32(s).add().get(pW).ltS().and_().or_();
-      f.if_();
-      f.get(y[r]![s]!).get(bv).v(S.f32x4_add).set(v);
-      f.get(o0).get(pW).i32(r).mul().i32(s).add().i32(4 * C).mul().add().get(c).i32(4).mul().add().set(r0p);
+      f.get(ok[r * M + s]!).if_();
+      f.get(yv[s]!).set(v);
       f.get(phas).if_();
-      f.get(v).get(pres).get(r0p).add().vload().v(S.f32x4_add).set(v);
+      f.get(v).get(pres).get(pa).add().i32(4 * C * s).add().vload().v(S.f32x4_add).set(v);
       f.end();
-      f.get(pout).get(r0p).add().get(v).vstore();
+      f.get(pout).get(pa).add().i32(4 * C * s).add().get(v).vstore();
       f.end();
     }
+    f.end();
   }
-  f.get(c).i32(4).add().tee(c).i32(C).ltS().brIf(0);
+  f.get(off).i32(16).add().set(off);
+  f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
   f.end();
   f.get(tj).i32(1).add().set(tj);
   f.br(0);
@@ -247,6 +268,15 @@ function pointerTable(be: WasmBackendLike, ptrs: number[]): number {
   return t;
 }
 
+/** a 1 KiB scratch area in the wasm heap (one per heap) for the transforms' intermediate 6×6 block */
+const scratches = new WeakMap<object, number>();
+function scratchOf(be: WasmBackendLike): number {
+  const mod = be.wasm as unknown as { _malloc: (n: number) => number };
+  let t = scratches.get(be.wasm);
+  if (t === undefined) { t = mod._malloc(1024); scratches.set(be.wasm, t); }
+  return t;
+}
+
 const keyOf = (points: number[]): string => points.join(',');
 const matCache = new Map<string, ReturnType<typeof winogradMatrices>>();
 function mats(points: number[]): ReturnType<typeof winogradMatrices> {
@@ -262,7 +292,7 @@ defineKernel('MucodecWinoInput', ['x'], (be, [x], attrs) => {
   const outs = Array.from({ length: Q }, () => be.makeOutput([th * tw, C], 'float32'));
   const ex = moduleFor(be, `wino-in:${C}:${keyOf(points)}`, () => [inputFn(C, mats(points).BT)]);
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
-  ex.input!(offsetOf(be, x!), tab, Rb, W, rowOff, th, tw);
+  ex.input!(offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be));
   return outs;
 });
 
@@ -272,7 +302,7 @@ defineKernel('MucodecWinoOutput', [...Array.from({ length: Q }, (_, q) => `m${q}
   const out = be.makeOutput([1, rows, W, C], 'float32');
   const ex = moduleFor(be, `wino-out:${C}:${keyOf(points)}`, () => [outputFn(C, mats(points).AT)]);
   const tab = pointerTable(be, ins.slice(0, Q).map((t) => offsetOf(be, t!)));
-  ex.output!(tab, offsetOf(be, ins[Q]!), hasRes ? offsetOf(be, ins[Q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip);
+  ex.output!(tab, offsetOf(be, ins[Q]!), hasRes ? offsetOf(be, ins[Q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip, scratchOf(be));
   return out;
 });
 

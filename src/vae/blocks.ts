@@ -7,7 +7,7 @@ import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import { affineSwish } from '../simd/swish.js';
 import {
-  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, VaeConv2d, type Image, type TileOptions,
+  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type Image, type TileOptions,
 } from './tiled.js';
 import { wasmBackend } from '../simd/heap.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
@@ -125,7 +125,7 @@ export class AttnBlock {
     } finally { a.dispose(); }
     const scale = c ** -0.5; // int(c) ** (-0.5)
     const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor((64 * 1024 * 1024) / (4 * n))));
-    const out = new Float32Array(n * c);
+    const out = uninitF32(n * c); // every query chunk is written
     let stats: ChannelStats | null = null;
     try {
       // the score scale is applied to q once (q·s)·k instead of to every score (q·k)·s: same up to float rounding

@@ -77,7 +77,7 @@ export async function tensorToImage(t: tf.Tensor4D): Promise<Image> {
 }
 
 export interface TileOptions {
-  /** upper bound on the bytes of one band's input (default 32 MiB) */
+  /** upper bound on the bytes of one band's input (default 32 MiB; 64 MiB for Winograd convs) */
   tileBytes?: number;
   /** fixed band height in output rows (overrides tileBytes; tests use it to exercise the band seams) */
   tileRows?: number;
@@ -87,9 +87,10 @@ export interface TileOptions {
 
 const DEFAULT_TILE_BYTES = 32 * 1024 * 1024;
 
-function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number }): number {
+function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number; wide?: boolean }): number {
   if (o.tileRows) return Math.max(1, Math.min(hOut, o.tileRows));
-  const rows = Math.max(1, Math.min(hOut, Math.floor((o.tileBytes ?? DEFAULT_TILE_BYTES) / Math.max(1, bytesPerOutRow))));
+  const budget = o.tileBytes ?? (o.wide ? WINOGRAD_TILE_BYTES : DEFAULT_TILE_BYTES);
+  const rows = Math.max(1, Math.min(hOut, Math.floor(budget / Math.max(1, bytesPerOutRow))));
   const al = o.align ?? 1; // a multiple of the Winograd tile height, so bands do not split tiles
   return rows < hOut && rows >= al ? rows - (rows % al) : rows;
 }
@@ -99,10 +100,10 @@ function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions & { align
  * bands of output rows and assemble the host result.
  */
 export function runBands(
-  hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number },
+  hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number; wide?: boolean },
   band: (r0: number, r1: number) => tf.Tensor4D,
 ): Image {
-  const out = new Float32Array(hOut * wOut * cOut);
+  const out = uninitF32(hOut * wOut * cOut); // every band is written
   const rows = bandRows(hOut, bytesPerOutRow, o);
   const stride = wOut * cOut;
   // GroupNorm statistics of the result, gathered per band while it is in the backend (≥ 32 channels: normalisable)
@@ -122,6 +123,17 @@ export function runBands(
     }
   }
   return stats ? { h: hOut, w: wOut, c: cOut, data: out, stats } : { h: hOut, w: wOut, c: cOut, data: out };
+}
+
+/**
+ * A Float32Array whose contents the caller overwrites completely: Node's Buffer.allocUnsafeSlow skips the zero fill
+ * (a whole extra pass over 128–512 MB activations); plain zeroed memory elsewhere.
+ */
+export function uninitF32(n: number): Float32Array {
+  const B = (globalThis as { Buffer?: { allocUnsafeSlow(size: number): Uint8Array } }).Buffer;
+  if (!B || n < 1 << 16) return new Float32Array(n);
+  const b = B.allocUnsafeSlow(4 * n);
+  return new Float32Array(b.buffer, b.byteOffset, n);
 }
 
 /** copy a float32 tensor's values into `out` at `at` (straight from the wasm heap when possible: one copy) */
@@ -215,10 +227,10 @@ export function conv3x3(
 ): Image {
   const cOut = conv.outChannels;
   checkConv(conv, x.c, 3, 'conv3x3');
-  const wino = winogradOf(conv, opts);
+  const wino = winogradOf(conv, opts, x.h, x.w);
   const U = wino?.transformed();
   try {
-    return runBands(x.h, x.w, cOut, x.w * Math.max(x.c, cOut) * 4, { ...opts, align: wino ? 4 : 1 }, (r0, r1) => {
+    return runBands(x.h, x.w, cOut, x.w * Math.max(x.c, cOut) * 4, { ...opts, align: wino ? 4 : 1, wide: !!wino }, (r0, r1) => {
       if (wino) {
         const g = Winograd3x3.bandRows(r0, r1, x.h);
         let t = rowsTensor(x, g.a, g.b);
@@ -268,10 +280,10 @@ export function downsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Imag
 export function upsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
   checkConv(conv, x.c, 3, 'upsample');
   const H = 2 * x.h, W = 2 * x.w;
-  const wino = winogradOf(conv, opts);
+  const wino = winogradOf(conv, opts, H, W);
   const U = wino?.transformed();
   try {
-    return runBands(H, W, conv.outChannels, W * Math.max(x.c, conv.outChannels) * 4, { ...opts, align: wino ? 4 : 1 }, (r0, r1) => {
+    return runBands(H, W, conv.outChannels, W * Math.max(x.c, conv.outChannels) * 4, { ...opts, align: wino ? 4 : 1, wide: !!wino }, (r0, r1) => {
       const g = wino ? Winograd3x3.bandRows(r0, r1, H) : null;
       // upsampled rows needed [ua, ub)
       const ua = g ? g.a : Math.max(0, r0 - 1), ub = g ? g.b : Math.min(H, r1 + 1);
@@ -314,10 +326,18 @@ export class VaeConv2d extends Conv2d {
 }
 
 /** whether the Winograd path is on (default: on wherever it runs; `winograd: false` or MUCODEC_VAE_WINOGRAD=0 turn it off) */
-function winogradOf(conv: Conv2d, o: TileOptions): Winograd3x3 | null {
+function winogradOf(conv: Conv2d, o: TileOptions, hOut: number, wOut: number): Winograd3x3 | null {
   if (o.winograd === false || process.env.MUCODEC_VAE_WINOGRAD === '0') return null;
+  // small images: 36 GEMM calls per band cost more than one direct conv (decided per conv, never per band, so the
+  // result does not depend on the banding)
+  if (Math.ceil(hOut / 4) * Math.ceil(wOut / 4) < WINOGRAD_MIN_TILES) return null;
   return conv instanceof VaeConv2d ? conv.winograd() : null;
 }
+
+/** images with fewer 4×4 output tiles take the direct conv */
+const WINOGRAD_MIN_TILES = 64;
+/** band input budget of the Winograd path (larger than the direct path's: fewer bands, fewer GEMM calls) */
+const WINOGRAD_TILE_BYTES = 64 * 1024 * 1024;
 
 function checkConv(conv: Conv2d, cin: number, k: number, what: string): void {
   const [kh, kw, ci] = conv.filter.shape;
