@@ -33,6 +33,8 @@ export interface BenchRow {
   kind?: 'stage' | 'substage' | 'ceiling';
   /** every timed run (seconds) */
   runs?: number[];
+  /** CPU seconds of the whole process (all threads) per timed run: ≈ threads × wall when the cores were free */
+  cpu_s?: number[];
   gflops_per_s?: number;
   /** 1/5/15-minute load averages when the row was measured (other jobs on the machine skew timings) */
   load?: number[];
@@ -294,5 +296,6 @@ export function fmtRow(r: BenchRow): string {
   const gfs = r.gflop > 0 && r.ours_s > 0 ? `${(r.gflop / r.ours_s).toFixed(1).padStart(6)} GFLOP/s` : ''.padStart(14);
   const tor = r.torch_s != null ? `torch ${r.torch_s.toFixed(2)} s  ratio ${r.ratio!.toFixed(2)}` : '';
   return `${r.stage.padEnd(24)} ${r.shape.padEnd(40)} ${r.gflop.toFixed(1).padStart(8)} GFLOP ${r.ours_s.toFixed(3).padStart(8)} s ${gfs}  ${tor}` +
-    `  [threads ${r.threads}, ${r.backend}, rss ${r.peak_rss_mb} MB, load ${(r.load ?? []).join(' ')}]`;
+    `  [threads ${r.threads}, ${r.backend}, rss ${r.peak_rss_mb} MB, load ${(r.load ?? []).join(' ')}` +
+    `${r.cpu_s ? `, cpu ${r.cpu_s.map((c) => c.toFixed(0)).join('/')} s` : ''}]`;
 }

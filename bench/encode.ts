@@ -155,6 +155,7 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
   // --- MuQ up to hidden state 6, with sub-stages measured inside the same runs
   const inst = instrumentLayers({ MuQEncoder, Conv2dSubsampling, ConformerLayer }, ['features', 'apply']);
   const tot: number[] = [];
+  const cpu: number[] = [];
   const feats: number[] = [];
   const front: number[] = [];
   const layer: number[] = [];
@@ -162,10 +163,13 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
   try {
     for (let i = 0; i < runs; i++) {
       const before = new Map(inst.report().map((r) => [r.layer, r]));
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const h = muq.forward([row24], MUCODEC_MUQ_LAYER);
       await h.data();
       tot.push((performance.now() - t0) / 1000);
+      const c1 = process.cpuUsage(c0);
+      cpu.push((c1.user + c1.system) / 1e6);
       const after = inst.report();
       const d = (k: string): { s: number; calls: number } => {
         const a = after.find((r) => r.layer === k);
@@ -185,7 +189,7 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
   push('muq.features', 'substage', median(feats), feats);
   push('muq.conv_subsampling', 'substage', median(front), front);
   push('muq.conformer_layer', 'substage', median(layer), layer, { note: 'mean of the 6 layers per run; torch_s derived: (34.6 − 0.44 − 19.8) / 6' });
-  push('muq.hidden6', 'stage', median(tot), tot);
+  push('muq.hidden6', 'stage', median(tot), tot, { cpu_s: cpu });
 
   // --- RVQ codebook search on the hidden state
   {
@@ -243,8 +247,10 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
     const song = syntheticStereo(L, 48000, seed + 2);
     const dir = mkdtempSync(join(tmpdir(), 'mucodec-bench-'));
     const ts: number[] = [];
+    const cs: number[] = [];
     try {
       for (let i = 0; i < Math.max(1, opts.songRuns ?? 1); i++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         // MuCodec.encode: file2code input handling + sound2code, then the .mcodes file
         const codes = await enc.sound2code(prepareStereo48k({ sampleRate: 48000, channels: song }), {
@@ -256,6 +262,8 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
         };
         await writeCodesFile(join(dir, 'song.mcodes'), { ...meta, codes });
         ts.push((performance.now() - t0) / 1000);
+        const c1 = process.cpuUsage(c0);
+        cs.push((c1.user + c1.system) / 1e6);
         if (codes.length !== 4501) throw new Error(`song gave ${codes.length} codes, expected 4501`);
         if (i === 0) log(`  song: ${codes.length} codes, ${encodeCodesFile({ ...meta, codes }).length} bytes`);
       }
@@ -263,7 +271,7 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
       rmSync(dir, { recursive: true, force: true });
     }
     const s = median(ts);
-    push('encode.song_3min', 'stage', s, ts, { note: `real-time factor ${(s / 180).toFixed(2)}; torch_s ≈ 205 s (issue 8: 5 windows)` });
+    push('encode.song_3min', 'stage', s, ts, { cpu_s: cs, note: `real-time factor ${(s / 180).toFixed(2)}; torch_s ≈ 205 s (issue 8: 5 windows)` });
   }
   enc.dispose();
   if (tf.memory().numTensors > 0) log(`(tensors still allocated after the encode bench: ${tf.memory().numTensors})`);
