@@ -21,6 +21,8 @@ export {
   type CodesFile, type CodesMeta,
 } from './codesfile.js';
 export { initBackend, currentBackend, BACKEND_ORDER, type BackendName, type BackendReport } from './backend.js';
+/** wasm compute threads: call requestWasmThreads(n | 'auto') before the first initBackend() (or set MUCODEC_THREADS) */
+export { requestWasmThreads, wasmThreads, parseThreads, coreCount } from './workers/wasm_threads.js';
 export { SeededNoise, ReplayNoise, makeNoise, type NoiseSource } from './noise.js';
 export {
   registerSolver, getSolver, solverNames, solveOde, solveCfm, uniformSchedule, powerSchedule,
