@@ -5,8 +5,15 @@
  * whole-tensor tfjs ops would exhaust the wasm backend's 4 GiB heap. Activations therefore live in JS memory
  * (`Image`: one sample, NHWC, H = time rows) and every convolution runs over bands of output rows: the rows a
  * band needs (with its 1-row halo) are uploaded, normalised, convolved and downloaded, then disposed. The
- * result is the same computation as the whole-tensor one (each output value is the same dot product); only
- * GroupNorm statistics are accumulated across bands (in float64, on the host).
+ * result is the same computation as the whole-tensor one up to float rounding.
+ *
+ * On the wasm backend (src/simd):
+ *  - 3×3 stride-1 convs run as Winograd F(4×4, 3×3) (4× fewer multiply-adds; tiles aligned to image rows, so the
+ *    values do not depend on the banding), on images of at least 64 tiles;
+ *  - GroupNorm statistics are gathered per band while the band is still in the heap (float64, Chan's combination)
+ *    and travel with the image (`Image.stats`), so GroupNorm needs no host pass;
+ *  - GroupNorm's affine + swish is one SIMD pass over the band;
+ *  - bands are downloaded straight from the heap into the host image (one copy).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
