@@ -163,4 +163,39 @@ describe('Winograd F(4×4, 3×3)', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('conv(): whole images in bands, batch image by image, residual per band = the single-call result bit for bit', async () => {
+    const { Winograd3x3 } = await import('../src/simd/winograd.js');
+    const before = tf.memory().numTensors;
+    const [N, H, W, C, Co] = [2, 23, 10, 8, 12];
+    const x = tf.tensor4d(rand(N * H * W * C, 31), [N, H, W, C]);
+    const g = tf.tensor4d(rand(9 * C * Co, 32, 2 / Math.sqrt(9 * C)), [3, 3, C, Co]);
+    const b = tf.tensor1d(rand(Co, 33, 0.2));
+    const res = tf.tensor4d(rand(N * H * W * Co, 34), [N, H, W, Co]);
+    const w = new Winograd3x3(g, b);
+    // 36 · 3 tile columns · 8 channels = 864 elements per tile row: 900 → one tile row (4 image rows) per band
+    const banded = w.conv(x, res, 900);
+    const whole = w.conv(x, res);
+    expect(banded.shape).toEqual([N, H, W, Co]);
+    expect(Array.from(banded.dataSync())).toEqual(Array.from(whole.dataSync()));
+    for (let i = 0; i < N; i++) {
+      const xi = x.slice([i, 0, 0, 0], [1, H, W, C]) as tf.Tensor4D;
+      const ri = res.slice([i, 0, 0, 0], [1, H, W, Co]) as tf.Tensor4D;
+      const one = w.apply(xi, -1, H, 0, ri);
+      const wi = whole.slice([i, 0, 0, 0], [1, H, W, Co]);
+      expect(Array.from(wi.dataSync())).toEqual(Array.from(one.dataSync()));
+      [xi, ri, one, wi].forEach((t) => t.dispose());
+    }
+    const noRes = w.conv(x, null, 900);
+    const ref = tf.tidy(() => tf.add(tf.conv2d(x, g, 1, 'same'), b));
+    const r = ref.dataSync(), y = noRes.dataSync();
+    let e = 0, n = 0;
+    for (let i = 0; i < r.length; i++) { e += (y[i]! - r[i]!) ** 2; n += r[i]! ** 2; }
+    expect(Math.sqrt(e / n)).toBeLessThan(5e-6);
+    const short = res.slice([0, 0, 0, 0], [N, H - 1, W, Co]) as tf.Tensor4D;
+    expect(() => w.conv(x, short)).toThrow(/residual/);
+    [x, g, b, res, banded, whole, noRes, ref, short].forEach((t) => t.dispose());
+    w.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

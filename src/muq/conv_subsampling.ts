@@ -11,7 +11,7 @@
  * permuted once from upstream's c·F + f order to f·C + c. No activation transpose anywhere.
  * Eval BatchNorm is folded into the preceding conv (w·s, (b − mean)·s + beta, s = weight / √(var + eps),
  * folded in float64); conv + bias (+ ReLU) run as one tf.fused.conv2d with implicit zero padding, except the
- * stride-1 convs, which run as Winograd F(3×3, 3×3) by default (Conv3x3Mode).
+ * 3×3 convs with Cin ≥ 4, which run as Winograd (Conv3x3Mode).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Params } from '../params.js';
@@ -19,6 +19,7 @@ import { toFloat32, type HostTensor } from '../hosttensor.js';
 import { permute } from '../../layers/host.js';
 import { Linear } from '../../layers/linear.js';
 import { Conv3x3Stride2Winograd, Conv3x3Winograd, type WinogradVariant } from '../../layers/winograd.js';
+import { Winograd3x3, winogradAvailable } from '../simd/winograd.js';
 
 export interface ConvSubsamplingConfig {
   /** conv_dim (hdim) */
@@ -36,16 +37,23 @@ export interface ConvSubsamplingConfig {
 
 /**
  * How the stride-1 3×3 convs (conv2 of each Res2dModule: 773 of MuQ's 1443 GFLOP at the real size) run:
- * Winograd F(m×m, 3×3) (layers/winograd.ts) or tf.conv2d ('direct'). Default F(3×3, 3×3) on the points 0, ±1, 1/2:
- * 2.78 instead of 9 multiply-adds per output, ~2× faster than tf.conv2d on wasm, and on the muq.conv_subsampling
- * fixture max errors 5.7e-6 (mid.res0) / 2.4e-6 (out) against the 1.69e-5 tolerance (direct: 1.7e-6 / 1.3e-6;
- * F(2,3): same as direct but 1.4× slower than F(3,3); F(4,3) is 1.4× faster again but uses 85 % of the max_abs
- * tolerance on mid.res0, too close). The strided convs always run as tf.fused.conv2d.
+ *  - 'winograd-simd' (default on tfjs-wasm): F(4×4, 3×3) on the points 0, −1, 1, ½, −2 with the input/output
+ *    transforms as wasm SIMD kernels on the heap (src/simd/winograd.ts; bias and the Res2d shortcut are added in the
+ *    output transform): 2.25 multiply-adds per output instead of 9, and the transforms cost < 3 % of the GEMMs.
+ *    On the muq.conv_subsampling fixture max error 2.3e-6 (tolerance 1.69e-5); codes of every sound2code case
+ *    exact. Real width, 2 threads: the frontend of one window 26.8 s → 14.8 s (the tfjs-op F(3,3) below).
+ *  - 'winograd-f3h' etc. (layers/winograd.ts, transforms from tfjs ops: depthwise conv + transposes; the fallback on
+ *    backends without the SIMD heap kernels): F(3×3, 3×3) on the points 0, ±1, 1/2 gives max errors 5.7e-6 (mid.res0)
+ *    / 2.4e-6 (out) (direct: 1.7e-6 / 1.3e-6); Lavin's F(4,3) on 0, ±1, ±2 uses 85 % of the tolerance on mid.res0.
+ *  - 'direct': tf.conv2d.
+ * The strided convs (conv1 + shortcut conv3) run as one polyphase Winograd pass (layers/winograd.ts) when Cin ≥ 4.
  */
-export type Conv3x3Mode = 'direct' | 'winograd-f2' | 'winograd-f3' | 'winograd-f3h' | 'winograd-f4' | 'winograd-f4h';
-export const DEFAULT_CONV3X3_MODE: Conv3x3Mode = 'winograd-f3h';
+export type Conv3x3Mode = 'direct' | 'winograd-f2' | 'winograd-f3' | 'winograd-f3h' | 'winograd-f4' | 'winograd-f4h' | 'winograd-simd';
+export const DEFAULT_CONV3X3_MODE: Conv3x3Mode = 'winograd-simd';
+/** what 'winograd-simd' falls back to where the SIMD heap kernels are not available (backends other than wasm) */
+const SIMD_FALLBACK: Conv3x3Mode = 'winograd-f3h';
 
-const WINOGRAD_VARIANT: Record<Exclude<Conv3x3Mode, 'direct'>, WinogradVariant> = {
+const WINOGRAD_VARIANT: Record<Exclude<Conv3x3Mode, 'direct' | 'winograd-simd'>, WinogradVariant> = {
   'winograd-f2': 'F2', 'winograd-f3': 'F3', 'winograd-f3h': 'F3h', 'winograd-f4': 'F4', 'winograd-f4h': 'F4h',
 };
 
@@ -77,8 +85,16 @@ class FoldedConv {
   readonly filter: tf.Tensor4D | null = null;
   readonly bias: tf.Tensor1D | null = null;
   readonly wino: Conv3x3Winograd | null = null;
+  readonly simd: Winograd3x3 | null = null;
   constructor(f: ReturnType<typeof foldConvBn>, readonly strides: [number, number], mode: Conv3x3Mode = 'direct') {
-    if (mode !== 'direct' && strides[0] === 1 && strides[1] === 1) {
+    const s1 = strides[0] === 1 && strides[1] === 1;
+    if (mode === 'winograd-simd' && !winogradAvailable(f.inC, f.out)) mode = SIMD_FALLBACK;
+    if (mode === 'winograd-simd' && s1) {
+      this.filter = tf.tensor4d(f.filter, [3, 3, f.inC, f.out]);
+      this.bias = tf.tensor1d(f.bias);
+      // the transformed filter (36 · Cin · Cout floats: 38 MB at 512 → 512) is kept for every window
+      this.simd = new Winograd3x3(this.filter, this.bias, { cacheBytes: Infinity });
+    } else if (mode !== 'direct' && mode !== 'winograd-simd' && s1) {
       this.wino = new Conv3x3Winograd(f.filter, f.inC, f.out, f.bias, { variant: WINOGRAD_VARIANT[mode] });
     } else {
       this.filter = tf.tensor4d(f.filter, [3, 3, f.inC, f.out]);
@@ -86,7 +102,24 @@ class FoldedConv {
     }
   }
 
-  apply(x: tf.Tensor4D, relu: boolean): tf.Tensor4D {
+  /** conv + bias (+ `res`) (then ReLU): `res` is added before the activation */
+  apply(x: tf.Tensor4D, relu: boolean, res?: tf.Tensor4D): tf.Tensor4D {
+    if (this.simd) {
+      const y = this.simd.conv(x, res);
+      if (!relu) return y;
+      const r = tf.relu(y) as tf.Tensor4D;
+      y.dispose();
+      return r;
+    }
+    if (res) {
+      const y = this.apply(x, false);
+      const sum = tf.add(y, res);
+      y.dispose();
+      if (!relu) return sum as tf.Tensor4D;
+      const r = tf.relu(sum) as tf.Tensor4D;
+      sum.dispose();
+      return r;
+    }
     if (this.wino) return this.wino.apply(x, relu ? 'relu' : 'linear');
     return tf.fused.conv2d({ x, filter: this.filter!, strides: this.strides, pad: 1, bias: this.bias!, activation: relu ? 'relu' : 'linear' });
   }
@@ -95,6 +128,7 @@ class FoldedConv {
     this.filter?.dispose();
     this.bias?.dispose();
     this.wino?.dispose();
+    this.simd?.dispose();
   }
 }
 
@@ -129,13 +163,9 @@ export class Res2dModule {
       h = this.conv1!.apply(x, true);
       sc = this.conv3 ? this.conv3.apply(x, false) : x;
     }
-    const o = this.conv2.apply(h, false);
+    const y = this.conv2.apply(h, true, sc); // relu(bn2(conv2(h)) + shortcut)
     h.dispose();
-    const sum = tf.add(o, sc);
-    o.dispose();
     if (sc !== x) sc.dispose();
-    const y = tf.relu(sum) as tf.Tensor4D;
-    sum.dispose();
     return y;
   }
 

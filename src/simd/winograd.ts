@@ -379,6 +379,57 @@ export class Winograd3x3 {
     }
   }
 
+  /**
+   * The whole 'same' conv of a device image x (1, H, W, Cin) → (1, H, W, Cout) + bias (+ `res`, (1, H, W, Cout)), in
+   * bands of tile rows whose transformed input (36 · tiles · Cin floats) stays under `bandElements` (default 2^24 =
+   * 64 MiB). Bands only decide which GEMM calls a tile goes to, never its values (see apply). x and res are not
+   * disposed.
+   */
+  conv(x: tf.Tensor4D, res?: tf.Tensor4D | null, bandElements = 1 << 24): tf.Tensor4D {
+    const [n, H, W, cin] = x.shape;
+    const cout = this.filter.shape[3];
+    if (res && (res.shape[0] !== n || res.shape[1] !== H || res.shape[2] !== W || res.shape[3] !== cout)) {
+      throw new Error(`winograd: residual ${JSON.stringify(res.shape)} does not match the output (${n}, ${H}, ${W}, ${cout})`);
+    }
+    if (n > 1) {
+      // batch: image by image
+      const ys: tf.Tensor4D[] = [];
+      try {
+        for (let i = 0; i < n; i++) {
+          const xi = x.slice([i, 0, 0, 0], [1, H, W, cin]);
+          const ri = res ? res.slice([i, 0, 0, 0], [1, H, W, cout]) : null;
+          try { ys.push(this.conv(xi, ri, bandElements)); } finally { xi.dispose(); ri?.dispose(); }
+        }
+        return tf.concat(ys, 0);
+      } finally {
+        for (const y of ys) y.dispose();
+      }
+    }
+    const tw = Math.ceil(W / M);
+    const bandTileRows = Math.max(1, Math.floor(bandElements / (Q * tw * cin)));
+    const U = this.transformed();
+    const parts: tf.Tensor4D[] = [];
+    try {
+      for (let r0 = 0; r0 < H; r0 += M * bandTileRows) {
+        const r1 = Math.min(H, r0 + M * bandTileRows);
+        const g = Winograd3x3.bandRows(r0, r1, H);
+        const xs = g.a === 0 && g.b === H ? x : x.slice([0, g.a, 0, 0], [1, g.b - g.a, W, cin]);
+        const rs = res && !(r0 === 0 && r1 === H) ? res.slice([0, r0, 0, 0], [1, r1 - r0, W, cout]) : res;
+        try {
+          parts.push(this.apply(xs, g.t0 - 1 - g.a, r1 - r0, g.skip, rs, U.U));
+        } finally {
+          if (xs !== x) xs.dispose();
+          if (rs && rs !== res) rs.dispose();
+        }
+      }
+      if (parts.length === 1) return parts[0]!;
+      return tf.concat(parts, 1);
+    } finally {
+      if (parts.length > 1) for (const p of parts) p.dispose();
+      if (U.fresh) for (const u of U.U) u.dispose();
+    }
+  }
+
   /** image rows a band needs for output rows [r0, r1): [a, b), with the tile origin t0 and the apply() arguments */
   static bandRows(r0: number, r1: number, H: number): { a: number; b: number; t0: number; skip: number } {
     const t0 = r0 - (r0 % M);
