@@ -4,7 +4,10 @@
  * FF 6336) on 4096 tokens — the token count of one 40.96 s window — beside the PyTorch-CPU time of the same
  * block on this machine kind (reference/BASELINES.md: 19.6 s, 353 GFLOP).
  *
- *   node dist/bench/dit.js [--backend wasm] [--tokens 4096] [--full]
+ *   node dist/bench/dit.js [--backend wasm] [--tokens 4096] [--full] [--no-cfg]
+ *
+ * By default it also times one classifier-free-guided Euler step of the whole real-configuration DiT (batch 2:
+ * 2 × 24 blocks on 4096 tokens, ≈ 2 × 24 × the block time) through the decoder's own sampler code; --no-cfg skips it.
  *
  * --full (opt-in, long: ~24 × the block time) also runs a whole real-configuration Transformer2DModel forward
  * (24 blocks, random weights, 742 M parameters = 2.9 GB of host memory) on one window (1, 96, 512, 32) with
@@ -18,6 +21,7 @@ import { Params } from '../src/params.js';
 import { BasicTransformerBlock } from '../src/dit/block.js';
 import { REAL_DIT_CONFIG, innerDim, type DiTConfig } from '../src/dit/config.js';
 import { Transformer2DModel } from '../src/dit/transformer.js';
+import { solveCfm } from '../src/sampler/cfm.js';
 
 export interface BenchRow {
   stage: string;
@@ -34,8 +38,10 @@ export interface BenchDitOptions {
   backend?: string;
   /** tokens for the block row (default 4096 = one window); the torch baseline is for 4096 */
   tokens?: number;
-  /** also run the full 24-block forward on one window (long) */
+  /** also run the full 24-block forward on one window, batch 1 (long) */
   full?: boolean;
+  /** one classifier-free-guided Euler step of the whole real DiT (batch 2, 4096 tokens; ~2 × 24 blocks: long). Default true */
+  cfgStep?: boolean;
   seed?: number;
   log?: (line: string) => void;
 }
@@ -43,6 +49,20 @@ export interface BenchDitOptions {
 /** reference/BASELINES.md, decode-latents table (torch 1.13.1, 2 threads, median of 3) */
 const TORCH_BLOCK_S = 19.6;
 const TORCH_BLOCK_GFLOP = 353;
+/** issue 8's target table: one CFG Euler step of the full DiT (batch 2, 4096 tokens) ≈ 2 × 470 s (2 × 24 × the block) */
+const TORCH_CFG_STEP_S = 940;
+
+/** the random real-shape estimator, built once per process (2.9 GB of host memory; runs reuse it) */
+let sharedEstimator: { seed: number; p: Params } | null = null;
+function realEstimator(seed: number, log: (l: string) => void): Params {
+  if (sharedEstimator?.seed !== seed) {
+    sharedEstimator = null;
+    const tg = performance.now();
+    sharedEstimator = { seed, p: randomEstimator(REAL_DIT_CONFIG, seed) };
+    log(`random 742 M-parameter estimator built in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
+  }
+  return sharedEstimator.p;
+}
 
 /** analytic FLOPs (2 × multiply-adds) of one block on n tokens (batch 1) */
 export function blockGflop(n: number, d = 1584): number {
@@ -153,10 +173,7 @@ export async function benchDit(opts: BenchDitOptions = {}): Promise<BenchRow[]> 
 
   // --- the whole real-configuration DiT on one window (opt-in)
   if (opts.full) {
-    const tg = performance.now();
-    const p = randomEstimator(cfg, seed + 2);
-    log(`random 742 M-parameter estimator built in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
-    const model = new Transformer2DModel(p, cfg, { residency: 'per-block' });
+    const model = new Transformer2DModel(realEstimator(seed + 2, log), cfg, { residency: 'per-block' });
     const frames = 512;
     const x = tf.tensor4d(fill(96 * frames * 32, 1), [1, 96, frames, 32]);
     let done = 0;
@@ -173,6 +190,34 @@ export async function benchDit(opts: BenchDitOptions = {}): Promise<BenchRow[]> 
     y.dispose(); x.dispose(); model.dispose();
     row('dit.transformer', `(1, 96, ${frames}, 32)`, transformerGflop(cfg, frames), s, 24 * TORCH_BLOCK_S, `, output finite: ${finite}`);
   }
+
+  // --- one CFG Euler step of the whole real DiT, exactly as the decoder runs it (sampler/cfm.ts solveCfm: batch
+  // doubled to [uncond; cond], v = u + 1.5·(c − u), in-context frames re-imposed, x += dt·v), on one window with
+  // the 128 in-context frames a later window has (3/4 hop). Peak RSS of the process is the row's peak_rss_mb.
+  if (opts.cfgStep ?? true) {
+    const model = new Transformer2DModel(realEstimator(seed + 2, log), cfg, { residency: 'per-block' });
+    const frames = 512;
+    const shape: [number, number, number, number] = [1, 32, frames, 32];
+    const n = 32 * frames * 32;
+    const x = tf.tensor4d(fill(n, 1), shape);
+    const incontextX = tf.tensor4d(fill(n, 1), shape);
+    const mu = tf.tensor4d(fill(n, 1), shape);
+    let done = 0;
+    const t0 = performance.now();
+    const estimator = {
+      forward: (h: tf.Tensor4D, t: ArrayLike<number>) => model.forward(h, t, (name) => {
+        if (name.startsWith('block') && ++done % 8 === 0) {
+          log(`  cfg step: ${done}/24 blocks (batch 2), ${((performance.now() - t0) / 1000).toFixed(0)} s, wasm heap ${((wasmHeapBytes() ?? 0) / 2 ** 30).toFixed(2)} GiB`);
+        }
+      }),
+    };
+    const y = solveCfm(estimator, { x, incontextX, incontextLength: 128, mu, guidanceScale: 1.5 }, { steps: 1 });
+    const data = await y.data();
+    const s = (performance.now() - t0) / 1000;
+    const finite = data.every((v) => Number.isFinite(v));
+    y.dispose(); x.dispose(); incontextX.dispose(); mu.dispose(); model.dispose();
+    row('dit.cfg_euler_step', `(2, 96, ${frames}, 32)`, 2 * transformerGflop(cfg, frames), s, TORCH_CFG_STEP_S, `, output finite: ${finite}`);
+  }
   return rows;
 }
 
@@ -182,7 +227,7 @@ if (isMain) {
   const args = process.argv.slice(2);
   const arg = (k: string): string | undefined => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
   const rows = await benchDit({
-    full: args.includes('--full'), backend: arg('--backend'), tokens: arg('--tokens') ? Number(arg('--tokens')) : undefined,
+    full: args.includes('--full'), cfgStep: !args.includes('--no-cfg'), backend: arg('--backend'), tokens: arg('--tokens') ? Number(arg('--tokens')) : undefined,
   });
   console.log(JSON.stringify(rows));
 }

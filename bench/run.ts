@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [encode] [dit] [vae] [vocoder] [--runs N] [--threads N] [--profile] [--backend B] [--full]
- *                   [--no-song] [--out FILE] [--no-merge]`
+ *                   [--no-song] [--no-cfg] [--out FILE] [--no-merge]`
  *
  * Runs the chosen stage groups (default: all four), each in its own child process (so peak RSS is per group and the
  * thread count is fixed before the backend starts), takes the median of N runs per row, and writes
@@ -11,6 +11,8 @@
  *   --runs N      timed runs per row (median; default 3)
  *   --threads N   wasm XNNPACK threads (default: MUCODEC_THREADS, else the number of cores; 1 = the single-threaded path)
  *   --profile     time per tfjs kernel and per layer type (written to bench/results/profile-<group>.json)
+ *   --no-song     encode: skip the 3-minute song row;  --no-cfg  dit: skip the CFG Euler step of the whole DiT
+ *                 (each ~10 min per run on 2 cores)
  *   --full        the long rows as well (dit: the whole 24-block DiT; vae/vocoder: 512 frames / 10 s; encode: all
  *                 song runs instead of one)
  */
@@ -31,6 +33,8 @@ export interface RunArgs {
   profile: boolean;
   full: boolean;
   song: boolean;
+  /** dit: time one CFG Euler step of the whole real DiT (long: ~2 × 24 blocks per run) */
+  cfg: boolean;
   backend?: string;
   out: string;
   merge: boolean;
@@ -43,7 +47,7 @@ export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
   const a: RunArgs & { child?: Group } = {
-    groups: [], runs: 3, threads: parseThreads(process.env.MUCODEC_THREADS), profile: false, full: false, song: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
+    groups: [], runs: 3, threads: parseThreads(process.env.MUCODEC_THREADS), profile: false, full: false, song: true, cfg: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
@@ -62,10 +66,11 @@ export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
     else if (x === '--profile') a.profile = true;
     else if (x === '--full') a.full = true;
     else if (x === '--no-song') a.song = false;
+    else if (x === '--no-cfg') a.cfg = false;
     else if (x === '--no-merge') a.merge = false;
     else if ((GROUPS as readonly string[]).includes(x)) a.groups.push(x as Group);
     else if (x === 'all') a.groups.push(...GROUPS);
-    else throw new Error(`bench: unknown argument "${x}" (groups: ${GROUPS.join(', ')}; options: --runs N --threads N --profile --full --no-song --backend B --out F --no-merge)`);
+    else throw new Error(`bench: unknown argument "${x}" (groups: ${GROUPS.join(', ')}; options: --runs N --threads N --profile --full --no-song --no-cfg --backend B --out F --no-merge)`);
   }
   if (!Number.isFinite(a.runs)) throw new Error('--runs needs a number');
   if (!a.groups.length) a.groups = [...GROUPS];
@@ -99,7 +104,7 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
     // this file builds whichever of them exist yet
     if (group === 'dit') {
       const m = (await import(FAMILY_BENCH.dit)) as { benchDit: (o: object) => Promise<PlainRow[]> };
-      rows = await m.benchDit({ backend: a.backend, full: a.full && i === 0, log });
+      rows = await m.benchDit({ backend: a.backend, full: a.full && i === 0, cfgStep: a.cfg, log });
     } else {
       const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
       rows = await m.benchVaeVocoder({ backend: a.backend, full: a.full, parts: [group === 'vae' ? 'vae' : 'vocoder'], log });
@@ -135,6 +140,7 @@ async function runParent(a: RunArgs): Promise<void> {
     if (a.profile) args.push('--profile');
     if (a.full) args.push('--full');
     if (!a.song) args.push('--no-song');
+    if (!a.cfg) args.push('--no-cfg');
     if (a.backend) args.push('--backend', a.backend);
     process.stderr.write(`\n== bench ${g} (runs ${a.runs}, threads ${a.threads}, load ${loadAvg().join(' ')})\n`);
     const got = await new Promise<{ rows: BenchRow[]; prof: unknown[]; code: number | null }>((res, rej) => {

@@ -18,6 +18,70 @@ interface ResultsDoc { date?: string; machine?: string; threads?: number; backen
 const num = (x: number | null | undefined, d = 2): string => (x == null || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const sig = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 
+/**
+ * Issue 8's targets (ratio = torch s / ours s, median of 3, threads 2). `ceilingOf`: the stages whose ceiling rows
+ * bound this one; `close`: what the measurements say would close the gap when the target is not met.
+ */
+export interface Target { stage: string; label: string; min: number; rtfMax?: number; ceilingOf: string[]; close: string }
+export const TARGETS: Target[] = [
+  {
+    stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.5, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
+    close: 'MuQ is 78 % conv frontend (1119 of 1443 GFLOP). It already runs above the plain-conv ceiling (Winograd F(3,3): 2.25× fewer ' +
+      'multiplies) and the conformer linears near the matMul ceiling, but PyTorch\'s oneDNN AVX2-FMA kernels do 56 GFLOP/s on the ' +
+      'frontend where XNNPACK\'s wasm SIMD128 GEMMs (4 lanes, no FMA) do ≈ 18 per core. Closing it needs wider GEMMs than wasm ' +
+      'SIMD128 gives: tfjs-node (libtensorflow, optional dependency, when it can be installed) or a GPU backend.',
+  },
+  {
+    stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.5, rtfMax: 0.7, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
+    close: 'Five MuQ windows are ≈ 99 % of the time: the same bound as the MuQ row.',
+  },
+  {
+    stage: 'dit.block', label: 'dit.block at 4096 tokens', min: 2.0, ceilingOf: ['dit.block'],
+    close: '70 % of the block is matMuls of the dominant shape and the block as a whole runs close to their ceiling; at the ceiling ' +
+      'the ratio is the "ratio at ceiling" column. More needs a GEMM faster than XNNPACK\'s wasm SIMD128 kernel (relaxed-SIMD FMA, ' +
+      'or tfjs-node / GPU).',
+  },
+  {
+    stage: 'dit.cfg_euler_step', label: 'one CFG Euler step of the full DiT (batch 2, 4096 tokens)', min: 2.0, ceilingOf: ['dit.block'],
+    close: '48 block passes (24 blocks × the two CFG halves, batched): the dit.block bound, × 48.',
+  },
+  {
+    stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.0, ceilingOf: ['vae.decode'],
+    close: 'The 3×3 convs already run on Winograd F(4×4,3×3) (4× fewer multiplies) well above the plain-conv ceiling.',
+  },
+  {
+    stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 1.0, ceilingOf: ['hifigan.generate'],
+    close: 'PyTorch runs this shape at 140 GFLOP/s (oneDNN, AVX2 FMA); the best wasm SIMD128 conv1d here is the ceiling column, so ' +
+      'direct convolution cannot reach it; it would take a fast-convolution algorithm for the k = 3/7/11 dilated 1-D convs ' +
+      '(Winograd F(m, r) per dilation phase) on top of the ceiling, or tfjs-node / GPU.',
+  },
+];
+
+export function renderTargets(doc: ResultsDoc): string {
+  const out: string[] = [];
+  out.push('| target (issue 8) | ours s | torch s | ratio | target | met | stage GFLOP/s | best ceiling GFLOP/s | ratio at ceiling |');
+  out.push('|---|---:|---:|---:|---:|:-:|---:|---:|---:|');
+  const notes: string[] = [];
+  for (const t of TARGETS) {
+    const r = doc.rows.find((x) => x.stage === t.stage && x.kind !== 'ceiling');
+    if (!r) { out.push(`| ${t.label} | not measured | | | ≥ ${t.min} | | | | |`); continue; }
+    const ceil = doc.rows.filter((x) => x.kind === 'ceiling' && t.ceilingOf.includes(x.of_stage ?? ''))
+      .map((x) => x.gflops_per_s ?? x.gflop / x.ours_s);
+    const best = ceil.length ? Math.max(...ceil) : null;
+    const gps = r.gflop / r.ours_s;
+    const rtf = r.ours_s / 180;
+    const met = (r.ratio ?? 0) >= t.min && (t.rtfMax === undefined || rtf <= t.rtfMax);
+    // the ratio this stage would have if every one of its FLOPs ran at the best plain-op throughput measured
+    const atCeil = best && r.torch_s ? r.torch_s / (r.gflop / best) : null;
+    out.push(`| ${t.label} | ${sig(r.ours_s)} | ${r.torch_s == null ? '–' : sig(r.torch_s)} | ${num(r.ratio)} | ≥ ${t.min}` +
+      `${t.rtfMax !== undefined ? `, RTF ≤ ${t.rtfMax} (ours ${rtf.toFixed(2)})` : ''} | ${met ? 'yes' : 'no'} | ${num(gps, 1)} | ` +
+      `${best == null ? '–' : num(best, 1)} | ${atCeil == null ? '–' : num(atCeil)} |`);
+    if (!met) notes.push(`- **${t.stage}** (${num(r.ratio)} of ≥ ${t.min}): ${t.close}`);
+  }
+  if (notes.length) out.push('', 'Where a target is not met, what the measurements say would close it:', '', ...notes);
+  return out.join('\n');
+}
+
 export function renderTable(doc: ResultsDoc): string {
   const stages = doc.rows.filter((r) => r.kind !== 'ceiling');
   const ceilings = doc.rows.filter((r) => r.kind === 'ceiling');
@@ -34,6 +98,10 @@ export function renderTable(doc: ResultsDoc): string {
       `latest.json).` : '') +
     ` Threads: the wasm backend runs XNNPACK on N threads sharing one heap (\`--threads N\` / \`MUCODEC_THREADS\`, default: one ` +
     `per core; src/workers/wasm_threads.ts).`);
+  out.push('');
+  out.push(renderTargets(doc));
+  out.push('');
+  out.push('All rows:');
   out.push('');
   out.push('| stage | shape | GFLOP | ours s | GFLOP/s | torch s | ratio | threads | backend | peak RSS MB |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---|---:|');
