@@ -198,4 +198,50 @@ describe('Winograd F(4×4, 3×3)', () => {
     w.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
+  it('2×2 valid conv (F(4×4, 2×2)) and 3×3 stride-2 convs by space-to-depth match tf.conv2d; bands change nothing', async () => {
+    const { WinogradConv, Winograd3x3Stride2 } = await import('../src/simd/winograd.js');
+    const before = tf.memory().numTensors;
+    const relL2 = (a: Float32Array | Int32Array | Uint8Array, b: Float32Array | Int32Array | Uint8Array): number => {
+      let e = 0, n = 0;
+      for (let i = 0; i < a.length; i++) { e += (a[i]! - b[i]!) ** 2; n += b[i]! ** 2; }
+      return Math.sqrt(e / n);
+    };
+    // 2×2 'valid'
+    {
+      const [H, W, C, Co] = [11, 9, 8, 12];
+      const x = tf.tensor4d(rand(H * W * C, 41), [1, H, W, C]);
+      const g = tf.tensor4d(rand(4 * C * Co, 42, 2 / Math.sqrt(4 * C)), [2, 2, C, Co]);
+      const b = tf.tensor1d(rand(Co, 43, 0.2));
+      const w = new WinogradConv(g, b);
+      const y = w.conv(x);
+      const ref = tf.tidy(() => tf.add(tf.conv2d(x, g, 1, 'valid'), b));
+      expect(y.shape).toEqual(ref.shape);
+      expect(relL2(y.dataSync(), ref.dataSync())).toBeLessThan(5e-6);
+      const yb = w.conv(x, null, 300); // one tile row per band
+      expect(Array.from(yb.dataSync())).toEqual(Array.from(y.dataSync()));
+      [x, g, b, y, ref, yb].forEach((t) => t.dispose());
+      w.dispose();
+    }
+    // stride 2, pad 1, two convs sharing the input, odd and even sizes, batch 2
+    for (const [N, H, W, C] of [[2, 13, 10, 4], [1, 16, 7, 8]] as const) {
+      const couts = [8, 4];
+      const gs = couts.map((co, k) => rand(9 * C * co, 50 + k, 2 / Math.sqrt(9 * C)));
+      const bs = couts.map((co, k) => rand(co, 60 + k, 0.2));
+      const x = tf.tensor4d(rand(N * H * W * C, 44), [N, H, W, C]);
+      const conv = new Winograd3x3Stride2(gs, C, couts, bs);
+      const convBanded = new Winograd3x3Stride2(gs, C, couts, bs, { bandElements: 25 * 2 * 4 * C });
+      const ys = conv.apply(x);
+      const yb = convBanded.apply(x);
+      couts.forEach((co, k) => {
+        const ref = tf.tidy(() => tf.add(tf.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), tf.tensor4d(gs[k]!, [3, 3, C, co]), 2, 'valid'), tf.tensor1d(bs[k]!)));
+        expect(ys[k]!.shape).toEqual(ref.shape);
+        expect(relL2(ys[k]!.dataSync(), ref.dataSync())).toBeLessThan(5e-6);
+        expect(Array.from(yb[k]!.dataSync())).toEqual(Array.from(ys[k]!.dataSync()));
+        ref.dispose();
+      });
+      [x, ...ys, ...yb].forEach((t) => t.dispose());
+      conv.dispose(); convBanded.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

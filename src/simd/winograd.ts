@@ -1,17 +1,19 @@
 /**
- * 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray 2015), with the input,
- * output and filter transforms as WebAssembly SIMD kernels on the tfjs-wasm heap (./heap.ts) and the channel
- * contraction as 36 plain 2-D tf.matMul calls (XNNPACK GEMM):
+ * Convolution by Winograd's minimal filtering F(m×m, r×r) (Lavin & Gray 2015), with the input, output and filter
+ * transforms as WebAssembly SIMD kernels on the tfjs-wasm heap (./heap.ts) and the channel contraction as q = a²
+ * plain 2-D tf.matMul calls (XNNPACK GEMM), a = m + r − 1:
  *
- *   Y = Aᵀ [ U ⊙ V ] A   per 6×6 input tile d (4×4 output tile), V = Bᵀ d B, U = G g Gᵀ
- *   M_q = V_q (tiles × Cin) @ U_q (Cin × Cout),  q = k·6 + l  (one GEMM per transform coefficient)
+ *   Y = Aᵀ [ U ⊙ V ] A   per a×a input tile d (m×m output tile), V = Bᵀ d B, U = G g Gᵀ
+ *   M_q = V_q (tiles × Cin) @ U_q (Cin × Cout),  q = k·a + l  (one GEMM per transform coefficient)
  *
- * so the multiply-adds of the contraction drop from 9 to 36/16 = 2.25 per output and input/output channel (4×).
+ * Used as F(4×4, 3×3) (a = 6, 36 GEMMs: 2.25 instead of 9 multiply-adds per output and channel pair) for the 3×3
+ * stride-1 convs of the VAE and of MuQ's frontend, and as F(4×4, 2×2) (25 GEMMs) for MuQ's stride-2 3×3 convs
+ * rewritten as 2×2 convs of the space-to-depth image (Winograd3x3Stride2).
  * The transforms are element-wise along channels (4 channels per SIMD vector) and cost a few adds per value.
- * Matrices: built from the interpolation points (DEFAULT_POINTS and ∞) by the Toom–Cook construction
- * (`winogradMatrices`), checked against a direct sum in the tests.
+ * Matrices: built from the interpolation points (DEFAULT_POINTS / DEFAULT_POINTS_R2 and ∞) by the Toom–Cook
+ * construction (`winogradMatrices`), checked against a direct sum in the tests.
  *
- * Tiles: the output rows of one band are cut into 4×4 tiles; input positions outside the band's rows, above row
+ * Tiles: the output rows of one band are cut into m×m tiles; input positions outside the band's rows, before row
  * 0 of the image or outside columns [0, W) read as zeros (the conv's zero padding), so no padded copy is made.
  * Results differ from a direct convolution only by float32 rounding (a relative L2 of a few 1e-6 per layer).
  */
@@ -19,10 +21,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
 import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 
-const M = 4; // output tile
-const R = 3; // kernel
-const A = M + R - 1; // input tile (6)
-const Q = A * A; // transform coefficients (36)
+/**
+ * Tile geometry of F(m×m, r×r): input tiles of a = m + r − 1 rows and columns, q = a² GEMMs; `pad` = the zero rows /
+ * columns the conv reads before the image (1 for a 3×3 'same' conv, 0 for a 'valid' one).
+ */
+interface Tiling { m: number; r: number; a: number; q: number; pad: number }
+/** F(m, r) from its a − 1 finite interpolation points (and ∞) */
+function tilingOf(points: number[], r: number, pad: number): Tiling {
+  const a = points.length + 1;
+  return { m: a - r + 1, r, a, q: a * a, pad };
+}
 
 function polyMul(a: number[], b: number[]): number[] {
   const o = new Array<number>(a.length + b.length - 1).fill(0);
@@ -87,7 +95,8 @@ const vgrid = (f: Fn, r: number, c: number): number[][] => Array.from({ length: 
  * band rows rowOff + 4ti + y and columns 4tj − 1 + x (y, x < 6), zeros outside [0, Rb) × [0, W); writes
  * V_q[(ti·tw + tj)·C + c]. Two passes through a 576-byte scratch (rows, then columns) keep ≤ 12 vectors live.
  */
-function inputFn(C: number, BT: number[][]): Fn {
+function inputFn(C: number, BT: number[][], t: Tiling): Fn {
+  const { m: M, a: A, q: Q } = t;
   const f = new Fn('input', [I32, I32, I32, I32, I32, I32, I32, I32]);
   const [px, ptab, pR, pW, pRow, pth, ptw, pscr] = [0, 1, 2, 3, 4, 5, 6, 7];
   const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), tile = f.local(I32), rb = f.local(I32), cb = f.local(I32), off = f.local(I32);
@@ -108,7 +117,7 @@ function inputFn(C: number, BT: number[][]): Fn {
   f.get(tj).get(ptw).geS().brIf(1);
   f.get(ti).get(ptw).mul().get(tj).add().set(tile);
   f.get(pRow).get(ti).i32(M).mul().add().set(rb);
-  f.get(tj).i32(M).mul().i32(1).sub().set(cb);
+  f.get(tj).i32(M).mul().i32(t.pad).sub().set(cb);
   // row pointers (column cb) and validity
   for (let y = 0; y < A; y++) {
     f.get(rb).i32(y).add().get(pW).mul().get(cb).add().i32(4 * C).mul().get(px).add().set(rowp[y]!);
@@ -163,7 +172,8 @@ function inputFn(C: number, BT: number[][]): Fn {
  * y = Aᵀ M A + bias (+ res), stored for the in-range pixels of each tile (out and res are (rows, W, Cout)); tile row
  * ti covers output rows 4·ti − skip … Two passes through a scratch (columns, then rows).
  */
-function outputFn(C: number, AT: number[][]): Fn {
+function outputFn(C: number, AT: number[][], t: Tiling): Fn {
+  const { m: M, a: A, q: Q } = t;
   const f = new Fn('output', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const [ptab, pb, pres, pout, prows, pW, pth, ptw, phas, pskip, pscr] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const tr = f.local(I32); // output row of the tile's first row: 4·ti − skip
@@ -233,7 +243,8 @@ function outputFn(C: number, AT: number[][]): Fn {
 }
 
 /** filter transform: (g HWIO (3, 3, Cin, Cout), table of 36 output pointers, Cin) → U_q[ci, co] = (G g Gᵀ)[q] */
-function filterFn(Cout: number, G: number[][]): Fn {
+function filterFn(Cout: number, G: number[][], t: Tiling): Fn {
+  const { r: R, a: A, q: Q } = t;
   const f = new Fn('filter', [I32, I32, I32]);
   const [pg, ptab, pcin] = [0, 1, 2];
   const ci = f.local(I32), co = f.local(I32), off = f.local(I32), stride = f.local(I32);
@@ -258,59 +269,76 @@ function filterFn(Cout: number, G: number[][]): Fn {
   return f;
 }
 
-/** a small persistent table in the wasm heap for pointer lists (one per heap) */
+/** a small persistent table in the wasm heap for pointer lists (one per heap; up to 128 pointers) */
 const tables = new WeakMap<object, number>();
 function pointerTable(be: WasmBackendLike, ptrs: number[]): number {
   const mod = be.wasm as unknown as { _malloc: (n: number) => number; HEAPU8: Uint8Array };
+  if (ptrs.length > 128) throw new Error(`winograd: ${ptrs.length} pointers exceed the table`);
   let t = tables.get(be.wasm);
-  if (t === undefined) { t = mod._malloc(4 * 64); tables.set(be.wasm, t); }
+  if (t === undefined) { t = mod._malloc(4 * 128); tables.set(be.wasm, t); }
   new Int32Array(mod.HEAPU8.buffer, t, ptrs.length).set(ptrs);
   return t;
 }
 
-/** a 1 KiB scratch area in the wasm heap (one per heap) for the transforms' intermediate 6×6 block */
+/** a 4 KiB scratch area in the wasm heap (one per heap) for the transforms' intermediate a×a block (≤ 16 KiB / 16) */
 const scratches = new WeakMap<object, number>();
 function scratchOf(be: WasmBackendLike): number {
   const mod = be.wasm as unknown as { _malloc: (n: number) => number };
   let t = scratches.get(be.wasm);
-  if (t === undefined) { t = mod._malloc(1024); scratches.set(be.wasm, t); }
+  if (t === undefined) { t = mod._malloc(4096); scratches.set(be.wasm, t); }
   return t;
 }
 
-const keyOf = (points: number[]): string => points.join(',');
+const keyOf = (points: number[], r: number, pad: number): string => `${r}:${pad}:${points.join(',')}`;
 const matCache = new Map<string, ReturnType<typeof winogradMatrices>>();
-function mats(points: number[]): ReturnType<typeof winogradMatrices> {
-  const k = keyOf(points);
+function mats(t: Tiling, points: number[]): ReturnType<typeof winogradMatrices> {
+  const k = keyOf(points, t.r, 0);
   let m = matCache.get(k);
-  if (!m) { m = winogradMatrices(M, R, points); matCache.set(k, m); }
+  if (!m) { m = winogradMatrices(t.m, t.r, points); matCache.set(k, m); }
   return m;
 }
 
+interface TileAttrs { points: number[]; r: number; pad: number }
+const tilingFrom = (a: TileAttrs): Tiling => tilingOf(a.points, a.r, a.pad);
+
 defineKernel('MucodecWinoInput', ['x'], (be, [x], attrs) => {
-  const { rowOff, th, tw, points } = attrs as { rowOff: number; th: number; tw: number; points: number[] };
+  const { rowOff, th, tw } = attrs as { rowOff: number; th: number; tw: number };
+  const a = attrs as unknown as TileAttrs;
+  const t = tilingFrom(a);
   const [, Rb, W, C] = x!.shape as [number, number, number, number];
-  const outs = Array.from({ length: Q }, () => be.makeOutput([th * tw, C], 'float32'));
-  const ex = moduleFor(be, `wino-in:${C}:${keyOf(points)}`, () => [inputFn(C, mats(points).BT)]);
+  const outs = Array.from({ length: t.q }, () => be.makeOutput([th * tw, C], 'float32'));
+  const ex = moduleFor(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)]);
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
   ex.input!(offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be));
   return outs;
 });
 
-defineKernel('MucodecWinoOutput', [...Array.from({ length: Q }, (_, q) => `m${q}`), 'b', 'res'], (be, ins, attrs) => {
-  const { rows, W, th, tw, hasRes, points, skip } = attrs as { rows: number; W: number; th: number; tw: number; hasRes: boolean; points: number[]; skip: number };
-  const C = ins[0]!.shape[1]!;
-  const out = be.makeOutput([1, rows, W, C], 'float32');
-  const ex = moduleFor(be, `wino-out:${C}:${keyOf(points)}`, () => [outputFn(C, mats(points).AT)]);
-  const tab = pointerTable(be, ins.slice(0, Q).map((t) => offsetOf(be, t!)));
-  ex.output!(tab, offsetOf(be, ins[Q]!), hasRes ? offsetOf(be, ins[Q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip, scratchOf(be));
-  return out;
-});
+/** the output transform takes q GEMM results: one kernel per q (its input list is fixed when defined) */
+function outputKernel(q: number): string {
+  const name = `MucodecWinoOutput${q}`;
+  if (definedOutputs.has(q)) return name;
+  definedOutputs.add(q);
+  defineKernel(name, [...Array.from({ length: q }, (_, i) => `m${i}`), 'b', 'res'], (be, ins, attrs) => {
+    const { rows, W, th, tw, hasRes, skip } = attrs as { rows: number; W: number; th: number; tw: number; hasRes: boolean; skip: number };
+    const a = attrs as unknown as TileAttrs;
+    const t = tilingFrom(a);
+    const C = ins[0]!.shape[1]!;
+    const out = be.makeOutput([1, rows, W, C], 'float32');
+    const ex = moduleFor(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)]);
+    const tab = pointerTable(be, ins.slice(0, q).map((x) => offsetOf(be, x!)));
+    ex.output!(tab, offsetOf(be, ins[q]!), hasRes ? offsetOf(be, ins[q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip, scratchOf(be));
+    return out;
+  });
+  return name;
+}
+const definedOutputs = new Set<number>();
 
 defineKernel('MucodecWinoFilter', ['g'], (be, [g], attrs) => {
-  const { points } = attrs as { points: number[] };
+  const a = attrs as unknown as TileAttrs;
+  const t = tilingFrom(a);
   const [, , cin, cout] = g!.shape as [number, number, number, number];
-  const outs = Array.from({ length: Q }, () => be.makeOutput([cin, cout], 'float32'));
-  const ex = moduleFor(be, `wino-filter:${cout}:${keyOf(points)}`, () => [filterFn(cout, mats(points).G)]);
+  const outs = Array.from({ length: t.q }, () => be.makeOutput([cin, cout], 'float32'));
+  const ex = moduleFor(be, `wino-filter:${cout}:${keyOf(a.points, a.r, 0)}`, () => [filterFn(cout, mats(t, a.points).G, t)]);
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
   ex.filter!(offsetOf(be, g!), tab, cin);
   return outs;
@@ -321,75 +349,99 @@ export function winogradAvailable(cin: number, cout: number): boolean {
   return cin % 4 === 0 && cout % 4 === 0 && simdAvailable();
 }
 
+/** interpolation points of F(4, 2) (and ∞): 0, −1, 1, ½ */
+export const DEFAULT_POINTS_R2 = [0, -1, 1, 0.5];
+
 /**
- * F(4×4, 3×3) for one conv: filter (3, 3, Cin, Cout) HWIO and bias tensors owned by the caller. The transformed
- * filter U (36 × Cin × Cout, 4× the filter) is kept while it is at most `cacheBytes` (default 16 MiB: the AudioLDM
- * decoder levels up to 256 channels), otherwise made per call (keeping the 512- and 1024-channel levels' U too
- * measured slower, and would add ~2 GB to the heap).
+ * Winograd F(m×m, r×r) for one stride-1 conv with r ∈ {2, 3}: filter (r, r, Cin, Cout) HWIO and bias tensors owned by
+ * the caller; `pad` zero rows/columns before the image (3×3 default 1: 'same'; 2×2 default 0: 'valid'), output size
+ * H + 2·pad − (r − 1). The transformed filter U (q × Cin × Cout) is kept while it is at most `cacheBytes` (default 16
+ * MiB: the AudioLDM decoder levels up to 256 channels), otherwise made per call (keeping the VAE's 512- and
+ * 1024-channel levels' U too measured slower, and would add ~2 GB to the heap). A kept U also keeps XNNPACK's packed
+ * copy of it (packing a new right-hand operand costs about as much as a 256-row product).
  */
-export class Winograd3x3 {
+export class WinogradConv {
   private U: tf.Tensor2D[] | null = null;
   readonly points: number[];
+  readonly cacheBytes: number;
+  protected readonly t: Tiling;
 
-  constructor(readonly filter: tf.Tensor4D, readonly bias: tf.Tensor1D, opts: { points?: number[]; cacheBytes?: number } = {}) {
+  constructor(readonly filter: tf.Tensor4D, readonly bias: tf.Tensor1D, opts: { points?: number[]; cacheBytes?: number; pad?: number } = {}) {
     const [kh, kw, cin, cout] = filter.shape;
-    if (kh !== 3 || kw !== 3) throw new Error(`winograd: ${kh}×${kw} filter, expected 3×3`);
+    if (kh !== kw || (kh !== 2 && kh !== 3)) throw new Error(`winograd: ${kh}×${kw} filter, expected 2×2 or 3×3`);
     if (cin % 4 || cout % 4) throw new Error(`winograd: channels ${cin} → ${cout} must be multiples of 4`);
-    this.points = opts.points ?? DEFAULT_POINTS;
+    this.points = opts.points ?? (kh === 3 ? DEFAULT_POINTS : DEFAULT_POINTS_R2);
+    this.t = tilingOf(this.points, kh, opts.pad ?? (kh === 3 ? 1 : 0));
+    if (this.t.q > 128) throw new Error(`winograd: ${this.t.q} GEMMs per tile is more than the kernels take`);
     this.cacheBytes = opts.cacheBytes ?? 16 * 1024 * 1024;
   }
 
-  readonly cacheBytes: number;
+  /** output tile size m */
+  get m(): number { return this.t.m; }
+
+  private attrs(): TileAttrs { return { points: this.points, r: this.t.r, pad: this.t.pad }; }
 
   /** U_q tensors (cached or fresh); `fresh` tells the caller to dispose them */
   transformed(): { U: tf.Tensor2D[]; fresh: boolean } {
     if (this.U) return { U: this.U, fresh: false };
-    const U = runCustom<tf.Tensor>('MucodecWinoFilter', [this.filter], { points: this.points }) as unknown as tf.Tensor2D[];
+    const U = runCustom<tf.Tensor>('MucodecWinoFilter', [this.filter], { ...this.attrs() }) as unknown as tf.Tensor2D[];
     const [, , cin, cout] = this.filter.shape;
-    if (Q * cin * cout * 4 <= this.cacheBytes) { this.U = U.map((u) => tf.keep(u)); return { U: this.U, fresh: false }; }
+    if (this.t.q * cin * cout * 4 <= this.cacheBytes) { this.U = U.map((u) => tf.keep(u)); return { U: this.U, fresh: false }; }
     return { U, fresh: true };
   }
 
   /**
-   * One band of a zero-padded 'same' 3×3 conv: output rows [r0, r0 + rows) of the image, from `x` (1, Rb, W, Cin) holding
-   * image rows [a, a + Rb). The 4×4 tiles are aligned to image rows that are multiples of 4 (the first tile starts at
-   * t0 = r0 − r0 % 4), so every output pixel is computed by the same tile whatever the banding: results do not depend
-   * on band boundaries. `x` must hold every image row in [t0 − 1, t0 + 4·th + 1) (th = tile rows); rows outside the
-   * image are zeros. `rowOff` = (t0 − 1) − a: the band row of the first tile's first input row. Adds bias and `res`
-   * (1, rows, W, Cout). `U`: transformed filter from `transformed()` (made and freed here when absent).
+   * One band of the conv: output rows [r0, r0 + rows) of the image, from `x` (1, Rb, W, Cin) holding image rows [a, a + Rb).
+   * The m×m tiles are aligned to image rows that are multiples of m (the first tile starts at t0 = r0 − r0 % m), so every
+   * output pixel is computed by the same tile whatever the banding: results do not depend on band boundaries. `x` must
+   * hold every image row the tiles read (`bandRows`); rows and columns outside the image are zeros. `rowOff` = (t0 − pad)
+   * − a: the band row of the first tile's first input row. Adds bias and `res` (1, rows, outW, Cout). `U`: transformed
+   * filter from `transformed()` (made and freed here when absent). `outW`: output width (default W + 2·pad − (r − 1)).
    */
-  apply(x: tf.Tensor4D, rowOff: number, rows: number, skip: number, res?: tf.Tensor4D | null, U?: tf.Tensor2D[]): tf.Tensor4D {
+  apply(x: tf.Tensor4D, rowOff: number, rows: number, skip: number, res?: tf.Tensor4D | null, U?: tf.Tensor2D[], outW?: number): tf.Tensor4D {
     const [n, , W, cin] = x.shape;
+    const { m, q } = this.t;
     if (n !== 1) throw new Error('winograd: one image per call');
     if (cin !== this.filter.shape[2]) throw new Error(`winograd: input has ${cin} channels, expected ${this.filter.shape[2]}`);
-    const th = Math.ceil((rows + skip) / M), tw = Math.ceil(W / M);
-    const V = runCustom<tf.Tensor>('MucodecWinoInput', [x], { rowOff, th, tw, points: this.points }) as unknown as tf.Tensor2D[];
+    const Wo = outW ?? W + 2 * this.t.pad - (this.t.r - 1);
+    const th = Math.ceil((rows + skip) / m), tw = Math.ceil(Wo / m);
+    const V = runCustom<tf.Tensor>('MucodecWinoInput', [x], { rowOff, th, tw, ...this.attrs() }) as unknown as tf.Tensor2D[];
     const own = U ? null : this.transformed();
     const Us = U ?? own!.U;
     const Ms: tf.Tensor2D[] = [];
     try {
-      for (let q = 0; q < Q; q++) { Ms.push(tf.matMul(V[q]!, Us[q]!)); V[q]!.dispose(); }
-      return runCustom<tf.Tensor4D>('MucodecWinoOutput', [...Ms, this.bias, res ?? this.bias], {
-        rows, W, th, tw, hasRes: !!res, points: this.points, skip,
+      for (let k = 0; k < q; k++) { Ms.push(tf.matMul(V[k]!, Us[k]!)); V[k]!.dispose(); }
+      return runCustom<tf.Tensor4D>(outputKernel(q), [...Ms, this.bias, res ?? this.bias], {
+        rows, W: Wo, th, tw, hasRes: !!res, skip, ...this.attrs(),
       });
     } finally {
       for (const v of V) if (!v.isDisposed) v.dispose();
-      for (const m of Ms) m.dispose();
+      for (const x of Ms) x.dispose();
       if (own?.fresh) for (const u of own.U) u.dispose();
     }
   }
 
+  /** image rows [a, b) a band needs for output rows [r0, r1) of an image of H rows, its tile origin t0 and skip */
+  bandRows(r0: number, r1: number, H: number): { a: number; b: number; t0: number; skip: number } {
+    const { m, r, pad } = this.t;
+    const t0 = r0 - (r0 % m);
+    const th = Math.ceil((r1 - t0) / m);
+    return { a: Math.max(0, t0 - pad), b: Math.min(H, t0 + m * th + (r - 1 - pad)), t0, skip: r0 - t0 };
+  }
+
   /**
-   * The whole 'same' conv of a device image x (1, H, W, Cin) → (1, H, W, Cout) + bias (+ `res`, (1, H, W, Cout)), in
-   * bands of tile rows whose transformed input (36 · tiles · Cin floats) stays under `bandElements` (default 2^24 =
-   * 64 MiB). Bands only decide which GEMM calls a tile goes to, never its values (see apply). x and res are not
-   * disposed.
+   * The whole conv of a device image x (N, H, W, Cin) → (N, H', W', Cout) + bias (+ `res`, same shape as the output),
+   * image by image, in bands of tile rows whose transformed input (q · tiles · Cin floats) stays under `bandElements`
+   * (default 2^24 = 64 MiB). Bands only decide which GEMM calls a tile goes to, never its values (see apply). x and
+   * res are not disposed.
    */
   conv(x: tf.Tensor4D, res?: tf.Tensor4D | null, bandElements = 1 << 24): tf.Tensor4D {
     const [n, H, W, cin] = x.shape;
     const cout = this.filter.shape[3];
-    if (res && (res.shape[0] !== n || res.shape[1] !== H || res.shape[2] !== W || res.shape[3] !== cout)) {
-      throw new Error(`winograd: residual ${JSON.stringify(res.shape)} does not match the output (${n}, ${H}, ${W}, ${cout})`);
+    const { m, q, pad, r } = this.t;
+    const Ho = H + 2 * pad - (r - 1), Wo = W + 2 * pad - (r - 1);
+    if (res && (res.shape[0] !== n || res.shape[1] !== Ho || res.shape[2] !== Wo || res.shape[3] !== cout)) {
+      throw new Error(`winograd: residual ${JSON.stringify(res.shape)} does not match the output (${n}, ${Ho}, ${Wo}, ${cout})`);
     }
     if (n > 1) {
       // batch: image by image
@@ -397,7 +449,7 @@ export class Winograd3x3 {
       try {
         for (let i = 0; i < n; i++) {
           const xi = x.slice([i, 0, 0, 0], [1, H, W, cin]);
-          const ri = res ? res.slice([i, 0, 0, 0], [1, H, W, cout]) : null;
+          const ri = res ? res.slice([i, 0, 0, 0], [1, Ho, Wo, cout]) : null;
           try { ys.push(this.conv(xi, ri, bandElements)); } finally { xi.dispose(); ri?.dispose(); }
         }
         return tf.concat(ys, 0);
@@ -405,18 +457,18 @@ export class Winograd3x3 {
         for (const y of ys) y.dispose();
       }
     }
-    const tw = Math.ceil(W / M);
-    const bandTileRows = Math.max(1, Math.floor(bandElements / (Q * tw * cin)));
+    const tw = Math.ceil(Wo / m);
+    const bandTileRows = Math.max(1, Math.floor(bandElements / (q * tw * cin)));
     const U = this.transformed();
     const parts: tf.Tensor4D[] = [];
     try {
-      for (let r0 = 0; r0 < H; r0 += M * bandTileRows) {
-        const r1 = Math.min(H, r0 + M * bandTileRows);
-        const g = Winograd3x3.bandRows(r0, r1, H);
+      for (let r0 = 0; r0 < Ho; r0 += m * bandTileRows) {
+        const r1 = Math.min(Ho, r0 + m * bandTileRows);
+        const g = this.bandRows(r0, r1, H);
         const xs = g.a === 0 && g.b === H ? x : x.slice([0, g.a, 0, 0], [1, g.b - g.a, W, cin]);
-        const rs = res && !(r0 === 0 && r1 === H) ? res.slice([0, r0, 0, 0], [1, r1 - r0, W, cout]) : res;
+        const rs = res && !(r0 === 0 && r1 === Ho) ? res.slice([0, r0, 0, 0], [1, r1 - r0, Wo, cout]) : res;
         try {
-          parts.push(this.apply(xs, g.t0 - 1 - g.a, r1 - r0, g.skip, rs, U.U));
+          parts.push(this.apply(xs, g.t0 - pad - g.a, r1 - r0, g.skip, rs, U.U, Wo));
         } finally {
           if (xs !== x) xs.dispose();
           if (rs && rs !== res) rs.dispose();
@@ -430,15 +482,131 @@ export class Winograd3x3 {
     }
   }
 
-  /** image rows a band needs for output rows [r0, r1): [a, b), with the tile origin t0 and the apply() arguments */
-  static bandRows(r0: number, r1: number, H: number): { a: number; b: number; t0: number; skip: number } {
-    const t0 = r0 - (r0 % M);
-    const th = Math.ceil((r1 - t0) / M);
-    return { a: Math.max(0, t0 - 1), b: Math.min(H, t0 + M * th + 1), t0, skip: r0 - t0 };
-  }
-
   dispose(): void {
     if (this.U) for (const u of this.U) u.dispose();
     this.U = null;
+  }
+}
+
+/**
+ * F(4×4, 3×3) for one 3×3 'same' conv (the VAE's and MuQ's stride-1 convs); `Winograd3x3.bandRows` gives the rows a
+ * band needs without an instance.
+ */
+export class Winograd3x3 extends WinogradConv {
+  constructor(filter: tf.Tensor4D, bias: tf.Tensor1D, opts: { points?: number[]; cacheBytes?: number } = {}) {
+    if (filter.shape[0] !== 3 || filter.shape[1] !== 3) throw new Error(`winograd: ${filter.shape[0]}×${filter.shape[1]} filter, expected 3×3`);
+    super(filter, bias, { ...opts, pad: 1 });
+    if (this.m !== 4) throw new Error('Winograd3x3: the points must give F(4, 3) (5 finite points)');
+  }
+
+  /** image rows a band needs for output rows [r0, r1): [a, b), with the tile origin t0 and the apply() arguments */
+  static bandRows(r0: number, r1: number, H: number): { a: number; b: number; t0: number; skip: number } {
+    const t0 = r0 - (r0 % 4);
+    const th = Math.ceil((r1 - t0) / 4);
+    return { a: Math.max(0, t0 - 1), b: Math.min(H, t0 + 4 * th + 1), t0, skip: r0 - t0 };
+  }
+}
+
+/**
+ * 3×3 convs with stride 2 and zero padding 1 (PyTorch Conv2d(k=3, stride=2, padding=1)) sharing one input, as ONE 2×2
+ * 'valid' conv of the space-to-depth image:
+ *   xp = x zero-padded (1 row/column before, up to 2(Ho + 1) × 2(Wo + 1)),  P[u, v, (2p + q)·C + c] = xp[2u + p, 2v + q, c]
+ *   y[i, j] = Σ_{r,s<3} w[r, s]·xp[2i + r, 2j + s] = Σ_{a,b<2} W'[a, b]·P[i + a, j + b],  W'[a, b, (p, q)] = w[2a + p, 2b + q]
+ * (zero where 2a + p or 2b + q is 3), run as Winograd F(4×4, 2×2) on the 4·Cin channels (DEFAULT_POINTS_R2): 25 GEMMs
+ * of K = 4·Cin per 16 outputs, 6.25·Cin multiply-adds per output instead of 9·Cin, with the SIMD transforms. The
+ * space-to-depth copy is made per band. Several convs (Res2dModule's conv1 and shortcut conv3) share the input
+ * transform: their W' sit side by side in the output channels, and `apply` splits the result.
+ */
+export class Winograd3x3Stride2 {
+  readonly wino: WinogradConv;
+  readonly filter: tf.Tensor4D;
+  readonly bias: tf.Tensor1D;
+  readonly cout: number;
+
+  /** `filters`: HWIO (3, 3, Cin, couts[k]); `biases[k]`: (couts[k]) or null. The transformed filter is kept (cacheBytes). */
+  constructor(filters: Float32Array[], readonly cin: number, readonly couts: number[], biases: Array<Float32Array | null>,
+    readonly opts: { bandElements?: number; cacheBytes?: number } = {}) {
+    if (filters.length !== couts.length || biases.length !== couts.length) throw new Error('winograd s2: filters, couts and biases must have the same length');
+    this.cout = couts.reduce((a, b) => a + b, 0);
+    const C4 = 4 * cin, co = this.cout;
+    const w = new Float32Array(2 * 2 * C4 * co);
+    const b = new Float32Array(co);
+    let c0 = 0;
+    filters.forEach((g, k) => {
+      const ck = couts[k]!;
+      if (g.length !== 9 * cin * ck) throw new Error(`winograd s2: filter ${k} has ${g.length} values, expected 3·3·${cin}·${ck}`);
+      for (let a = 0; a < 2; a++) for (let bb = 0; bb < 2; bb++) for (let p = 0; p < 2; p++) for (let q = 0; q < 2; q++) {
+        const r = 2 * a + p, s = 2 * bb + q;
+        if (r > 2 || s > 2) continue;
+        for (let c = 0; c < cin; c++) {
+          const src = ((r * 3 + s) * cin + c) * ck;
+          const dst = ((a * 2 + bb) * C4 + (2 * p + q) * cin + c) * co + c0;
+          for (let o = 0; o < ck; o++) w[dst + o] = g[src + o]!;
+        }
+      }
+      if (biases[k]) b.set(biases[k]!, c0);
+      c0 += ck;
+    });
+    this.filter = tf.tensor4d(w, [2, 2, C4, co]);
+    this.bias = tf.tensor1d(b);
+    this.wino = new WinogradConv(this.filter, this.bias, { pad: 0, cacheBytes: opts.cacheBytes ?? Infinity });
+  }
+
+  /** x (N, H, W, Cin) → one (N, ⌈H/2⌉, ⌈W/2⌉, couts[k]) output per conv, bias added (no activation) */
+  apply(x: tf.Tensor4D): tf.Tensor4D[] {
+    const [n, H, W, C] = x.shape;
+    if (C !== this.cin) throw new Error(`winograd s2: input has ${C} channels, expected ${this.cin}`);
+    if (n > 1) {
+      const per: tf.Tensor4D[][] = [];
+      try {
+        for (let i = 0; i < n; i++) {
+          const xi = x.slice([i, 0, 0, 0], [1, H, W, C]);
+          try { per.push(this.apply(xi)); } finally { xi.dispose(); }
+        }
+        return this.couts.map((_, k) => tf.concat(per.map((y) => y[k]!), 0));
+      } finally {
+        for (const y of per) for (const t of y) t.dispose();
+      }
+    }
+    const Ho = Math.ceil(H / 2), Wo = Math.ceil(W / 2);
+    const m = this.wino.m;
+    const tw = Math.ceil(Wo / m);
+    const bandTileRows = Math.max(1, Math.floor((this.opts.bandElements ?? 1 << 25) / (25 * tw * 4 * C)));
+    const U = this.wino.transformed();
+    const parts: tf.Tensor4D[] = [];
+    let y: tf.Tensor4D;
+    try {
+      for (let r0 = 0; r0 < Ho; r0 += m * bandTileRows) {
+        const r1 = Math.min(Ho, r0 + m * bandTileRows);
+        // phase rows [r0, r1] = xp rows [2·r0, 2·r1 + 2) = x rows [2·r0 − 1, 2·r1 + 1)
+        const a = Math.max(0, 2 * r0 - 1), bEnd = Math.min(H, 2 * r1 + 1);
+        const top = 2 * r0 - 1 < 0 ? 1 : 0;
+        const rowsP = r1 - r0 + 1;
+        const P = tf.tidy(() => {
+          const xs = x.slice([0, a, 0, 0], [1, bEnd - a, W, C]);
+          const xp = tf.pad(xs, [[0, 0], [top, 2 * rowsP - top - (bEnd - a)], [1, 2 * (Wo + 1) - W - 1], [0, 0]]);
+          return tf.transpose(xp.reshape([rowsP, 2, Wo + 1, 2, C]), [0, 2, 1, 3, 4]).reshape([1, rowsP, Wo + 1, 4 * C]) as tf.Tensor4D;
+        });
+        try {
+          parts.push(this.wino.apply(P, 0, r1 - r0, 0, null, U.U, Wo));
+        } finally {
+          P.dispose();
+        }
+      }
+      y = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
+    } finally {
+      if (parts.length > 1) for (const p of parts) p.dispose();
+      if (U.fresh) for (const u of U.U) u.dispose();
+    }
+    if (this.couts.length === 1) return [y];
+    const out = tf.split(y, this.couts, 3) as tf.Tensor4D[];
+    y.dispose();
+    return out;
+  }
+
+  dispose(): void {
+    this.wino.dispose();
+    this.filter.dispose();
+    this.bias.dispose();
   }
 }
