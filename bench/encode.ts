@@ -140,8 +140,9 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
   const resampleS = (performance.now() - t48) / 1000;
   log(`window: ${WINDOW_SAMPLES} samples @ 48 kHz → ${row24.length} @ 24 kHz (peak-normalise + mono + resample ${resampleS.toFixed(3)} s)`);
 
-  // warm-up: a short input through every layer (kernel/operator set-up, wasm heap growth not timed)
-  muq.forward([row24.subarray(0, 24000)], MUCODEC_MUQ_LAYER).dispose();
+  // warm-up, as the PyTorch baselines were taken (median of 3 timed runs after one warm-up run of the same shape):
+  // one whole window through every layer (kernel/operator set-up, transformed filters, wasm heap growth not timed)
+  muq.forward([row24], MUCODEC_MUQ_LAYER).dispose();
 
   // --- resample alone (48 k → 24 k of one window's mono row)
   {
