@@ -16,7 +16,7 @@ usage:
   mucodec inspect     <file.pt|file.safetensors|file.mcodes> [--json]
   mucodec fetch-weights [--dir weights/]   download the released checkpoints (resumable, SHA-256 checked) and convert them
   mucodec parity      <dir>...           run reference fixture cases: one PASS/FAIL line each, then "N passed, M failed"
-  mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile]   time the stages at the real size
+  mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile] [--no-song] [--no-cfg]   time the stages at the real size
   mucodec backend                        say which tfjs backend would be used and why
 
 global options: --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu (or MUCODEC_BACKEND), --verbose,
