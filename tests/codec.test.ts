@@ -34,11 +34,15 @@ function allFinite(chs: Float32Array[]): boolean {
 describe('MuCodec on the tiny model', () => {
   let codes: Int32Array;
 
-  it('reconstruct: 48 kHz stereo of exactly the input duration, finite; no tensors left after dispose', async () => {
+  it('reconstruct: 48 kHz stereo of exactly the input duration, finite; encoder rebuilt after it; no tensors left after dispose', async () => {
     const before = tf.memory().numTensors;
     const c = await MuCodec.load({ weightsDir: TINY });
     const input = await readWav(TEST_WAV); // 44.1 kHz stereo, 6 s
+    const first = await c.encode(input);
     const out = await c.reconstruct(input, { steps: 2, seed: 1 });
+    // reconstruct frees the encoder's device state before decoding; the next encode rebuilds it, same codes
+    const again = await c.encode(input);
+    expect(Array.from(again.codes)).toEqual(Array.from(first.codes));
     c.dispose();
     expect(tf.memory().numTensors).toBe(before);
     expect(out.sampleRate).toBe(48000);
