@@ -365,8 +365,8 @@ export class MuCodec {
    */
   async reconstruct(audio: Audio, opts: ReconstructOptions = {}): Promise<Audio> {
     const { codes } = await this.encode(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
-    // the encoder's device state (MuQ weights, transformed Winograd filters and XNNPACK's packed copies: ≈ 1.3 GB at
-    // the real size) is not needed while decoding: free it before the decoder and the VAE fill the wasm heap (it is
+    // the encoder's device state (MuQ weights, transformed Winograd filters and XNNPACK's packed copies of both: over a
+    // GB at the real size) is not needed while decoding: free it before the decoder and the VAE fill the wasm heap (it is
     // rebuilt from the host weights on the next encode, or for a prompt)
     if (!opts.prompt && this.enc) { this.enc.dispose(); this.enc = null; }
     const out = await this.decode(codes, { steps: 50, ...opts });
