@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors } from '../convert/safetensors.js';
 import { initBackend } from './backend.js';
+import { requestWasmThreads } from './workers/wasm_threads.js';
 import { sincResampleKernel } from './audio/resample.js';
 import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
 import type { Audio } from './audio/wav.js';
@@ -60,6 +61,12 @@ export interface LoadOptions {
   config?: MuCodecConfig;
   /** tfjs backend to initialise first (default: keep the current one / auto) */
   backend?: string;
+  /**
+   * wasm compute threads (XNNPACK pool sharing one heap; default MUCODEC_THREADS, else one per core; 1 = the
+   * single-threaded path). Results are the same whatever the count. Fixed when the wasm backend starts: asking for
+   * another count once it runs is an error.
+   */
+  threads?: number | 'auto';
   /** parts to build now instead of on first use */
   parts?: MuCodecPart[];
 }
@@ -160,6 +167,7 @@ export class MuCodec {
 
   /** Read a converted weights folder's config.json (or take in-memory weights); parts load on first use. */
   static async load(opts: LoadOptions): Promise<MuCodec> {
+    if (opts.threads !== undefined) requestWasmThreads(opts.threads);
     await initBackend(opts.backend);
     let codec: MuCodec;
     if (opts.weights) {

@@ -12,3 +12,17 @@ describe('package root exports the documented API', () => {
     expect(api.RELEASED_CHECKPOINTS.map((c) => c.file)).toEqual(['mucodec.pt', 'muq.pt', 'audioldm_48k.pth']);
   });
 });
+
+describe('MuCodec.load({ threads })', () => {
+  it('takes the running thread count, and names the problem when another one is asked once wasm runs', async () => {
+    const { join } = await import('node:path');
+    const tiny = join(import.meta.dirname, '..', 'weights', 'tiny');
+    await api.initBackend('wasm');
+    const running = api.wasmThreads();
+    expect(running).toBeGreaterThanOrEqual(1);
+    const c = await api.MuCodec.load({ weightsDir: tiny, threads: running! });
+    c.dispose();
+    await expect(api.MuCodec.load({ weightsDir: tiny, threads: running! + 1 })).rejects.toThrow(/already runs with \d+ thread/);
+    expect(() => api.parseThreads('0')).toThrow(/1\.\.64/);
+  });
+});
