@@ -103,8 +103,8 @@ export function renderTable(doc: ResultsDoc): string {
     `on ${machines.join('; ') || '–'}. PyTorch: 1.13 CPU, 2 threads, same machine kind (reference/BASELINES.md). ` +
     `ratio = torch s / ours s (> 1: faster than PyTorch).` +
     (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ` +
-      `${machines.length ? 'this' : 'the'} machine (other jobs running beside the benchmark slow these numbers down; every run is in ` +
-      `latest.json).` : '') +
+      `${machines.length ? 'this' : 'the'} machine (the benchmark's own threads account for up to ${doc.threads ?? 2}; more means other ` +
+      `jobs ran beside it and slowed these numbers down; every run is in latest.json).` : '') +
     ` Threads: the wasm backend runs XNNPACK on N threads sharing one heap (\`--threads N\` / \`MUCODEC_THREADS\`, default: one ` +
     `per core; src/workers/wasm_threads.ts).`);
   out.push('');
