@@ -86,6 +86,23 @@ export class Fn {
   brIf(l: number): this { this.code.push(0x0d); uleb(l, this.code); return this; }
   ret(): this { return this.op(0x0f); }
 
+  /** `while (!exit) body()`: `exit()` pushes an i32 that ends the loop when non-zero; `body` must advance the state */
+  loopUntil(exit: () => void, body: () => void): this {
+    this.block(); this.loop();
+    exit();
+    this.brIf(1);
+    body();
+    this.br(0);
+    this.end(); this.end();
+    return this;
+  }
+
+  /** `for (i = from; i < limit; i += step) body()` over i32 locals `i` and `limit` (signed compare) */
+  forRange(i: number, from: number, limit: number, step: number, body: () => void): this {
+    this.i32(from).set(i);
+    return this.loopUntil(() => this.get(i).get(limit).geS(), () => { body(); this.get(i).i32(step).add().set(i); });
+  }
+
   // i32
   add(): this { return this.op(0x6a); }
   sub(): this { return this.op(0x6b); }

@@ -23,59 +23,43 @@ function statsFn(): Fn {
   const v = f.local(V128), nv = f.local(V128), mlo = f.local(V128);
   // zero the 2C doubles
   f.i32(0).set(c);
-  f.block(); f.loop();
-  f.get(c).get(pC).i32(2).mul().geS().brIf(1);
-  f.get(pout).get(c).i32(8).mul().add().vconstF32(0, 0, 0, 0).vstore();
-  f.get(c).i32(2).add().set(c);
-  f.br(0);
-  f.end(); f.end();
+  f.loopUntil(() => f.get(c).get(pC).i32(2).mul().geS(), () => {
+    f.get(pout).get(c).i32(8).mul().add().vconstF32(0, 0, 0, 0).vstore();
+    f.get(c).i32(2).add().set(c);
+  });
   f.get(px).get(pn).get(pC).mul().i32(4).mul().add().set(end);
   // pass 1: sums
+  // every position p (xp = x + p·4C), every channel quad c
   f.get(px).set(xp);
-  f.block(); f.loop();
-  f.get(xp).get(end).geU().brIf(1);
-  f.i32(0).set(c);
-  f.block(); f.loop();
-  f.get(c).get(pC).geS().brIf(1);
-  f.get(xp).get(c).i32(4).mul().add().vload().set(v);
-  f.get(pout).get(c).i32(8).mul().add().set(acc);
-  f.get(acc).get(acc).vload(0).get(v).v(S.f64x2_promote_low_f32x4).v(S.f64x2_add).vstore(0);
-  f.get(acc).get(acc).vload(16).get(v).get(v).shuffle32(2, 3, 0, 1).v(S.f64x2_promote_low_f32x4).v(S.f64x2_add).vstore(16);
-  f.get(c).i32(4).add().set(c);
-  f.br(0);
-  f.end(); f.end();
-  f.get(xp).get(pC).i32(4).mul().add().set(xp);
-  f.br(0);
-  f.end(); f.end();
+  f.loopUntil(() => f.get(xp).get(end).geU(), () => {
+    f.forRange(c, 0, pC, 4, () => {
+      f.get(xp).get(c).i32(4).mul().add().vload().set(v);
+      f.get(pout).get(c).i32(8).mul().add().set(acc);
+      f.get(acc).get(acc).vload(0).get(v).v(S.f64x2_promote_low_f32x4).v(S.f64x2_add).vstore(0);
+      f.get(acc).get(acc).vload(16).get(v).get(v).shuffle32(2, 3, 0, 1).v(S.f64x2_promote_low_f32x4).v(S.f64x2_add).vstore(16);
+    });
+    f.get(xp).get(pC).i32(4).mul().add().set(xp);
+  });
   // means = sums / n
   f.get(pn).f64cvtI32().v(S.f64x2_splat).set(nv);
-  f.i32(0).set(c);
-  f.block(); f.loop();
-  f.get(c).get(pC).geS().brIf(1);
-  f.get(pout).get(c).i32(8).mul().add().tee(acc).get(acc).vload().get(nv).v(S.f64x2_div).vstore();
-  f.get(c).i32(2).add().set(c);
-  f.br(0);
-  f.end(); f.end();
+  f.forRange(c, 0, pC, 2, () => {
+    f.get(pout).get(c).i32(8).mul().add().tee(acc).get(acc).vload().get(nv).v(S.f64x2_div).vstore();
+  });
   // pass 2: centred squares into [C, 2C)
+  // every position p (xp = x + p·4C), every channel quad c
   f.get(px).set(xp);
-  f.block(); f.loop();
-  f.get(xp).get(end).geU().brIf(1);
-  f.i32(0).set(c);
-  f.block(); f.loop();
-  f.get(c).get(pC).geS().brIf(1);
-  f.get(xp).get(c).i32(4).mul().add().vload().set(v);
-  f.get(pout).get(c).i32(8).mul().add().set(acc); // means of c, c+1 at acc, of c+2, c+3 at acc + 16
-  f.get(acc).get(pC).i32(8).mul().add().set(q); // M2 likewise at q, q + 16
-  f.get(v).v(S.f64x2_promote_low_f32x4).get(acc).vload(0).v(S.f64x2_sub).set(mlo);
-  f.get(q).get(q).vload(0).get(mlo).get(mlo).v(S.f64x2_mul).v(S.f64x2_add).vstore(0);
-  f.get(v).get(v).shuffle32(2, 3, 0, 1).v(S.f64x2_promote_low_f32x4).get(acc).vload(16).v(S.f64x2_sub).set(mlo);
-  f.get(q).get(q).vload(16).get(mlo).get(mlo).v(S.f64x2_mul).v(S.f64x2_add).vstore(16);
-  f.get(c).i32(4).add().set(c);
-  f.br(0);
-  f.end(); f.end();
-  f.get(xp).get(pC).i32(4).mul().add().set(xp);
-  f.br(0);
-  f.end(); f.end();
+  f.loopUntil(() => f.get(xp).get(end).geU(), () => {
+    f.forRange(c, 0, pC, 4, () => {
+      f.get(xp).get(c).i32(4).mul().add().vload().set(v);
+      f.get(pout).get(c).i32(8).mul().add().set(acc); // means of c, c+1 at acc, of c+2, c+3 at acc + 16
+      f.get(acc).get(pC).i32(8).mul().add().set(q); // M2 likewise at q, q + 16
+      f.get(v).v(S.f64x2_promote_low_f32x4).get(acc).vload(0).v(S.f64x2_sub).set(mlo);
+      f.get(q).get(q).vload(0).get(mlo).get(mlo).v(S.f64x2_mul).v(S.f64x2_add).vstore(0);
+      f.get(v).get(v).shuffle32(2, 3, 0, 1).v(S.f64x2_promote_low_f32x4).get(acc).vload(16).v(S.f64x2_sub).set(mlo);
+      f.get(q).get(q).vload(16).get(mlo).get(mlo).v(S.f64x2_mul).v(S.f64x2_add).vstore(16);
+    });
+    f.get(xp).get(pC).i32(4).mul().add().set(xp);
+  });
   return f;
 }
 

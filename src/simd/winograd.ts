@@ -91,9 +91,9 @@ function lincomb(f: Fn, coef: number[], src: number[]): void {
 const vgrid = (f: Fn, r: number, c: number): number[][] => Array.from({ length: r }, () => Array.from({ length: c }, () => f.local(V128)));
 
 /**
- * input transform: (x band, table of 36 output pointers, Rb rows, W, rowOff, th, tw, scratch) — tile (ti, tj) reads
- * band rows rowOff + 4ti + y and columns 4tj − 1 + x (y, x < 6), zeros outside [0, Rb) × [0, W); writes
- * V_q[(ti·tw + tj)·C + c]. Two passes through a 576-byte scratch (rows, then columns) keep ≤ 12 vectors live.
+ * input transform: (x band, table of q output pointers, Rb rows, W, rowOff, th, tw, scratch) — tile (ti, tj) reads
+ * band rows rowOff + m·ti + y and columns m·tj − pad + x (y, x < a), zeros outside [0, Rb) × [0, W); writes
+ * V_q[(ti·tw + tj)·C + c]. Two passes through an a²·16-byte scratch (rows, then columns) keep ≤ 2a vectors live.
  */
 function inputFn(C: number, BT: number[][], t: Tiling): Fn {
   const { m: M, a: A, q: Q } = t;
@@ -109,74 +109,65 @@ function inputFn(C: number, BT: number[][], t: Tiling): Fn {
   const zero = f.local(V128);
   f.vconstF32(0, 0, 0, 0).set(zero);
   outp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
-  f.i32(0).set(ti);
-  f.block(); f.loop();
-  f.get(ti).get(pth).geS().brIf(1);
-  f.i32(0).set(tj);
-  f.block(); f.loop();
-  f.get(tj).get(ptw).geS().brIf(1);
-  f.get(ti).get(ptw).mul().get(tj).add().set(tile);
-  f.get(pRow).get(ti).i32(M).mul().add().set(rb);
-  f.get(tj).i32(M).mul().i32(t.pad).sub().set(cb);
-  // row pointers (column cb) and validity
-  for (let y = 0; y < A; y++) {
-    f.get(rb).i32(y).add().get(pW).mul().get(cb).add().i32(4 * C).mul().get(px).add().set(rowp[y]!);
-    f.get(rb).i32(y).add().i32(0).geS().get(rb).i32(y).add().get(pR).ltS().and_().set(rv[y]!);
-    f.get(cb).i32(y).add().i32(0).geS().get(cb).i32(y).add().get(pW).ltS().and_().set(cv[y]!);
-  }
-  f.get(rv[0]!);
-  for (let y = 1; y < A; y++) f.get(rv[y]!).and_();
-  for (let y = 0; y < A; y++) f.get(cv[y]!).and_();
-  f.set(inside);
-  // the channel loop, twice: interior tiles with plain loads, border tiles with zero-filled ones
-  for (const safe of [false, true]) {
-    if (!safe) f.get(inside).if_(); else f.else_();
-    f.get(tile).i32(4 * C).mul().set(off);
-    f.i32(0).set(c);
-    f.loop();
-    // pass 1, per input row y: t[y][l] = Σ_x BT[l][x] d[y][x] → scratch[(y·6 + l)·16]
+  // every tile (ti, tj) of the th × tw grid
+  f.forRange(ti, 0, pth, 1, () => f.forRange(tj, 0, ptw, 1, () => {
+    f.get(ti).get(ptw).mul().get(tj).add().set(tile);
+    f.get(pRow).get(ti).i32(M).mul().add().set(rb);
+    f.get(tj).i32(M).mul().i32(t.pad).sub().set(cb);
+    // row pointers (column cb) and validity
     for (let y = 0; y < A; y++) {
-      if (!safe) {
-        f.get(rowp[y]!).get(c).add().set(ra);
-        for (let xx = 0; xx < A; xx++) f.get(ra).vload(4 * C * xx).set(d[xx]!);
-      } else {
-        for (let xx = 0; xx < A; xx++) {
-          // select(load(valid ? addr : x), 0, valid)
-          f.get(rowp[y]!).get(c).add().i32(4 * C * xx).add().get(px).get(rv[y]!).get(cv[xx]!).and_().select().vload()
-            .get(zero).get(rv[y]!).get(cv[xx]!).and_().select().set(d[xx]!);
+      f.get(rb).i32(y).add().get(pW).mul().get(cb).add().i32(4 * C).mul().get(px).add().set(rowp[y]!);
+      f.get(rb).i32(y).add().i32(0).geS().get(rb).i32(y).add().get(pR).ltS().and_().set(rv[y]!);
+      f.get(cb).i32(y).add().i32(0).geS().get(cb).i32(y).add().get(pW).ltS().and_().set(cv[y]!);
+    }
+    f.get(rv[0]!);
+    for (let y = 1; y < A; y++) f.get(rv[y]!).and_();
+    for (let y = 0; y < A; y++) f.get(cv[y]!).and_();
+    f.set(inside);
+    // the channel loop, twice: interior tiles with plain loads, border tiles with zero-filled ones
+    for (const safe of [false, true]) {
+      if (!safe) f.get(inside).if_(); else f.else_();
+      f.get(tile).i32(4 * C).mul().set(off);
+      f.i32(0).set(c);
+      f.loop();
+      // pass 1, per input row y: t[y][l] = Σ_x BT[l][x] d[y][x] → scratch[(y·a + l)·16]
+      for (let y = 0; y < A; y++) {
+        if (!safe) {
+          f.get(rowp[y]!).get(c).add().set(ra);
+          for (let xx = 0; xx < A; xx++) f.get(ra).vload(4 * C * xx).set(d[xx]!);
+        } else {
+          for (let xx = 0; xx < A; xx++) {
+            // select(load(valid ? addr : x), 0, valid)
+            f.get(rowp[y]!).get(c).add().i32(4 * C * xx).add().get(px).get(rv[y]!).get(cv[xx]!).and_().select().vload()
+              .get(zero).get(rv[y]!).get(cv[xx]!).and_().select().set(d[xx]!);
+          }
         }
+        for (let l = 0; l < A; l++) { f.get(pscr); lincomb(f, BT[l]!, d); f.vstore(16 * (y * A + l)); }
       }
-      for (let l = 0; l < A; l++) { f.get(pscr); lincomb(f, BT[l]!, d); f.vstore(16 * (y * A + l)); }
+      // pass 2, per column l: u[k][l] = Σ_y BT[k][y] t[y][l] → V_{k·a+l}
+      for (let l = 0; l < A; l++) {
+        for (let y = 0; y < A; y++) f.get(pscr).vload(16 * (y * A + l)).set(d[y]!);
+        for (let k = 0; k < A; k++) { f.get(outp[k * A + l]!).get(off).add(); lincomb(f, BT[k]!, d); f.vstore(); }
+      }
+      f.get(off).i32(16).add().set(off);
+      f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
+      f.end();
     }
-    // pass 2, per column l: u[k][l] = Σ_y BT[k][y] t[y][l] → V_{k·6+l}
-    for (let l = 0; l < A; l++) {
-      for (let y = 0; y < A; y++) f.get(pscr).vload(16 * (y * A + l)).set(d[y]!);
-      for (let k = 0; k < A; k++) { f.get(outp[k * A + l]!).get(off).add(); lincomb(f, BT[k]!, d); f.vstore(); }
-    }
-    f.get(off).i32(16).add().set(off);
-    f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
     f.end();
-  }
-  f.end();
-  f.get(tj).i32(1).add().set(tj);
-  f.br(0);
-  f.end(); f.end();
-  f.get(ti).i32(1).add().set(ti);
-  f.br(0);
-  f.end(); f.end();
+  }));
   return f;
 }
 
 /**
- * output transform: (table of 36 input pointers, bias, res, out, rows, W, th, tw, hasRes, skip, scratch) —
+ * output transform: (table of q input pointers, bias, res, out, rows, W, th, tw, hasRes, skip, scratch) —
  * y = Aᵀ M A + bias (+ res), stored for the in-range pixels of each tile (out and res are (rows, W, Cout)); tile row
- * ti covers output rows 4·ti − skip … Two passes through a scratch (columns, then rows).
+ * ti covers output rows m·ti − skip … Two passes through a scratch (columns, then rows).
  */
 function outputFn(C: number, AT: number[][], t: Tiling): Fn {
   const { m: M, a: A, q: Q } = t;
   const f = new Fn('output', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const [ptab, pb, pres, pout, prows, pW, pth, ptw, phas, pskip, pscr] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const tr = f.local(I32); // output row of the tile's first row: 4·ti − skip
+  const tr = f.local(I32); // output row of the tile's first row: m·ti − skip
   const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), off = f.local(I32), full = f.local(I32), o0 = f.local(I32), pa = f.local(I32);
   const inp = Array.from({ length: Q }, () => f.local(I32));
   const ok = Array.from({ length: M * M }, () => f.local(I32)); // per pixel: inside the output
@@ -184,65 +175,56 @@ function outputFn(C: number, AT: number[][], t: Tiling): Fn {
   const yv = Array.from({ length: M }, () => f.local(V128));
   const bv = f.local(V128), v = f.local(V128);
   inp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
-  f.i32(0).set(ti);
-  f.block(); f.loop();
-  f.get(ti).get(pth).geS().brIf(1);
-  f.i32(0).set(tj);
-  f.block(); f.loop();
-  f.get(tj).get(ptw).geS().brIf(1);
-  f.get(ti).i32(M).mul().get(pskip).sub().set(tr);
-  f.get(tr).i32(0).geS().get(tr).i32(M - 1).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(M - 1).add().get(pW).ltS().and_().set(full);
-  for (let r = 0; r < M; r++) for (let s = 0; s < M; s++) {
-    f.get(tr).i32(r).add().i32(0).geS().get(tr).i32(r).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(s).add().get(pW).ltS().and_().set(ok[r * M + s]!);
-  }
-  // byte offset of the tile's top-left output pixel, channel 0 (negative when its first rows are skipped)
-  f.get(tr).get(pW).mul().get(tj).i32(M).mul().add().i32(4 * C).mul().set(o0);
-  f.get(ti).get(ptw).mul().get(tj).add().i32(4 * C).mul().set(off);
-  f.i32(0).set(c);
-  f.loop();
-  // pass 1, per column l: s[r][l] = Σ_k AT[r][k] m[k][l] → scratch[(r·6 + l)·16]
-  for (let l = 0; l < A; l++) {
-    for (let k = 0; k < A; k++) f.get(inp[k * A + l]!).get(off).add().vload().set(m[k]!);
-    for (let r = 0; r < M; r++) { f.get(pscr); lincomb(f, AT[r]!, m); f.vstore(16 * (r * A + l)); }
-  }
-  f.get(pb).get(c).add().vload().set(bv);
-  // pass 2, per output row r: y[r][s] = Σ_l AT[s][l] s[r][l] + bias (+ res)
-  for (let r = 0; r < M; r++) {
-    for (let l = 0; l < A; l++) f.get(pscr).vload(16 * (r * A + l)).set(m[l]!);
-    for (let s = 0; s < M; s++) { lincomb(f, AT[s]!, m); f.get(bv).v(S.f32x4_add).set(yv[s]!); }
-    // row pointer into out/res: o0 + r·W·4C + c
-    f.get(o0).get(pW).i32(r * 4 * C).mul().add().get(c).add().set(pa);
-    f.get(full).if_();
-    f.get(phas).if_();
-    for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).get(pres).get(pa).add().vload(4 * C * s).v(S.f32x4_add).vstore(4 * C * s);
-    f.else_();
-    for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).vstore(4 * C * s);
-    f.end();
-    f.else_();
-    for (let s = 0; s < M; s++) {
-      f.get(ok[r * M + s]!).if_();
-      f.get(yv[s]!).set(v);
+  // every tile (ti, tj) of the th × tw grid
+  f.forRange(ti, 0, pth, 1, () => f.forRange(tj, 0, ptw, 1, () => {
+    f.get(ti).i32(M).mul().get(pskip).sub().set(tr);
+    f.get(tr).i32(0).geS().get(tr).i32(M - 1).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(M - 1).add().get(pW).ltS().and_().set(full);
+    for (let r = 0; r < M; r++) for (let s = 0; s < M; s++) {
+      f.get(tr).i32(r).add().i32(0).geS().get(tr).i32(r).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(s).add().get(pW).ltS().and_().set(ok[r * M + s]!);
+    }
+    // byte offset of the tile's top-left output pixel, channel 0 (negative when its first rows are skipped)
+    f.get(tr).get(pW).mul().get(tj).i32(M).mul().add().i32(4 * C).mul().set(o0);
+    f.get(ti).get(ptw).mul().get(tj).add().i32(4 * C).mul().set(off);
+    f.i32(0).set(c);
+    f.loop();
+    // pass 1, per column l: s[r][l] = Σ_k AT[r][k] m[k][l] → scratch[(r·a + l)·16]
+    for (let l = 0; l < A; l++) {
+      for (let k = 0; k < A; k++) f.get(inp[k * A + l]!).get(off).add().vload().set(m[k]!);
+      for (let r = 0; r < M; r++) { f.get(pscr); lincomb(f, AT[r]!, m); f.vstore(16 * (r * A + l)); }
+    }
+    f.get(pb).get(c).add().vload().set(bv);
+    // pass 2, per output row r: y[r][s] = Σ_l AT[s][l] s[r][l] + bias (+ res)
+    for (let r = 0; r < M; r++) {
+      for (let l = 0; l < A; l++) f.get(pscr).vload(16 * (r * A + l)).set(m[l]!);
+      for (let s = 0; s < M; s++) { lincomb(f, AT[s]!, m); f.get(bv).v(S.f32x4_add).set(yv[s]!); }
+      // row pointer into out/res: o0 + r·W·4C + c
+      f.get(o0).get(pW).i32(r * 4 * C).mul().add().get(c).add().set(pa);
+      f.get(full).if_();
       f.get(phas).if_();
-      f.get(v).get(pres).get(pa).add().i32(4 * C * s).add().vload().v(S.f32x4_add).set(v);
+      for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).get(pres).get(pa).add().vload(4 * C * s).v(S.f32x4_add).vstore(4 * C * s);
+      f.else_();
+      for (let s = 0; s < M; s++) f.get(pout).get(pa).add().get(yv[s]!).vstore(4 * C * s);
       f.end();
-      f.get(pout).get(pa).add().i32(4 * C * s).add().get(v).vstore();
+      f.else_();
+      for (let s = 0; s < M; s++) {
+        f.get(ok[r * M + s]!).if_();
+        f.get(yv[s]!).set(v);
+        f.get(phas).if_();
+        f.get(v).get(pres).get(pa).add().i32(4 * C * s).add().vload().v(S.f32x4_add).set(v);
+        f.end();
+        f.get(pout).get(pa).add().i32(4 * C * s).add().get(v).vstore();
+        f.end();
+      }
       f.end();
     }
+    f.get(off).i32(16).add().set(off);
+    f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
     f.end();
-  }
-  f.get(off).i32(16).add().set(off);
-  f.get(c).i32(16).add().tee(c).i32(4 * C).ltS().brIf(0);
-  f.end();
-  f.get(tj).i32(1).add().set(tj);
-  f.br(0);
-  f.end(); f.end();
-  f.get(ti).i32(1).add().set(ti);
-  f.br(0);
-  f.end(); f.end();
+  }));
   return f;
 }
 
-/** filter transform: (g HWIO (3, 3, Cin, Cout), table of 36 output pointers, Cin) → U_q[ci, co] = (G g Gᵀ)[q] */
+/** filter transform: (g HWIO (r, r, Cin, Cout), table of q output pointers, Cin) → U_q[ci, co] = (G g Gᵀ)[q] */
 function filterFn(Cout: number, G: number[][], t: Tiling): Fn {
   const { r: R, a: A, q: Q } = t;
   const f = new Fn('filter', [I32, I32, I32]);
@@ -258,7 +240,7 @@ function filterFn(Cout: number, G: number[][], t: Tiling): Fn {
   f.loop();
   f.get(ci).i32(Cout).mul().get(co).add().i32(4).mul().set(off);
   for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) f.get(pg).get(off).add().get(stride).i32(i * R + j).mul().add().vload().set(g[i]![j]!);
-  // tmp = G·g (6×3), u = tmp·Gᵀ (6×6)
+  // tmp = G·g (a×r), u = tmp·Gᵀ (a×a)
   for (let k = 0; k < A; k++) for (let j = 0; j < R; j++) { lincomb(f, G[k]!, g.map((row) => row[j]!)); f.set(tmp[k]![j]!); }
   for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) { lincomb(f, G[l]!, tmp[k]!); f.set(u[k]![l]!); }
   for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) f.get(outp[k * A + l]!).get(off).add().get(u[k]![l]!).vstore();
