@@ -202,6 +202,27 @@ function runBands(n: number, th: number, bandTiles: number, bandFn: (b: number, 
   }
 }
 
+/**
+ * Image b of x (N, H, W, C), zero-padded by 1 row/column before and `below` / `right` after: made once per image
+ * while runBands walks that image's bands (the previous image's copy is freed then, the last one by dispose()).
+ */
+function paddedImages(x: tf.Tensor4D, below: number, right: number): { get(b: number): tf.Tensor4D; dispose(): void } {
+  const [n, H, W, C] = x.shape;
+  let xp: tf.Tensor4D | null = null;
+  let xpB = -1;
+  return {
+    get(b: number): tf.Tensor4D {
+      if (xpB !== b || !xp) {
+        xp?.dispose();
+        xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, below], [1, right], [0, 0]]) as tf.Tensor4D);
+        xpB = b;
+      }
+      return xp;
+    },
+    dispose(): void { xp?.dispose(); xp = null; },
+  };
+}
+
 export class Conv3x3Winograd {
   readonly m: number;
   readonly core: WinogradCore;
@@ -228,26 +249,21 @@ export class Conv3x3Winograd {
     const m = this.m;
     const th = Math.ceil(H / m), tw = Math.ceil(W / m);
     const bandTiles = Math.max(1, Math.min(th, Math.floor(this.bandElements / this.core.perTileRow(tw))));
-    let xp: tf.Tensor4D | null = null;
-    let xpB = -1;
+    // zero padding: 1 on every side + bottom/right up to whole tiles
+    const images = paddedImages(x, th * m - H + 1, tw * m - W + 1);
     try {
       return runBands(n, th, bandTiles, (b, t0, nt) => {
-        if (xpB !== b) {
-          xp?.dispose();
-          // zero padding: 1 on every side + bottom/right up to whole tiles
-          xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, th * m - H + 1], [1, tw * m - W + 1], [0, 0]]) as tf.Tensor4D);
-          xpB = b;
-        }
+        const xp = images.get(b);
         const rows = Math.min(nt * m, H - t0 * m);
         const y = tf.tidy(() => {
-          const band = xp!.slice([0, t0 * m, 0, 0], [1, nt * m + 2, tw * m + 2, C]);
+          const band = xp.slice([0, t0 * m, 0, 0], [1, nt * m + 2, tw * m + 2, C]);
           const yb = this.core.band(band, nt, tw);
           return rows !== nt * m || W !== tw * m ? yb.slice([0, 0, 0, 0], [1, rows, W, this.cout]) : yb;
         });
         return epilogue(y, [this.cout], [this.bias], [activation]);
       })[0]!;
     } finally {
-      (xp as tf.Tensor4D | null)?.dispose();
+      images.dispose();
     }
   }
 
@@ -312,19 +328,14 @@ export class Conv3x3Stride2Winograd {
     const Hp = 2 * (th * m + 1), Wp = 2 * (tw * m + 1);
     const perTileRow = this.cores.reduce((a, c) => a + c.perTileRow(tw), 0);
     const bandTiles = Math.max(1, Math.min(th, Math.floor(this.bandElements / perTileRow)));
-    let xp: tf.Tensor4D | null = null;
-    let xpB = -1;
+    const images = paddedImages(x, Hp - H - 1, Wp - W - 1);
     try {
       return runBands(n, th, bandTiles, (b, t0, nt) => {
-        if (xpB !== b) {
-          xp?.dispose();
-          xp = tf.tidy(() => tf.pad(n === 1 ? x : x.slice([b, 0, 0, 0], [1, H, W, C]), [[0, 0], [1, Hp - H - 1], [1, Wp - W - 1], [0, 0]]) as tf.Tensor4D);
-          xpB = b;
-        }
+        const xp = images.get(b);
         const rows = Math.min(nt * m, Ho - t0 * m);
         const y = tf.tidy(() => {
           const R = nt * m + 1, Cw = tw * m + 1;
-          const band = xp!.slice([0, 2 * t0 * m, 0, 0], [1, 2 * R, Wp, C]).reshape([R, 2, Cw, 2, C]);
+          const band = xp.slice([0, 2 * t0 * m, 0, 0], [1, 2 * R, Wp, C]).reshape([R, 2, Cw, 2, C]);
           const ph = tf.transpose(band, [1, 3, 0, 2, 4]); // (p, q, u, v, C)
           const P = (p: number, q: number, r: number, c: number): tf.Tensor4D => ph.slice([p, q, 0, 0, 0], [1, 1, r, c, C]).reshape([1, r, c, C]) as tf.Tensor4D;
           const y00 = this.cores[0].band(P(0, 0, R, Cw), nt, tw);
@@ -337,7 +348,7 @@ export class Conv3x3Stride2Winograd {
         return epilogue(y, this.couts, this.biases, activations);
       });
     } finally {
-      (xp as tf.Tensor4D | null)?.dispose();
+      images.dispose();
     }
   }
 
