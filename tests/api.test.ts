@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as api from '../src/index.js';
+import { TINY } from './helpers/tiny_codec.js';
 
 describe('package root exports the documented API', () => {
   it('codec, I/O, codes file, backend, noise, samplers, conversion', () => {
@@ -15,14 +16,12 @@ describe('package root exports the documented API', () => {
 
 describe('MuCodec.load({ threads })', () => {
   it('takes the running thread count, and names the problem when another one is asked once wasm runs', async () => {
-    const { join } = await import('node:path');
-    const tiny = join(import.meta.dirname, '..', 'weights', 'tiny');
     await api.initBackend('wasm');
     const running = api.wasmThreads();
     expect(running).toBeGreaterThanOrEqual(1);
-    const c = await api.MuCodec.load({ weightsDir: tiny, threads: running! });
+    const c = await api.MuCodec.load({ weightsDir: TINY, threads: running! });
     c.dispose();
-    await expect(api.MuCodec.load({ weightsDir: tiny, threads: running! + 1 })).rejects.toThrow(/already runs with \d+ thread/);
+    await expect(api.MuCodec.load({ weightsDir: TINY, threads: running! + 1 })).rejects.toThrow(/already runs with \d+ thread/);
     expect(() => api.parseThreads('0')).toThrow(/1\.\.64/);
   });
 });

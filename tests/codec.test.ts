@@ -2,34 +2,14 @@
  * The codec as users call it (issue 7), on the tiny model in weights/tiny (every real block, random weights):
  * reconstruct length/format, seeded determinism, tensor hygiene, streaming memory, prompts, CLI round trip.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { initBackend } from '../src/backend.js';
 import { MuCodec, cutPrompt } from '../src/codec.js';
 import { readWav } from '../src/audio/wav.js';
-import { decodeCommand, reconstructCommand } from '../src/commands/decode.js';
-import { encodeCommand } from '../src/commands/encode.js';
-import { readCodesFile } from '../src/codesfile.js';
 import { planCode2Sound } from '../src/decoder.js';
+import { TEST_WAV, TINY, allFinite, useTinyCodec } from './helpers/tiny_codec.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const TINY = join(ROOT, 'weights', 'tiny');
-const TEST_WAV = join(ROOT, 'test_wav', 'test.wav');
-const tmp = mkdtempSync(join(tmpdir(), 'mucodec-codec-'));
-let codec: MuCodec;
-
-beforeAll(async () => {
-  await initBackend();
-  codec = await MuCodec.load({ weightsDir: TINY });
-});
-afterAll(() => { codec?.dispose(); rmSync(tmp, { recursive: true, force: true }); });
-
-function allFinite(chs: Float32Array[]): boolean {
-  return chs.every((c) => c.every((v) => Number.isFinite(v)));
-}
+const env = useTinyCodec();
 
 describe('MuCodec on the tiny model', () => {
   let codes: Int32Array;
@@ -53,10 +33,10 @@ describe('MuCodec on the tiny model', () => {
   });
 
   it('decode: same seed → identical audio, another seed → different; length int(n/100·4·48000)', async () => {
-    codes = (await codec.encode(await readWav(TEST_WAV))).codes;
-    const a = await codec.decode(codes, { steps: 1, seed: 7 });
-    const b = await codec.decode(codes, { steps: 1, seed: 7 });
-    const c = await codec.decode(codes, { steps: 1, seed: 8 });
+    codes = (await env.codec.encode(await readWav(TEST_WAV))).codes;
+    const a = await env.codec.decode(codes, { steps: 1, seed: 7 });
+    const b = await env.codec.decode(codes, { steps: 1, seed: 7 });
+    const c = await env.codec.decode(codes, { steps: 1, seed: 8 });
     expect(a.channels[0]!.length).toBe(Math.trunc(codes.length / 100 * 4 * 48000));
     expect(Buffer.from(a.channels[0]!.buffer).equals(Buffer.from(b.channels[0]!.buffer))).toBe(true);
     expect(Buffer.from(a.channels[1]!.buffer).equals(Buffer.from(b.channels[1]!.buffer))).toBe(true);
@@ -69,7 +49,7 @@ describe('MuCodec on the tiny model', () => {
     const seen: string[] = [];
     const ac = new AbortController();
     const before = tf.memory().numTensors;
-    await expect(codec.decode(codes, {
+    await expect(env.codec.decode(codes, {
       steps: 3, seed: 1, signal: ac.signal,
       onProgress: (p) => { seen.push(`${p.phase}:${p.window}:${p.step ?? ''}`); if (p.step === 2) ac.abort(new Error('stop here')); },
     })).rejects.toThrow('stop here');
@@ -78,8 +58,8 @@ describe('MuCodec on the tiny model', () => {
   });
 
   it('rejects codes outside the codebook and empty codes clearly', async () => {
-    await expect(codec.decode(Int32Array.from([1, 2, 64]))).rejects.toThrow(/code 2 is 64, outside the codebook \(0 … 63\)/);
-    await expect(codec.decode(new Int32Array(0))).rejects.toThrow(/no codes/);
+    await expect(env.codec.decode(Int32Array.from([1, 2, 64]))).rejects.toThrow(/code 2 is 64, outside the codebook \(0 … 63\)/);
+    await expect(env.codec.decode(new Int32Array(0))).rejects.toThrow(/no codes/);
   });
 
   it('prompt cut as upstream: first 10.24 s, or 20.48–30.72 s when longer than 30.76 s', () => {
@@ -109,8 +89,8 @@ describe('decode with a prompt (tiny model)', () => {
   it('prompt latents are window 0\'s in-context frames, prompt audio is not in the output, seeded runs repeat', async () => {
     const prompt = await readWav(TEST_WAV);
     const codes = Int32Array.from({ length: 60 }, (_, i) => (i * 5) % 64);
-    const dec = (codec as unknown as { dec: { decoder: { inferenceCodes: (a: Record<string, unknown>) => unknown } } | null });
-    await (codec as unknown as { ensure: (p: string) => Promise<void> }).ensure('decoder'); // build the decoder part now
+    const dec = (env.codec as unknown as { dec: { decoder: { inferenceCodes: (a: Record<string, unknown>) => unknown } } | null });
+    await (env.codec as unknown as { ensure: (p: string) => Promise<void> }).ensure('decoder'); // build the decoder part now
     const inner = dec.dec!.decoder;
     const seen: Array<{ incontextLength: number; trueLatents: { shape: number[]; data: Float32Array } }> = [];
     const orig = inner.inferenceCodes.bind(inner);
@@ -122,7 +102,7 @@ describe('decode with a prompt (tiny model)', () => {
     const recording = { randn: (shape: readonly number[]) => { const d = base.randn(shape); draws.push(d); return d; } };
     let out;
     try {
-      out = await codec.decode(codes, { steps: 1, noise: recording, prompt });
+      out = await env.codec.decode(codes, { steps: 1, noise: recording, prompt });
     } finally {
       inner.inferenceCodes = orig;
     }
@@ -135,7 +115,7 @@ describe('decode with a prompt (tiny model)', () => {
     const { encodePromptLatent } = await import('../src/synthesis.js');
     const { ReplayNoise } = await import('../src/noise.js');
     const { prepareStereo48k } = await import('../src/encoder.js');
-    const parts = (codec as unknown as { dec: { vae: never; stft: never } }).dec;
+    const parts = (env.codec as unknown as { dec: { vae: never; stft: never } }).dec;
     const cut = cutPrompt(prepareStereo48k(prompt));
     const rows = new Float32Array(2 * cut[0].length); rows.set(cut[0]); rows.set(cut[1], cut[0].length);
     const eps = (d: Float32Array, shape: number[]) => ({ dtype: 'float32' as const, shape, data: d });

@@ -2,34 +2,21 @@
  * The codec as users call it (issue 7), on the tiny model in weights/tiny (every real block, random weights):
  * streaming memory and the CLI round trip (split from codec.test.ts so the two run in parallel).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../src/backend.js';
-import { MuCodec, cutPrompt } from '../src/codec.js';
 import { readWav } from '../src/audio/wav.js';
 import { decodeCommand, reconstructCommand } from '../src/commands/decode.js';
 import { encodeCommand } from '../src/commands/encode.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { planCode2Sound } from '../src/decoder.js';
+import { TEST_WAV, TINY, useTinyCodec } from './helpers/tiny_codec.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const TINY = join(ROOT, 'weights', 'tiny');
-const TEST_WAV = join(ROOT, 'test_wav', 'test.wav');
+const env = useTinyCodec();
 const tmp = mkdtempSync(join(tmpdir(), 'mucodec-codec-'));
-let codec: MuCodec;
-
-beforeAll(async () => {
-  await initBackend();
-  codec = await MuCodec.load({ weightsDir: TINY });
-});
-afterAll(() => { codec?.dispose(); rmSync(tmp, { recursive: true, force: true }); });
-
-function allFinite(chs: Float32Array[]): boolean {
-  return chs.every((c) => c.every((v) => Number.isFinite(v)));
-}
+afterAll(() => { rmSync(tmp, { recursive: true, force: true }); });
 
 describe('streaming: memory does not grow with the number of windows', () => {
   it('a 3-window decode peaks within 1.5× a 1-window decode', async () => {
@@ -38,7 +25,7 @@ describe('streaming: memory does not grow with the number of windows', () => {
     const heap = (): number | null => (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length ?? null;
     const run = async (codes: Int32Array): Promise<number> => {
       let peak = tf.memory().numBytes;
-      await codec.decode(codes, { steps: 1, seed: 2, onProgress: () => { peak = Math.max(peak, tf.memory().numBytes); } });
+      await env.codec.decode(codes, { steps: 1, seed: 2, onProgress: () => { peak = Math.max(peak, tf.memory().numBytes); } });
       return heap() ?? peak;
     };
     const one = Int32Array.from({ length: 300 }, (_, i) => (i * 3) % 64);      // 1 window
