@@ -120,11 +120,12 @@ describe('MuQ rotary tables', () => {
 });
 
 describe('MuQ conv frontend', () => {
-  it('Res2d outputs = mid.res0 / mid.res1', async () => {
+  // the default (SIMD Winograd on wasm), the tfjs-op Winograd used off wasm, and tf.conv2d
+  for (const mode of ['winograd-simd', 'winograd-f3h', 'direct'] as const) it(`Res2d outputs = mid.res0 / mid.res1 (${mode})`, async () => {
     const c = await loadCase(fixtureDir('encoder', 'muq.conv_subsampling'));
     const p = await c.weights();
     const before = tf.memory().numTensors;
-    const fe = new Conv2dSubsampling(p, { convDim: 8, encoderDim: 24, nMels: 128, strides: [2, 2], batchNormEps: 1e-5 });
+    const fe = new Conv2dSubsampling(p, { convDim: 8, encoderDim: 24, nMels: 128, strides: [2, 2], batchNormEps: 1e-5, conv3x3: mode });
     const x = c.t('in.x');
     const xt = tf.tidy(() => tf.tensor3d(toFloat32(x), x.shape as [number, number, number]).transpose([0, 2, 1]) as tf.Tensor3D);
     const mids: { res0?: tf.Tensor4D; res1?: tf.Tensor4D } = {};
@@ -137,6 +138,7 @@ describe('MuQ conv frontend', () => {
       t.dispose();
       mids[k]!.dispose();
     }
+    expectClose('out.y', host(y), c.t('out.y'), caseTol(c));
     for (const t of [xt, y]) t.dispose();
     fe.dispose();
     expect(tf.memory().numTensors).toBe(before);
