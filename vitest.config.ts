@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    setupFiles: ['tests/setup/event_loop_guard.ts'],
     testTimeout: 600_000,
     hookTimeout: 600_000,
     pool: 'forks',

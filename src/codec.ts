@@ -30,6 +30,7 @@ import type { HostTensor } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import type { Solver } from './sampler/index.js';
+import { yieldToEventLoop } from './sampler/ode.js';
 import { LatentsToAudio, encodePromptLatent } from './synthesis.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
@@ -349,7 +350,8 @@ export class MuCodec {
         report({ phase: 'audio', window: w.index, windows: w.count }, 0.9);
         // the decoder already cut the prompt frames from window 0
         synth.s ??= new LatentsToAudio(vae, vocoder, { targetLen: w.plan.targetLen, duration: opts.duration ?? 40.96, sampleRate: 48000 });
-        pieces.push(synth.s.push(w.latents));
+        await yieldToEventLoop();
+        pieces.push(await synth.s.pushAsync(w.latents));
         current = w.index + 1;
         report({ phase: 'audio', window: w.index, windows: w.count }, 0);
       }

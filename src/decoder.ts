@@ -18,7 +18,8 @@ import { makeNoise, type NoiseSource } from './noise.js';
 import { RVQ, MUCODEC_RVQ_CONFIG, type RVQConfig } from './rvq/index.js';
 import { REAL_DIT_CONFIG, ditConfigFromUpstream, type DiTConfig } from './dit/config.js';
 import { Transformer2DModel, type DiTOptions } from './dit/transformer.js';
-import { solveCfm } from './sampler/cfm.js';
+import { cfmSteps } from './sampler/cfm.js';
+import { drainSteps, drainStepsAsync } from './sampler/ode.js';
 import { uniformSchedule, checkSchedule } from './sampler/schedule.js';
 import type { Solver } from './sampler/solvers.js';
 import { disposeLinear, linear, uploadLinear, type LinearW } from './dit/weights.js';
@@ -312,6 +313,16 @@ export class MuCodecDecoder {
    * One random draw: prepare_latents (B, 32, F, 32).
    */
   inferenceCodes(a: InferenceCodesArgs): tf.Tensor4D {
+    return drainSteps(this.inferenceCodesSteps(a));
+  }
+
+  /** `inferenceCodes` handing the event loop back after every sampler step (same draws, same result). */
+  inferenceCodesAsync(a: InferenceCodesArgs): Promise<tf.Tensor4D> {
+    return drainStepsAsync(this.inferenceCodesSteps(a));
+  }
+
+  /** inference_codes as a step generator (one yield per sampler step; the latents as its return value). */
+  *inferenceCodesSteps(a: InferenceCodesArgs): Generator<unknown, tf.Tensor4D, void> {
     const codes = hostCodes(a.codes);
     const [b, , tc] = codes.shape;
     const C = this.config.numChannels;
@@ -343,7 +354,7 @@ export class MuCodecDecoder {
       projected = this.normfeat.project(trueT);
       incontext = tf.tidy(() => tf.mul(projected!, incMask) as tf.Tensor4D);
       const tSpan = a.tSpan !== undefined ? checkSchedule(a.tSpan) : uniformSchedule(a.numSteps ?? 20);
-      const sol = solveCfm(this.estimator, { x, incontextX: incontext, incontextLength: L, mu: muM, guidanceScale: guidance }, {
+      const sol = yield* cfmSteps(this.estimator, { x, incontextX: incontext, incontextLength: L, mu: muM, guidanceScale: guidance }, {
         tSpan, solver: a.solver ?? 'euler',
         onStep: a.onStep ? (s) => a.onStep!({ step: s.step, steps: s.steps, t: s.t }) : undefined,
       });
@@ -435,7 +446,9 @@ export class MuCodecDecoder {
         }
         incontextLength = OVERLAP_FRAMES;
       }
-      const lat = this.inferenceCodes({
+      // one event-loop turn per sampler step: at the real size a window is minutes of work, and a blocked loop
+      // would hold back the caller's timers, abort signals and I/O for all of it
+      const lat = await this.inferenceCodesAsync({
         codes: { data: wc, shape: [b, 1, WINDOW_CODES] },
         trueLatents: { dtype: 'float32', shape: [b, C, WINDOW_FRAMES, 32], data: trueLatents },
         latentLength: WINDOW_FRAMES, incontextLength, guidanceScale: guidance, scenario: 'other_seg', noise,

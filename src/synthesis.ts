@@ -12,6 +12,7 @@
  * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
  * the rest. Memory is bounded by one window, whatever the song length.
  */
+import { yieldToEventLoop } from './sampler/ode.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
@@ -229,6 +230,15 @@ export class LatentsToAudio {
   /** decode, vocode and cross-fade one window; returns the newly final samples per output row (2B rows) */
   push(latent: HostTensor): Float32Array[] {
     return this.pushAudio(this.vocodeMels(this.decodeMels(latent)));
+  }
+
+  /** `push` handing the event loop back between the phases (the caller's timers, abort signals and I/O get through) */
+  async pushAsync(latent: HostTensor): Promise<Float32Array[]> {
+    const mels = this.decodeMels(latent);
+    await yieldToEventLoop();
+    const rows = this.vocodeMels(mels);
+    await yieldToEventLoop();
+    return this.pushAudio(rows);
   }
 
   /** the last samples (and the end of the stream) */

@@ -3,10 +3,10 @@
  * fork (vitest.config.ts); this runs EVERY reference case in tests/fixtures again through `mucodec parity` on a
  * 2-thread XNNPACK pool (its own process: the pool size is fixed when the wasm backend starts).
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runHelper } from './helpers/run_child.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const FIX = join(ROOT, 'tests', 'fixtures');
@@ -24,13 +24,11 @@ function caseCount(): number {
 }
 
 describe('parity with 2 wasm threads', () => {
-  it('every reference case passes on a 2-thread pool', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', 'parity_cli.ts'), '--', FIX], {
-      cwd: ROOT, env: { ...process.env, MUCODEC_THREADS: '2', MUCODEC_BACKEND: 'wasm' }, encoding: 'utf8', timeout: 900_000, maxBuffer: 64 << 20,
-    });
-    const out = r.stdout ?? '';
+  it('every reference case passes on a 2-thread pool', async () => {
+    const r = await runHelper('parity_cli.ts', [FIX], { MUCODEC_THREADS: '2', MUCODEC_BACKEND: 'wasm' }, 900_000);
+    const out = r.stdout;
     const first = out.split('\n').find((l) => l.startsWith('{'));
-    expect(first, `no thread line; stderr:\n${(r.stderr ?? '').slice(-2000)}`).toBeDefined();
+    expect(first, `no thread line; stderr:\n${r.stderr.slice(-2000)}`).toBeDefined();
     expect((JSON.parse(first!) as { threads: number }).threads).toBe(2);
     const failed = out.split('\n').filter((l) => l.startsWith('FAIL'));
     expect(failed, failed.join('\n')).toEqual([]);

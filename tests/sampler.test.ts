@@ -10,8 +10,8 @@ import { toFloat32 } from '../src/hosttensor.js';
 import { ditConfigFromUpstream } from '../src/dit/config.js';
 import { Transformer2DModel } from '../src/dit/transformer.js';
 import {
-  cfmVelocity, getSolver, incontextConstraint, linspaceF32, powerSchedule, registerSolver, solveCfm, solveOde,
-  uniformSchedule, type Solver, type VelocityAt,
+  cfmVelocity, drainStepsAsync, getSolver, incontextConstraint, linspaceF32, odeSteps, powerSchedule, registerSolver,
+  solveCfm, solveOde, solveOdeAsync, uniformSchedule, type Solver, type VelocityAt,
 } from '../src/sampler/index.js';
 import { fixtureDir } from './parity-helper.js';
 
@@ -99,6 +99,27 @@ describe('sampler', () => {
     x0.dispose();
     for (const o of orders(errs)) expect(o).toBeGreaterThan(1.8);
     expect(() => getSolver('nope')).toThrow(/unknown sampler "nope"/);
+  });
+
+  it('solveOdeAsync = solveOde bit for bit, and the event loop runs between its steps; stopping it frees its state', async () => {
+    const before = tf.memory().numTensors;
+    const x0 = tf.tensor1d([1.0, -0.5, 2.0, 0.25]);
+    const sync = solveOde(linearV, x0, { solver: 'heun', steps: 6 });
+    // a macrotask queued before the solve runs before it ends (one event-loop turn per step)
+    const order: string[] = [];
+    setImmediate(() => order.push('timer'));
+    const asyncY = await solveOdeAsync(linearV, x0, { solver: 'heun', steps: 6, onStep: (s) => order.push(`step${s.step}`) });
+    expect(Array.from(asyncY.dataSync())).toEqual(Array.from(sync.dataSync()));
+    expect(order.indexOf('timer')).toBeGreaterThan(0);
+    expect(order.indexOf('timer')).toBeLessThan(order.length - 1);
+    sync.dispose(); asyncY.dispose();
+    // an abort between steps: the rejection reaches the caller and the solver's state is disposed
+    let n = 0;
+    await expect(drainStepsAsync(odeSteps(linearV, x0, { steps: 10 }), () => { if (++n === 3) throw new Error('aborted'); })).rejects.toThrow('aborted');
+    // a throw inside onStep (upstream-style abort check) as well
+    expect(() => solveOde(linearV, x0, { steps: 10, onStep: (s) => { if (s.step === 4) throw new Error('stop'); } })).toThrow('stop');
+    x0.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   describe('on the tiny fixture DiT', () => {

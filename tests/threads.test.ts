@@ -4,17 +4,12 @@
  * strided conv2d / depthwise conv) is bit-identical to the single-threaded run. Each count runs in its own child
  * process (a wasm backend's pool is fixed when it starts).
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseThreads } from '../src/workers/wasm_threads.js';
+import { runHelper } from './helpers/run_child.js';
 
-const ROOT = join(import.meta.dirname, '..');
-
-function probe(threads: number): { threads: number; hashes: Record<string, string> } {
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', 'threads_probe.ts')], {
-    cwd: ROOT, env: { ...process.env, MUCODEC_THREADS: String(threads), MUCODEC_BACKEND: 'wasm' }, encoding: 'utf8', timeout: 240_000,
-  });
+async function probe(threads: number): Promise<{ threads: number; hashes: Record<string, string> }> {
+  const r = await runHelper('threads_probe.ts', [], { MUCODEC_THREADS: String(threads), MUCODEC_BACKEND: 'wasm' }, 240_000);
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   if (r.status !== 0 || !line) throw new Error(`threads probe (${threads}) failed: status ${r.status}\n${r.stderr.slice(-2000)}`);
   return JSON.parse(line) as { threads: number; hashes: Record<string, string> };
@@ -29,9 +24,9 @@ describe('wasm threads', () => {
     expect(() => parseThreads('two')).toThrow(/whole number/);
   });
 
-  it('2 threads run a 2-thread pool and give the 1-thread bytes', () => {
-    const one = probe(1);
-    const two = probe(2);
+  it('2 threads run a 2-thread pool and give the 1-thread bytes', async () => {
+    const one = await probe(1);
+    const two = await probe(2);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
     expect(Object.keys(two.hashes).length).toBeGreaterThanOrEqual(7);

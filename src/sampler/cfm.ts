@@ -12,7 +12,7 @@
  * here the estimator gets one t per batch row (the same scalar t broadcast), identical for B = 1.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { solveOde, type OdeOptions } from './ode.js';
+import { drainSteps, odeSteps, type OdeOptions, type StepInfo } from './ode.js';
 import type { VelocityAt } from './solvers.js';
 
 /** Anything mapping (B, 96, T, W) and one flow time per row to (B, 32, T, W): the DiT, or a test double. */
@@ -82,18 +82,23 @@ export function incontextConstraint(inp: CfmInputs): ((x: tf.Tensor, t: number) 
   return fn;
 }
 
+/** The CFM solve as a step generator (see `odeSteps`): one yield per step, the final x as its return value. */
+export function* cfmSteps(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): Generator<StepInfo, tf.Tensor4D, void> {
+  const v = cfmVelocity(estimator, inp);
+  const c = incontextConstraint(inp);
+  try {
+    return (yield* odeSteps(v, inp.x, { ...opts, constrain: c ?? opts.constrain })) as tf.Tensor4D;
+  } finally {
+    v.dispose();
+    c?.dispose();
+  }
+}
+
 /**
  * Solve the CFM ODE from inp.x (noise, t = 0) to t = 1. With the default options (Euler,
  * linspace(0, 1, steps + 1)) this is upstream's solve_euler. Returns the final x (before inference_codes
  * puts the in-context latents back). Inputs are not disposed.
  */
 export function solveCfm(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): tf.Tensor4D {
-  const v = cfmVelocity(estimator, inp);
-  const c = incontextConstraint(inp);
-  try {
-    return solveOde(v, inp.x, { ...opts, constrain: c ?? opts.constrain }) as tf.Tensor4D;
-  } finally {
-    v.dispose();
-    c?.dispose();
-  }
+  return drainSteps(cfmSteps(estimator, inp, opts));
 }

@@ -38,10 +38,12 @@ export interface OdeOptions {
 }
 
 /**
- * Solve from x0 at tSpan[0] to tSpan[last]. `x0` is not disposed; the result is a new tensor.
- * `v` must return a new tensor and not dispose its input.
+ * The solve as a generator: one `yield` after every step (its StepInfo, after `onStep` ran), the final x as the
+ * return value. Lets a caller run the same steps synchronously (`solveOde`) or hand the event loop back between
+ * steps (`solveOdeAsync`) without two copies of the loop. Stopping it early (`return()` / a throw) disposes the
+ * state; inputs are never disposed.
  */
-export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): tf.Tensor {
+export function* odeSteps(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): Generator<StepInfo, tf.Tensor, void> {
   const tSpan = opts.tSpan !== undefined ? checkSchedule(opts.tSpan) : uniformSchedule(opts.steps ?? 20);
   const solver = getSolver(opts.solver ?? 'euler');
   const c = opts.constrain;
@@ -52,6 +54,7 @@ export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): t
   const steps = tSpan.length - 1;
   let t = tSpan[0]!;
   let x = tf.clone(x0);
+  let finished = false;
   try {
     for (let k = 0; k < steps; k++) {
       const dt = f32(tSpan[k + 1]! - t);
@@ -65,11 +68,58 @@ export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): t
       x = next;
       const t0 = t;
       t = f32(t + dt);
-      opts.onStep?.({ step: k, steps, t: t0, dt, x });
+      const info: StepInfo = { step: k, steps, t: t0, dt, x };
+      opts.onStep?.(info);
+      yield info;
+    }
+    finished = true;
+    return x;
+  } finally {
+    if (!finished) x.dispose();
+  }
+}
+
+/** Run a step generator to its end, synchronously. */
+export function drainSteps<Y, R>(gen: Generator<Y, R, void>): R {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Hand the event loop back for one turn: timers, I/O, an AbortSignal fired from outside, a TTY redraw. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((res) => setImmediate(res));
+}
+
+/**
+ * Run a step generator to its end, yielding to the event loop between steps (so a long solve does not block
+ * the process: a SIGINT handler, a timer-driven abort or an RPC heartbeat gets through after every step).
+ * `between` may throw (e.g. an abort check); the generator is then closed so it disposes its state.
+ */
+export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?: () => void): Promise<R> {
+  try {
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+      await yieldToEventLoop();
+      between?.();
     }
   } catch (e) {
-    x.dispose();
+    gen.return(undefined as never);
     throw e;
   }
-  return x;
+}
+
+/**
+ * Solve from x0 at tSpan[0] to tSpan[last]. `x0` is not disposed; the result is a new tensor.
+ * `v` must return a new tensor and not dispose its input.
+ */
+export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): tf.Tensor {
+  return drainSteps(odeSteps(v, x0, opts));
+}
+
+/** `solveOde` that gives the event loop a turn after every step (same steps, same result). */
+export function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): Promise<tf.Tensor> {
+  return drainStepsAsync(odeSteps(v, x0, opts));
 }
