@@ -13,6 +13,7 @@ import { encodeCommand } from '../src/commands/encode.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { planCode2Sound } from '../src/decoder.js';
 import { TEST_WAV, TINY, useTinyCodec } from './helpers/tiny_codec.js';
+import { startHelper } from './helpers/run_child.js';
 
 const env = useTinyCodec();
 const tmp = mkdtempSync(join(tmpdir(), 'mucodec-codec-'));
@@ -56,5 +57,29 @@ describe('CLI round trip on the tiny model', () => {
     await expect(reconstructCommand([TEST_WAV, '-o', bad, '--sampler', 'leapfrog', '--weights', TINY], quiet)).rejects.toThrow(/unknown sampler "leapfrog"/);
     expect(existsSync(bad)).toBe(false);
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('Ctrl-C during a decode stops it within seconds (between sampler steps), exit 1, no output, no temp file', async () => {
+    const dir = mkdtempSync(join(tmp, 'sigint-'));
+    const mc = join(dir, 's.mcodes');
+    const wav = join(dir, 's.wav');
+    const quiet = { log: () => undefined, stderr: { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream };
+    expect(await encodeCommand([TEST_WAV, '-o', mc, '--weights', TINY, '--quiet'], quiet)).toBe(0);
+    // 1000 steps (the CLI's maximum): a long sampling phase on the tiny model, so the signal lands inside it
+    const run = startHelper('cli_src.ts', ['decode', mc, '-o', wav, '--steps', '1000', '--weights', TINY], { MUCODEC_BACKEND: 'wasm' }, 300_000);
+    const t0 = Date.now();
+    while (!/decode: \d+% window \d+\/\d+ step \d+/.test(run.stderrSoFar())) {
+      if (run.child.exitCode !== null || Date.now() - t0 > 120_000) throw new Error(`decode never reached the sampler:\n${run.stderrSoFar().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const tSig = Date.now();
+    run.child.kill('SIGINT');
+    const r = await run.result;
+    const stopS = (Date.now() - tSig) / 1000;
+    expect(r.signal, r.stderr.slice(-2000)).toBeNull();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/interrupted \(Ctrl-C\): no output written/);
+    expect(stopS).toBeLessThan(20);
+    expect(readdirSync(dir)).toEqual(['s.mcodes']);
   });
 });

@@ -4,23 +4,31 @@
  * after 60 s, and a `spawnSync` that outlives that (the 2-thread parity run takes 85 s on a loaded 2-core CI
  * machine) makes vitest report "Timeout calling onTaskUpdate" as an unhandled error and fail the run.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
 export interface ChildResult { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-export function runHelper(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', script), ...(args.length ? ['--', ...args] : [])], {
-      cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+export interface RunningChild { child: ChildProcess; result: Promise<ChildResult>; stderrSoFar(): string }
+
+/** Start a helper; `result` settles when it exits (killed with SIGKILL after `timeoutMs`). */
+export function startHelper(script: string, args: string[], env: Record<string, string>, timeoutMs: number): RunningChild {
+  const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', script), ...(args.length ? ['--', ...args] : [])], {
+    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '', stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  const result = new Promise<ChildResult>((resolve, reject) => {
     const timer = setTimeout(() => { stderr += `\n[run_child] killed after ${timeoutMs} ms`; child.kill('SIGKILL'); }, timeoutMs);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
     child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
   });
+  return { child, result, stderrSoFar: () => stderr };
+}
+
+export function runHelper(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<ChildResult> {
+  return startHelper(script, args, env, timeoutMs).result;
 }
