@@ -57,9 +57,14 @@ export const TARGETS: Target[] = [
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 1.0, ceilingOf: ['hifigan.generate'],
     close: 'PyTorch runs this at 140 GFLOP/s (oneDNN, AVX2 FMA), 3× the best wasm SIMD128 conv1d on these shapes (ceiling ' +
-      'column); the stage already runs near that ceiling on both cores. Direct convolution cannot close it; it would take a ' +
-      'fast-convolution algorithm for the k = 3/7/11 dilated 1-D convs (Winograd F(m, r) per dilation phase) on top, or ' +
-      'tfjs-node / GPU.',
+      'column); the stage already runs near that ceiling on both cores. Direct convolution cannot close it. A fast algorithm was ' +
+      'measured (`node dist/bench/winograd1d.js --threads 2`, 2026-11-26: the resblock convs of 1 s of mel, 18.7 s direct): ' +
+      'Winograd F(3,3) on 3-tap chunks of the k = 3/7/11/15 kernels per dilation phase (layers/winograd1d.ts: 5 XNNPACK convs ' +
+      'at a third of the length, transforms as tfjs ops) is 1.48× faster at 768 channels, 1.43× at 384, 0.96× at 192 and ' +
+      '0.74×/0.52× at 96/48 (there the transforms cost more than the saved multiplies). On the two levels where it wins it ' +
+      'would save ≈ 3 s (ratio ≈ 0.31), while their transformed filters take 1.8× the memory (≈ +0.5 GB of filters and as ' +
+      'much again in XNNPACK\'s packed copies, on a wasm heap already at 2.3 of its 4 GB), so the vocoder does not use it. ' +
+      'Closing the gap takes FMA (wasm relaxed SIMD is behind a flag in Node 20), or tfjs-node / GPU.',
   },
 ];
 

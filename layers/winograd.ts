@@ -23,10 +23,10 @@ import '../src/chained_ops.js';
 export type WinogradVariant = 'F2' | 'F3' | 'F3h' | 'F4' | 'F4h';
 
 /** A 1-D minimal-filtering algorithm F(m, r): n = m + r − 1 points; BT (n×n), G (n×r), AT (m×n). */
-interface Transform { m: number; BT: number[][]; G: number[][]; AT: number[][] }
+export interface Transform { m: number; BT: number[][]; G: number[][]; AT: number[][] }
 
 /** Lavin & Gray's F(2,3) and F(4,3) matrices (interpolation points 0, ±1 / 0, ±1, ±2). */
-const TRANSFORMS: Record<WinogradVariant, Transform> = {
+export const TRANSFORMS: Record<WinogradVariant, Transform> = {
   F2: {
     m: 2,
     BT: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
