@@ -292,6 +292,21 @@ export function instrumentLayers(classes: Record<string, Proto>, methods: string
   };
 }
 
+/** The --profile tables on the log: per kernel, per kernel and shape, per layer type (self / inclusive). */
+export function logProfile(
+  log: (l: string) => void, title: string, wall: number,
+  prof: { kernels: KernelStat[]; totalMs: number; byShape: Array<KernelStat & { shapes: string }> },
+  layers: Array<{ layer: string; calls: number; inclusive_s: number; self_s: number }>,
+): void {
+  log(`\nprofile (${title}): wall ${wall.toFixed(1)} s, kernels ${(prof.totalMs / 1000).toFixed(1)} s`);
+  log('  per kernel:');
+  for (const k of prof.kernels.slice(0, 20)) log(`    ${k.name.padEnd(22)} ${(k.ms / 1000).toFixed(2).padStart(8)} s  ${(100 * k.share).toFixed(1).padStart(5)} %  ×${k.count}`);
+  log('  per kernel and shape (top 15):');
+  for (const k of prof.byShape.slice(0, 15)) log(`    ${(k.ms / 1000).toFixed(2).padStart(8)} s  ${(100 * k.share).toFixed(1).padStart(5)} %  ×${String(k.count).padEnd(4)} ${k.name} ${k.shapes}`);
+  log('  per layer type (self / inclusive):');
+  for (const l of layers) log(`    ${l.layer.padEnd(28)} ${l.self_s.toFixed(2).padStart(8)} s ${l.inclusive_s.toFixed(2).padStart(8)} s  ×${l.calls}`);
+}
+
 export function fmtRow(r: BenchRow): string {
   const gfs = r.gflop > 0 && r.ours_s > 0 ? `${(r.gflop / r.ours_s).toFixed(1).padStart(6)} GFLOP/s` : ''.padStart(14);
   const tor = r.torch_s != null ? `torch ${r.torch_s.toFixed(2)} s  ratio ${r.ratio!.toFixed(2)}` : '';

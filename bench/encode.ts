@@ -30,7 +30,7 @@ import { Conv1d } from '../layers/conv.js';
 import { wasmThreads } from '../src/workers/wasm_threads.js';
 import {
   TORCH_BASELINES, conv2dCeiling, filler, fmtRow, instrumentLayers, loadAvg, machineInfo, matMulCeiling, measureCeiling,
-  median, peakRssMb, profileKernels, type BenchRow,
+  median, peakRssMb, profileKernels, logProfile, type BenchRow,
 } from './common.js';
 
 export interface BenchEncodeOptions {
@@ -216,13 +216,7 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
       h.dispose();
     }).finally(() => { layers = li.report(); li.restore(); });
     const wall = (performance.now() - t0) / 1000;
-    log(`\nprofile (one window, threads ${threads}): wall ${wall.toFixed(1)} s, kernels ${(prof.totalMs / 1000).toFixed(1)} s`);
-    log('  per kernel:');
-    for (const k of prof.kernels.slice(0, 20)) log(`    ${k.name.padEnd(22)} ${(k.ms / 1000).toFixed(2).padStart(8)} s  ${(100 * k.share).toFixed(1).padStart(5)} %  ×${k.count}`);
-    log('  per kernel and shape (top 15):');
-    for (const k of prof.byShape.slice(0, 15)) log(`    ${(k.ms / 1000).toFixed(2).padStart(8)} s  ${(100 * k.share).toFixed(1).padStart(5)} %  ×${String(k.count).padEnd(4)} ${k.name} ${k.shapes}`);
-    log('  per layer type (self / inclusive):');
-    for (const l of layers) log(`    ${l.layer.padEnd(28)} ${l.self_s.toFixed(2).padStart(8)} s ${l.inclusive_s.toFixed(2).padStart(8)} s  ×${l.calls}`);
+    logProfile(log, `one window, threads ${threads}`, wall, prof, layers);
     opts.onProfile?.({ stage: 'muq.hidden6', threads, wall_s: wall, kernels: prof.kernels, by_shape: prof.byShape.slice(0, 40), layers });
   }
 

@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
-import { loadAvg, machineInfo, median, peakRssMb, type BenchRow, type PlainRow, fmtRow } from './common.js';
+import { instrumentLayers, loadAvg, logProfile, machineInfo, median, peakRssMb, profileKernels, type BenchRow, type PlainRow, fmtRow } from './common.js';
 
 export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -98,17 +98,18 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
   // the other families' benches return plain rows from one timed run: run them N times, take medians
   const { benchCeilings } = await import('./ceilings.js');
   const runsByStage = new Map<string, { rows: PlainRow[] }>();
-  for (let i = 0; i < a.runs; i++) {
-    let rows: PlainRow[];
-    // bench/dit.ts and bench/vae_vocoder.ts belong to the decode/synthesis families; loaded by a computed specifier so
-    // this file builds whichever of them exist yet
+  // bench/dit.ts and bench/vae_vocoder.ts belong to the decode/synthesis families; loaded by a computed specifier so
+  // this file builds whichever of them exist yet
+  const runOnce = async (full: boolean, cfgStep: boolean): Promise<PlainRow[]> => {
     if (group === 'dit') {
       const m = (await import(FAMILY_BENCH.dit)) as { benchDit: (o: object) => Promise<PlainRow[]> };
-      rows = await m.benchDit({ backend: a.backend, full: a.full && i === 0, cfgStep: a.cfg, log });
-    } else {
-      const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
-      rows = await m.benchVaeVocoder({ backend: a.backend, full: a.full, parts: [group === 'vae' ? 'vae' : 'vocoder'], log });
+      return m.benchDit({ backend: a.backend, full, cfgStep, log });
     }
+    const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
+    return m.benchVaeVocoder({ backend: a.backend, full, parts: [group === 'vae' ? 'vae' : 'vocoder'], log });
+  };
+  for (let i = 0; i < a.runs; i++) {
+    const rows = await runOnce(group === 'dit' ? a.full && i === 0 : a.full, a.cfg);
     for (const r of rows) {
       const key = `${r.stage} ${r.shape}`;
       const e = runsByStage.get(key) ?? { rows: [] };
@@ -128,6 +129,38 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
     });
   }
   for (const r of await benchCeilings(group, { backend: a.backend, runs: a.runs, log })) emit(r);
+  // --profile: one more run of the group's stages (for dit without the CFG step: 48 more block passes add nothing)
+  // with every tfjs kernel timed and the model's layer classes wrapped
+  if (a.profile) {
+    const li = instrumentLayers(await profiledClasses(group), PROFILED_METHODS);
+    let layers: ReturnType<typeof li.report> = [];
+    const t0 = performance.now();
+    const prof = await profileKernels(() => runOnce(false, false)).finally(() => { layers = li.report(); li.restore(); });
+    const wall = (performance.now() - t0) / 1000;
+    logProfile(log, `${group}: one run of its stages${group === 'dit' ? ' without the CFG step' : ''}, threads ${threads}`, wall, prof, layers);
+    emitProfile({ stage: group, threads, wall_s: wall, kernels: prof.kernels, by_shape: prof.byShape.slice(0, 40), layers });
+  }
+}
+
+/** methods wrapped by the layer profiler (whichever a class has) */
+const PROFILED_METHODS = ['apply', 'forward', 'decode', 'conv', 'forwardNWC', 'generateNWC'];
+
+/** the layer types timed by --profile in each decode-side group */
+async function profiledClasses(group: string): Promise<Record<string, { prototype: object }>> {
+  if (group === 'dit') {
+    const [{ Transformer2DModel, PatchEmbed }, { BasicTransformerBlock }, { AdaLayerNormSingleFlow }] = await Promise.all([
+      import('../src/dit/transformer.js'), import('../src/dit/block.js'), import('../src/dit/timestep.js'),
+    ]);
+    return { Transformer2DModel, PatchEmbed, BasicTransformerBlock, AdaLayerNormSingleFlow };
+  }
+  if (group === 'vae') {
+    const [{ AutoencoderKL, Decoder }, { ResnetBlock, AttnBlock }, { WinogradConv }] = await Promise.all([
+      import('../src/vae/autoencoder.js'), import('../src/vae/blocks.js'), import('../src/simd/winograd.js'),
+    ]);
+    return { AutoencoderKL, Decoder, ResnetBlock, AttnBlock, WinogradConv };
+  }
+  const { HifiGanGenerator, ResBlock1, Conv1dCore, ConvTranspose1dPolyphase } = await import('../src/vocoder/hifigan.js');
+  return { HifiGanGenerator, ResBlock1, Conv1dCore, ConvTranspose1dPolyphase };
 }
 
 /** Parent: spawn one child per group, collect rows, write latest.json. */
