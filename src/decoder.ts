@@ -18,8 +18,8 @@ import { makeNoise, type NoiseSource } from './noise.js';
 import { RVQ, MUCODEC_RVQ_CONFIG, type RVQConfig } from './rvq/index.js';
 import { REAL_DIT_CONFIG, ditConfigFromUpstream, type DiTConfig } from './dit/config.js';
 import { Transformer2DModel, type DiTOptions } from './dit/transformer.js';
-import { cfmSteps } from './sampler/cfm.js';
-import { drainSteps, drainStepsAsync } from './sampler/ode.js';
+import { solveCfm, solveCfmAsync, type CfmInputs } from './sampler/cfm.js';
+import type { OdeOptions } from './sampler/ode.js';
 import { uniformSchedule, checkSchedule } from './sampler/schedule.js';
 import type { Solver } from './sampler/solvers.js';
 import { disposeLinear, linear, uploadLinear, type LinearW } from './dit/weights.js';
@@ -313,16 +313,29 @@ export class MuCodecDecoder {
    * One random draw: prepare_latents (B, 32, F, 32).
    */
   inferenceCodes(a: InferenceCodesArgs): tf.Tensor4D {
-    return drainSteps(this.inferenceCodesSteps(a));
+    const p = this.prepareInference(a);
+    try {
+      return p.finish(solveCfm(this.estimator, p.cfm, p.ode));
+    } finally {
+      p.dispose();
+    }
   }
 
-  /** `inferenceCodes` handing the event loop back after every sampler step (same draws, same result). */
-  inferenceCodesAsync(a: InferenceCodesArgs): Promise<tf.Tensor4D> {
-    return drainStepsAsync(this.inferenceCodesSteps(a));
+  /**
+   * `inferenceCodes` without holding the event loop: a turn after every sampler step and between the DiT's blocks
+   * (a real-size step on CPU is minutes). Same draws, same operations, same bytes.
+   */
+  async inferenceCodesAsync(a: InferenceCodesArgs): Promise<tf.Tensor4D> {
+    const p = this.prepareInference(a);
+    try {
+      return p.finish(await solveCfmAsync(this.estimator, p.cfm, p.ode));
+    } finally {
+      p.dispose();
+    }
   }
 
-  /** inference_codes as a step generator (one yield per sampler step; the latents as its return value). */
-  *inferenceCodesSteps(a: InferenceCodesArgs): Generator<unknown, tf.Tensor4D, void> {
+  /** inference_codes before and after the ODE solve: the draw, condition, masks and in-context latents; the re-imposed, de-normalised result */
+  private prepareInference(a: InferenceCodesArgs): { cfm: CfmInputs; ode: OdeOptions; finish: (sol: tf.Tensor4D) => tf.Tensor4D; dispose: () => void } {
     const codes = hostCodes(a.codes);
     const [b, , tc] = codes.shape;
     const C = this.config.numChannels;
@@ -336,41 +349,44 @@ export class MuCodecDecoder {
     if (trueShape.length !== 4 || trueShape[0] !== b || trueShape[1] !== C || trueShape[2] !== frames || trueShape[3] !== 32) {
       throw new Error(`inference_codes: true_latents ${shapeStr(trueShape)} do not match the codes' (${b}, ${C}, ${frames}, 32)`);
     }
+    const tSpan = a.tSpan !== undefined ? checkSchedule(a.tSpan) : uniformSchedule(a.numSteps ?? 20);
     const noise = a.noise.randn(latentShape, 'prepare_latents');
-    const mu = this.condition(codes);
-    const x = tf.tensor4d(noise, latentShape as [number, number, number, number]);
     // latent_masks: 2 on [0, latent_length), 1 on [0, incontext_length) for other_seg
     const mask = new Int32Array(frames);
     for (let i = 0; i < Math.min(a.latentLength, frames); i++) mask[i] = 2;
     if (scenario === 'other_seg') for (let i = 0; i < Math.min(a.incontextLength, frames); i++) mask[i] = 1;
     let L = 0;
     for (const m of mask) if (m === 1) L++;
-    const condMask = tf.tensor4d(Float32Array.from(mask, (m) => (m > 0.5 ? 1 : 0)), [1, 1, frames, 1]);
-    const incMask = tf.tensor4d(Float32Array.from(mask, (m) => (m === 1 ? 1 : 0)), [1, 1, frames, 1]);
-    const trueT = a.trueLatents instanceof tf.Tensor ? a.trueLatents : tf.tensor4d(toFloat32(a.trueLatents), trueShape as [number, number, number, number]);
-    let muM: tf.Tensor4D | null = null, incontext: tf.Tensor4D | null = null, projected: tf.Tensor4D | null = null;
+    const owned: tf.Tensor[] = [];
+    const own = <T extends tf.Tensor>(t: T): T => { owned.push(t); return t; };
+    const dispose = (): void => { for (const t of owned) t.dispose(); owned.length = 0; };
     try {
-      muM = tf.tidy(() => tf.where(tf.cast(condMask, 'bool').broadcastTo(mu.shape), mu, tf.broadcastTo(this.zeroCond, mu.shape)) as tf.Tensor4D);
-      projected = this.normfeat.project(trueT);
-      incontext = tf.tidy(() => tf.mul(projected!, incMask) as tf.Tensor4D);
-      const tSpan = a.tSpan !== undefined ? checkSchedule(a.tSpan) : uniformSchedule(a.numSteps ?? 20);
-      const sol = yield* cfmSteps(this.estimator, { x, incontextX: incontext, incontextLength: L, mu: muM, guidanceScale: guidance }, {
-        tSpan, solver: a.solver ?? 'euler',
-        onStep: a.onStep ? (s) => a.onStep!({ step: s.step, steps: s.steps, t: s.t }) : undefined,
-      });
-      return tf.tidy(() => {
+      const mu = own(this.condition(codes));
+      const x = own(tf.tensor4d(noise, latentShape as [number, number, number, number]));
+      const condMask = own(tf.tensor4d(Float32Array.from(mask, (m) => (m > 0.5 ? 1 : 0)), [1, 1, frames, 1]));
+      const incMask = own(tf.tensor4d(Float32Array.from(mask, (m) => (m === 1 ? 1 : 0)), [1, 1, frames, 1]));
+      const trueT = a.trueLatents instanceof tf.Tensor ? a.trueLatents : own(tf.tensor4d(toFloat32(a.trueLatents), trueShape as [number, number, number, number]));
+      const muM = own(tf.tidy(() => tf.where(tf.cast(condMask, 'bool').broadcastTo(mu.shape), mu, tf.broadcastTo(this.zeroCond, mu.shape)) as tf.Tensor4D));
+      const projected = own(this.normfeat.project(trueT));
+      const incontext = own(tf.tidy(() => tf.mul(projected, incMask) as tf.Tensor4D));
+      const finish = (sol: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => {
         let y: tf.Tensor4D = sol;
         if (L > 0) {
-          const head = incontext!.slice([0, 0, 0, 0], [b, C, L, 32]);
+          const head = incontext.slice([0, 0, 0, 0], [b, C, L, 32]);
           y = L === frames ? head : tf.concat([head, sol.slice([0, 0, L, 0], [b, C, frames - L, 32])], 2);
         }
         const out = this.normfeat.unproject(y);
         sol.dispose();
         return out;
       });
-    } finally {
-      for (const t of [mu, x, condMask, incMask, muM, projected, incontext]) t?.dispose();
-      if (trueT !== a.trueLatents) trueT.dispose();
+      return {
+        cfm: { x, incontextX: incontext, incontextLength: L, mu: muM, guidanceScale: guidance },
+        ode: { tSpan, solver: a.solver ?? 'euler', onStep: a.onStep ? (s) => a.onStep!({ step: s.step, steps: s.steps, t: s.t }) : undefined },
+        finish, dispose,
+      };
+    } catch (e) {
+      dispose();
+      throw e;
     }
   }
 

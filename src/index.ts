@@ -25,7 +25,7 @@ export { initBackend, currentBackend, BACKEND_ORDER, type BackendName, type Back
 export { requestWasmThreads, wasmThreads, parseThreads, coreCount } from './workers/wasm_threads.js';
 export { SeededNoise, ReplayNoise, makeNoise, type NoiseSource } from './noise.js';
 export {
-  registerSolver, getSolver, solverNames, solveOde, solveOdeAsync, odeSteps, solveCfm, cfmSteps, uniformSchedule, powerSchedule,
+  registerSolver, getSolver, solverNames, solveOde, solveOdeAsync, odeSteps, solveCfm, solveCfmAsync, cfmSteps, uniformSchedule, powerSchedule,
   euler, heun, midpoint, rk4, type Solver,
 } from './sampler/index.js';
 export { MuCodecDecoder, planCode2Sound, type Code2SoundOptions, type LatentWindow } from './decoder.js';

@@ -89,13 +89,13 @@ describe('decode with a prompt (tiny model)', () => {
   it('prompt latents are window 0\'s in-context frames, prompt audio is not in the output, seeded runs repeat', async () => {
     const prompt = await readWav(TEST_WAV);
     const codes = Int32Array.from({ length: 60 }, (_, i) => (i * 5) % 64);
-    const dec = (env.codec as unknown as { dec: { decoder: { inferenceCodesSteps: (a: Record<string, unknown>) => unknown } } | null });
+    const dec = (env.codec as unknown as { dec: { decoder: { inferenceCodesAsync: (a: Record<string, unknown>) => unknown } } | null });
     await (env.codec as unknown as { ensure: (p: string) => Promise<void> }).ensure('decoder'); // build the decoder part now
     const inner = dec.dec!.decoder;
     const seen: Array<{ incontextLength: number; trueLatents: { shape: number[]; data: Float32Array } }> = [];
-    // inference_codes' step generator: both the sync and the async (event-loop friendly) forms run through it
-    const orig = inner.inferenceCodesSteps.bind(inner);
-    inner.inferenceCodesSteps = (a) => { seen.push(a as never); return orig(a); };
+    // the decoder's window loop calls inference_codes in its event-loop-friendly form
+    const orig = inner.inferenceCodesAsync.bind(inner);
+    inner.inferenceCodesAsync = (a) => { seen.push(a as never); return orig(a); };
     // record every draw so the prompt latent can be recomputed from the same posterior noise
     const draws: Float32Array[] = [];
     const { SeededNoise } = await import('../src/noise.js');
@@ -105,7 +105,7 @@ describe('decode with a prompt (tiny model)', () => {
     try {
       out = await env.codec.decode(codes, { steps: 1, noise: recording, prompt });
     } finally {
-      inner.inferenceCodesSteps = orig;
+      inner.inferenceCodesAsync = orig;
     }
     // 6 s prompt (< 30.76 s): its first 10.24 s = all of it → 288000 samples → 601 mel frames → 75 latent frames
     const F = 75;

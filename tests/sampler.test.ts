@@ -11,7 +11,7 @@ import { ditConfigFromUpstream } from '../src/dit/config.js';
 import { Transformer2DModel } from '../src/dit/transformer.js';
 import {
   cfmVelocity, drainStepsAsync, getSolver, incontextConstraint, linspaceF32, odeSteps, powerSchedule, registerSolver,
-  solveCfm, solveOde, solveOdeAsync, uniformSchedule, type Solver, type VelocityAt,
+  solveCfm, solveCfmAsync, solveOde, solveOdeAsync, uniformSchedule, type Solver, type VelocityAt,
 } from '../src/sampler/index.js';
 import { fixtureDir } from './parity-helper.js';
 
@@ -185,6 +185,36 @@ describe('sampler', () => {
       expect(orders(mp)[0]!).toBeGreaterThan(1.6);
       expect(he[1]!).toBeLessThan(eu[2]!);
       for (const t of [x, ic, mu, ref]) t.dispose();
+    });
+
+    it('solveCfmAsync = solveCfm bit for bit for every solver (stepAsync, or step for a solver without it), with event-loop turns between DiT blocks', async () => {
+      const x = inp('x'), ic = inp('incontext_x'), mu = inp('mu');
+      const cfmIn = { x, incontextX: ic, incontextLength: 10, mu, guidanceScale: 1.5 };
+      const before = tf.memory().numTensors;
+      const plain: Solver = { name: 'plain-euler', order: 1, evals: 1, step: getSolver('euler').step };
+      for (const solver of ['euler', 'heun', 'midpoint', 'rk4', plain] as const) {
+        const a = solveCfm(model, cfmIn, { solver, steps: 3 });
+        let turns = 0, live = true;
+        const tick = (): void => { if (live) { turns++; setImmediate(tick); } };
+        setImmediate(tick);
+        const b = await solveCfmAsync(model, cfmIn, { solver, steps: 3 });
+        live = false;
+        const name = typeof solver === 'string' ? solver : solver.name;
+        expect(Buffer.from(b.dataSync().buffer).equals(Buffer.from(a.dataSync().buffer)), name).toBe(true);
+        // a turn after each of the 3 steps at least; with stepAsync also between the blocks of every evaluation
+        const evals = getSolver(solver).evals;
+        const inner = typeof solver === 'string' ? 3 * evals * (model.blocks.length - 1) : 0;
+        expect(turns, name).toBeGreaterThanOrEqual(3 + inner);
+        a.dispose(); b.dispose();
+      }
+      // the DiT alone: forwardAsync = forward
+      const h = tf.concat([x, ic, mu], 1) as tf.Tensor4D;
+      const f1 = model.forward(h, [0.3]);
+      const f2 = await model.forwardAsync(h, [0.3]);
+      expect(Buffer.from(f2.dataSync().buffer).equals(Buffer.from(f1.dataSync().buffer))).toBe(true);
+      for (const t of [h, f1, f2]) t.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      for (const t of [x, ic, mu]) t.dispose();
     });
 
     it('no tensor leaks: count constant across steps, back to start after a solve and dispose', async () => {

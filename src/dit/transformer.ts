@@ -11,6 +11,7 @@
  * uploaded just before it runs and disposed right after (the real 720 M-parameter model never sits in the
  * 4 GiB wasm heap). 'resident' uploads everything once (fast for small models / native backends).
  */
+import { drainSteps, drainStepsAsync } from '../steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
 import { layerNorm } from '../../layers/norm.js';
@@ -159,6 +160,16 @@ export class Transformer2DModel {
    * to B) → (B, out_channels, T, W).
    */
   forward(hidden: tf.Tensor4D, t: ArrayLike<number> | number, tap?: DiTTap): tf.Tensor4D {
+    return drainSteps(this.forwardSteps(hidden, t, tap));
+  }
+
+  /** `forward` giving the event loop a turn after every block (at the real size a block pass takes seconds); same bytes */
+  forwardAsync(hidden: tf.Tensor4D, t: ArrayLike<number> | number, tap?: DiTTap): Promise<tf.Tensor4D> {
+    return drainStepsAsync(this.forwardSteps(hidden, t, tap));
+  }
+
+  /** the forward as a step generator: one yield after each block (src/steps.ts) */
+  *forwardSteps(hidden: tf.Tensor4D, t: ArrayLike<number> | number, tap?: DiTTap): Generator<number, tf.Tensor4D, void> {
     const [b, , hh, ww] = hidden.shape;
     const c = this.cfg, d = this.dim, ps = c.patchSize;
     const ts = typeof t === 'number' ? [t] : Array.from(t);
@@ -178,6 +189,7 @@ export class Transformer2DModel {
         x.dispose();
         x = y;
         tap?.(`block${i}`, x);
+        if (i + 1 < this.blocks.length) yield i;
       }
       const out = tf.tidy(() => {
         const [shift, scale] = tf.split(tf.add(top.scaleShiftTable.expandDims(0), embedded.expandDims(1)), 2, 1) as [tf.Tensor, tf.Tensor];

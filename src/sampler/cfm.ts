@@ -12,12 +12,14 @@
  * here the estimator gets one t per batch row (the same scalar t broadcast), identical for B = 1.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { drainSteps, odeSteps, type OdeOptions, type StepInfo } from './ode.js';
-import type { VelocityAt } from './solvers.js';
+import { drainSteps, odeSteps, solveOdeAsync, type OdeOptions, type StepInfo } from './ode.js';
+import type { VelocityAt, VelocityAtAsync } from './solvers.js';
 
 /** Anything mapping (B, 96, T, W) and one flow time per row to (B, 32, T, W): the DiT, or a test double. */
 export interface Estimator {
   forward(hidden: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D;
+  /** optional: the same forward giving the event loop turns inside it (the DiT: between blocks); same bytes */
+  forwardAsync?(hidden: tf.Tensor4D, t: ArrayLike<number>): Promise<tf.Tensor4D>;
 }
 
 export interface CfmInputs {
@@ -36,9 +38,10 @@ export interface CfmInputs {
 
 /**
  * The guided velocity field v(x, t) of the CFM problem (no in-context handling). The returned function
- * holds tensors built once from the inputs: call `dispose()` when done.
+ * holds tensors built once from the inputs: call `dispose()` when done. `.async` is the same field through the
+ * estimator's `forwardAsync` when it has one (else through `forward`), with the same operations in the same order.
  */
-export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & { dispose(): void } {
+export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & { dispose(): void; async: VelocityAtAsync } {
   const [b] = inp.x.shape;
   const cfg = inp.guidanceScale > 1.0;
   // constant parts of the estimator input: [incontext_x, mu] per batch row (doubled for CFG)
@@ -47,14 +50,32 @@ export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & 
     : tf.concat([inp.incontextX, inp.mu], 1));
   const rows = cfg ? 2 * b : b;
   const g = inp.guidanceScale;
-  const fn = ((x: tf.Tensor, t: number): tf.Tensor => tf.tidy(() => {
-    const xx = cfg ? tf.concat([x, x], 0) : x;
-    const input = tf.concat([xx, rest], 1) as tf.Tensor4D;
-    const out = estimator.forward(input, new Float32Array(rows).fill(t));
-    if (!cfg) return out;
+  // estimator input [x; x] ‖ rest (CFG rows [uncond; cond]) and the guided combination u + g·(c − u)
+  const input = (x: tf.Tensor): tf.Tensor4D => tf.concat([cfg ? tf.concat([x, x], 0) : x, rest], 1) as tf.Tensor4D;
+  const guide = (out: tf.Tensor): tf.Tensor => {
     const [u, c] = tf.split(out, 2, 0) as [tf.Tensor, tf.Tensor];
     return tf.add(u, tf.mul(g, tf.sub(c, u)));
-  })) as VelocityAt & { dispose(): void };
+  };
+  const fn = ((x: tf.Tensor, t: number): tf.Tensor => tf.tidy(() => {
+    const out = estimator.forward(input(x), new Float32Array(rows).fill(t));
+    return cfg ? guide(out) : out;
+  })) as VelocityAt & { dispose(): void; async: VelocityAtAsync };
+  fn.async = async (x, t) => {
+    const inp4 = tf.tidy(() => input(x));
+    let out: tf.Tensor4D;
+    try {
+      const ts = new Float32Array(rows).fill(t);
+      out = estimator.forwardAsync ? await estimator.forwardAsync(inp4, ts) : estimator.forward(inp4, ts);
+    } finally {
+      inp4.dispose();
+    }
+    if (!cfg) return out;
+    try {
+      return tf.tidy(() => guide(out));
+    } finally {
+      out.dispose();
+    }
+  };
   fn.dispose = () => rest.dispose();
   return fn;
 }
@@ -101,4 +122,19 @@ export function* cfmSteps(estimator: Estimator, inp: CfmInputs, opts: OdeOptions
  */
 export function solveCfm(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): tf.Tensor4D {
   return drainSteps(cfmSteps(estimator, inp, opts));
+}
+
+/**
+ * `solveCfm` without holding the event loop: a turn after every step and, with an estimator that has
+ * `forwardAsync` (the DiT), between its blocks. Same result, bit for bit.
+ */
+export async function solveCfmAsync(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): Promise<tf.Tensor4D> {
+  const v = cfmVelocity(estimator, inp);
+  const c = incontextConstraint(inp);
+  try {
+    return (await solveOdeAsync(v, inp.x, { ...opts, constrain: c ?? opts.constrain, velocityAsync: v.async })) as tf.Tensor4D;
+  } finally {
+    v.dispose();
+    c?.dispose();
+  }
 }

@@ -11,7 +11,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkSchedule, uniformSchedule } from './schedule.js';
-import { getSolver, type Solver, type VelocityAt } from './solvers.js';
+import { getSolver, type Solver, type VelocityAt, type VelocityAtAsync } from './solvers.js';
+import { drainSteps, drainStepsAsync, yieldToEventLoop } from '../steps.js';
+
+export { drainSteps, drainStepsAsync, yieldToEventLoop };
 
 export interface StepInfo {
   /** 0-based step index */
@@ -37,27 +40,38 @@ export interface OdeOptions {
   onStep?: (info: StepInfo) => void;
 }
 
+/** Upstream's float32 time bookkeeping: t starts at tSpan[0]; each step has dt = tSpan[k+1] − t, then t ← t + dt. */
+function* stepTimes(tSpan: ArrayLike<number>): Generator<{ k: number; steps: number; t: number; dt: number }, void, void> {
+  const f32 = Math.fround;
+  const steps = tSpan.length - 1;
+  let t = tSpan[0]!;
+  for (let k = 0; k < steps; k++) {
+    const dt = f32(tSpan[k + 1]! - t);
+    yield { k, steps, t, dt };
+    t = f32(t + dt);
+  }
+}
+
+function scheduleOf(opts: OdeOptions): ArrayLike<number> {
+  return opts.tSpan !== undefined ? checkSchedule(opts.tSpan) : uniformSchedule(opts.steps ?? 20);
+}
+
 /**
  * The solve as a generator: one `yield` after every step (its StepInfo, after `onStep` ran), the final x as the
- * return value. Lets a caller run the same steps synchronously (`solveOde`) or hand the event loop back between
- * steps (`solveOdeAsync`) without two copies of the loop. Stopping it early (`return()` / a throw) disposes the
- * state; inputs are never disposed.
+ * return value. Lets a caller run the steps synchronously (`solveOde`) or inspect / stop between them. Stopping it
+ * early (`return()` / a throw) disposes the state; inputs are never disposed.
  */
 export function* odeSteps(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): Generator<StepInfo, tf.Tensor, void> {
-  const tSpan = opts.tSpan !== undefined ? checkSchedule(opts.tSpan) : uniformSchedule(opts.steps ?? 20);
+  const tSpan = scheduleOf(opts);
   const solver = getSolver(opts.solver ?? 'euler');
   const c = opts.constrain;
   const f: VelocityAt = c
     ? (x, t) => tf.tidy(() => { const xc = c(x, t); return v(xc, t); })
     : v;
-  const f32 = Math.fround;
-  const steps = tSpan.length - 1;
-  let t = tSpan[0]!;
   let x = tf.clone(x0);
   let finished = false;
   try {
-    for (let k = 0; k < steps; k++) {
-      const dt = f32(tSpan[k + 1]! - t);
+    for (const { k, steps, t, dt } of stepTimes(tSpan)) {
       if (c) {
         const xc = c(x, t);
         x.dispose();
@@ -66,9 +80,7 @@ export function* odeSteps(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): 
       const next = solver.step(f, x, t, dt);
       x.dispose();
       x = next;
-      const t0 = t;
-      t = f32(t + dt);
-      const info: StepInfo = { step: k, steps, t: t0, dt, x };
+      const info: StepInfo = { step: k, steps, t, dt, x };
       opts.onStep?.(info);
       yield info;
     }
@@ -76,38 +88,6 @@ export function* odeSteps(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): 
     return x;
   } finally {
     if (!finished) x.dispose();
-  }
-}
-
-/** Run a step generator to its end, synchronously. */
-export function drainSteps<Y, R>(gen: Generator<Y, R, void>): R {
-  for (;;) {
-    const r = gen.next();
-    if (r.done) return r.value;
-  }
-}
-
-/** Hand the event loop back for one turn: timers, I/O, an AbortSignal fired from outside, a TTY redraw. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise<void>((res) => setImmediate(res));
-}
-
-/**
- * Run a step generator to its end, yielding to the event loop between steps (so a long solve does not block
- * the process: a SIGINT handler, a timer-driven abort or an RPC heartbeat gets through after every step).
- * `between` may throw (e.g. an abort check); the generator is then closed so it disposes its state.
- */
-export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?: () => void): Promise<R> {
-  try {
-    for (;;) {
-      const r = gen.next();
-      if (r.done) return r.value;
-      await yieldToEventLoop();
-      between?.();
-    }
-  } catch (e) {
-    gen.return(undefined as never);
-    throw e;
   }
 }
 
@@ -119,7 +99,51 @@ export function solveOde(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): t
   return drainSteps(odeSteps(v, x0, opts));
 }
 
-/** `solveOde` that gives the event loop a turn after every step (same steps, same result). */
-export function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): Promise<tf.Tensor> {
-  return drainStepsAsync(odeSteps(v, x0, opts));
+export interface OdeAsyncOptions extends OdeOptions {
+  /**
+   * The velocity `v` again, computed with event-loop turns inside it (e.g. the DiT between its blocks). Used with
+   * solvers that have `stepAsync` (all built-in ones); the result is the same bytes as `solveOde`'s.
+   */
+  velocityAsync?: VelocityAtAsync;
+}
+
+/**
+ * `solveOde` that does not hold the event loop: a turn after every step, and inside the steps too when
+ * `velocityAsync` is given and the solver has `stepAsync`. Same steps, same result.
+ */
+export async function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeAsyncOptions = {}): Promise<tf.Tensor> {
+  const solver = getSolver(opts.solver ?? 'euler');
+  const va = opts.velocityAsync;
+  if (!va || !solver.stepAsync) return drainStepsAsync(odeSteps(v, x0, opts));
+  const tSpan = scheduleOf(opts);
+  const c = opts.constrain;
+  const fa: VelocityAtAsync = c
+    ? async (x, t) => {
+      const xc = c(x, t);
+      try {
+        return await va(xc, t);
+      } finally {
+        xc.dispose();
+      }
+    }
+    : va;
+  let x = tf.clone(x0);
+  try {
+    for (const { k, steps, t, dt } of stepTimes(tSpan)) {
+      if (c) {
+        const xc = c(x, t);
+        x.dispose();
+        x = xc;
+      }
+      const next = await solver.stepAsync(fa, x, t, dt);
+      x.dispose();
+      x = next;
+      opts.onStep?.({ step: k, steps, t, dt, x });
+      await yieldToEventLoop();
+    }
+    return x;
+  } catch (e) {
+    x.dispose();
+    throw e;
+  }
 }

@@ -1,0 +1,37 @@
+/**
+ * Long synchronous computations written once as generators (one `yield` per unit of work: a sampler step, a DiT
+ * block) and run either synchronously (`drainSteps`) or handing the event loop back between units
+ * (`drainStepsAsync`): timers, signal handlers, I/O and an AbortSignal fired from outside get through, which a
+ * single synchronous stretch of minutes (a real-size DiT step on CPU) would hold back.
+ */
+
+/** Run a step generator to its end, synchronously. */
+export function drainSteps<Y, R>(gen: Generator<Y, R, void>): R {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+/** Hand the event loop back for one turn. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise<void>((res) => setImmediate(res));
+}
+
+/**
+ * Run a step generator to its end, giving the event loop a turn at every yield. `between` may throw (e.g. an abort
+ * check); the generator is then closed, so its `finally` blocks dispose what it holds.
+ */
+export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?: () => void): Promise<R> {
+  try {
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+      await yieldToEventLoop();
+      between?.();
+    }
+  } catch (e) {
+    gen.return(undefined as never);
+    throw e;
+  }
+}
