@@ -12,13 +12,13 @@
  * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
  * the rest. Memory is bounded by one window, whatever the song length.
  */
-import { yieldToEventLoop } from './sampler/ode.js';
+import { drainSteps, drainStepsAsync, yieldToEventLoop } from './steps.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
 import type { AutoencoderKL } from './vae/autoencoder.js';
 import type { Image } from './vae/tiled.js';
-import { vocoderChunkInfer, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
+import { vocoderChunkInferSteps, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
 
 export interface WindowSamples {
   /** int(duration · sample_rate): each window's audio is cut to this length */
@@ -165,6 +165,11 @@ export class LatentsToAudio {
    * batch b (reshape (B, 2C, T, F) → (2B, C, T, F)); the first window loses its first `first_latent_length` frames.
    */
   decodeMels(latent: HostTensor): MelWindow {
+    return drainSteps(this.decodeMelsSteps(latent));
+  }
+
+  /** decodeMels as a step generator (a yield after every VAE decoder block) */
+  *decodeMelsSteps(latent: HostTensor): Generator<string, MelWindow, void> {
     if (latent.shape.length !== 4 || latent.shape[1]! % 2) throw new Error(`latents_to_audio: window must be (B, 2·C, T, F), got ${shapeStr(latent.shape)}`);
     const [B, C, T0, F] = latent.shape as [number, number, number, number];
     const index = this.melIndex;
@@ -182,7 +187,7 @@ export class LatentsToAudio {
             const from = ((b * C + s * half + c) * T0 + cut) * F;
             z.set(src.subarray(from, from + T * F), c * T * F);
           }
-          this.vae.decode({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => {
+          yield* this.vae.decodeSteps({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => {
             this.taps.mel?.(index, rows.length, m);
             rows.push(m);
           });
@@ -200,13 +205,18 @@ export class LatentsToAudio {
    * vocoded together (vocoder_chunk_infer with B = rows: equal-length calls run batched).
    */
   vocodeMels(mels: MelWindow): Float32Array[] {
+    return drainSteps(this.vocodeMelsSteps(mels));
+  }
+
+  /** vocodeMels as a step generator (a yield after every vocoder ResBlock) */
+  *vocodeMelsSteps(mels: MelWindow): Generator<string, Float32Array[], void> {
     const rows = mels.rows;
     let wav: { data: Float32Array; shape: [number, number] };
     try {
       const R = rows.length, F = rows[0]!.h, nm = rows[0]!.w;
       if (rows.some((m) => m.h !== F || m.w !== nm || m.c !== 1)) throw new Error('latents_to_audio: the mel rows of a window differ in shape');
       // (frames, mel_bins, 1) row-major is already the NWC (1, frames, mel_bins) the vocoder takes
-      wav = vocoderChunkInfer(this.vocoder, (f0, f1) => {
+      wav = yield* vocoderChunkInferSteps(this.vocoder, (f0, f1) => {
         if (R === 1) return rows[0]!.data.subarray(f0 * nm, f1 * nm);
         const out = new Float32Array(R * (f1 - f0) * nm);
         rows.forEach((m, r) => out.set(m.data.subarray(f0 * nm, f1 * nm), r * (f1 - f0) * nm));
@@ -232,11 +242,10 @@ export class LatentsToAudio {
     return this.pushAudio(this.vocodeMels(this.decodeMels(latent)));
   }
 
-  /** `push` handing the event loop back between the phases (the caller's timers, abort signals and I/O get through) */
+  /** `push` handing the event loop back after every VAE decoder block and vocoder ResBlock (timers, abort signals, I/O) */
   async pushAsync(latent: HostTensor): Promise<Float32Array[]> {
-    const mels = this.decodeMels(latent);
-    await yieldToEventLoop();
-    const rows = this.vocodeMels(mels);
+    const mels = await drainStepsAsync(this.decodeMelsSteps(latent));
+    const rows = await drainStepsAsync(this.vocodeMelsSteps(mels));
     await yieldToEventLoop();
     return this.pushAudio(rows);
   }

@@ -3,6 +3,7 @@
  * DiagonalGaussianDistribution). Mel images are (B, 1, frames, 256) NCHW at the boundaries (H = time,
  * W = mel bins); inside, one sample at a time as a host NHWC Image with row-banded convs (./tiled.ts).
  */
+import { drainSteps } from '../steps.js';
 import { Conv2d } from '../../layers/conv.js';
 import { numel, shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
 import type { NoiseSource } from '../noise.js';
@@ -147,14 +148,25 @@ export class Decoder {
 
   /** one sample (T, W_z, z_channels) → (T·2^(L−1), W_z·2^(L−1), out_ch) */
   apply(z: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Image {
+    return drainSteps(this.applySteps(z, o, taps));
+  }
+
+  /** apply as a step generator: one yield after every block (src/steps.ts; the images between blocks are host arrays) */
+  *applySteps(z: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Generator<string, Image, void> {
     let h = conv3x3(z, this.convIn, o);
     h = this.mid1.apply(h, o);
+    yield 'mid.block_1';
     h = this.midAttn.apply(h, o);
+    yield 'mid.attn_1';
     h = this.mid2.apply(h, o);
     taps?.mid?.(h);
+    yield 'mid.block_2';
     for (let i = this.up.length - 1; i >= 0; i--) {
       const lvl = this.up[i]!;
-      for (const b of lvl.block) h = b.apply(h, o);
+      for (let j = 0; j < lvl.block.length; j++) {
+        h = lvl.block[j]!.apply(h, o);
+        yield `up.${i}.block.${j}`;
+      }
       if (lvl.upsample) h = upsample(h, lvl.upsample, o);
     }
     const a = this.normOut.affine(h);
@@ -282,6 +294,15 @@ export class AutoencoderKL {
     taps?: { postQuant?: (b: number, x: Image) => void; mid?: (b: number, h: Image) => void },
     onRow?: (b: number, mel: Image) => void,
   ): HostTensor | null {
+    return drainSteps(this.decodeSteps(z, taps, onRow));
+  }
+
+  /** decode as a step generator: one yield after every decoder block of every row (src/steps.ts) */
+  *decodeSteps(
+    z: HostTensor,
+    taps?: { postQuant?: (b: number, x: Image) => void; mid?: (b: number, h: Image) => void },
+    onRow?: (b: number, mel: Image) => void,
+  ): Generator<string, HostTensor | null, void> {
     const [B, e, T, W] = z.shape as [number, number, number, number];
     if (z.shape.length !== 4 || e !== this.cfg.embed_dim) throw new Error(`vae.decode: z must be (B, ${this.cfg.embed_dim}, T, W), got ${shapeStr(z.shape)}`);
     const dec = this.decoder;
@@ -293,7 +314,7 @@ export class AutoencoderKL {
       for (let i = 0; i < img.data.length; i++) img.data[i] = Math.fround(inv * img.data[i]!);
       const pq = conv1x1(img, this.postQuantConv!, this.tile);
       taps?.postQuant?.(b, pq);
-      const mel = dec.apply(pq, this.tile, { mid: (h) => taps?.mid?.(b, h) });
+      const mel = yield* dec.applySteps(pq, this.tile, { mid: (h) => taps?.mid?.(b, h) });
       if (onRow) onRow(b, mel); else rows.push(mel);
     }
     if (onRow) return null;

@@ -6,6 +6,7 @@
  * (B, 1, samples) waveform. Every step disposes its inputs as soon as it can: at the real width the last
  * stage holds 48 channels × ~491k samples per tensor for one 1024-frame chunk.
  */
+import { drainSteps } from '../steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { conv1dFilter } from '../../layers/host.js';
 import { shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
@@ -367,32 +368,50 @@ export class HifiGanGenerator {
    * `taps` receives (and must not keep) the intermediates named as the fixture does.
    */
   forwardNWC(mel: tf.Tensor3D, taps?: (name: string, t: tf.Tensor3D) => void): tf.Tensor2D {
+    return drainSteps(this.forwardNWCSteps(mel, taps));
+  }
+
+  /** forwardNWC as a step generator: one yield after every ResBlock (src/steps.ts); closing it early frees its tensors */
+  *forwardNWCSteps(mel: tf.Tensor3D, taps?: (name: string, t: tf.Tensor3D) => void): Generator<string, tf.Tensor2D, void> {
     const w = this.weights;
-    let x = w.convPre.apply(mel);
-    taps?.('conv_pre', x);
-    for (let i = 0; i < w.ups.length; i++) {
-      const a = leakyRelu(x, LRELU_SLOPE);
-      x.dispose();
-      const up = w.ups[i]!.apply(a);
-      a.dispose();
-      taps?.(`ups.${i}`, up);
-      const au = leakyRelu(up, LRELU_SLOPE); // the four ResBlocks share leaky_relu(x)
-      let xs: tf.Tensor3D | null = null;
-      for (let j = 0; j < this.numKernels; j++) {
-        const r = w.resblocks[i * this.numKernels + j]!.apply(up, au);
-        if (!xs) { xs = r; continue; }
-        const s = tf.add(xs, r) as tf.Tensor3D; // xs += resblock(x), in order
-        xs.dispose(); r.dispose();
-        xs = s;
+    const live = new Set<tf.Tensor>();
+    const hold = <T extends tf.Tensor>(t: T): T => { live.add(t); return t; };
+    const drop = (t: tf.Tensor): void => { live.delete(t); t.dispose(); };
+    try {
+      let x = hold(w.convPre.apply(mel));
+      taps?.('conv_pre', x);
+      for (let i = 0; i < w.ups.length; i++) {
+        const a = hold(leakyRelu(x, LRELU_SLOPE));
+        drop(x);
+        const up = hold(w.ups[i]!.apply(a));
+        drop(a);
+        taps?.(`ups.${i}`, up);
+        const au = hold(leakyRelu(up, LRELU_SLOPE)); // the four ResBlocks share leaky_relu(x)
+        let xs: tf.Tensor3D | null = null;
+        for (let j = 0; j < this.numKernels; j++) {
+          const r = hold(w.resblocks[i * this.numKernels + j]!.apply(up, au));
+          if (!xs) xs = r;
+          else {
+            const sum: tf.Tensor3D = hold(tf.add(xs, r) as tf.Tensor3D); // xs += resblock(x), in order
+            drop(xs); drop(r);
+            xs = sum;
+          }
+          yield `resblocks.${i * this.numKernels + j}`;
+        }
+        drop(up); drop(au);
+        live.delete(xs!);
+        x = hold(step(xs!, true, (t) => tf.div(t, this.numKernels)));
       }
-      up.dispose(); au.dispose();
-      x = step(xs!, true, (t) => tf.div(t, this.numKernels));
+      const a = hold(leakyRelu(x, LRELU_DEFAULT));
+      drop(x);
+      live.delete(a);
+      const post = hold(step(a, true, (t) => w.convPost.apply(t as tf.Tensor3D)));
+      taps?.('conv_post', post);
+      live.delete(post);
+      return step(post, true, (t) => tf.tanh(t).reshape([t.shape[0]!, t.shape[1]!])) as tf.Tensor2D;
+    } finally {
+      for (const t of live) t.dispose();
     }
-    const a = leakyRelu(x, LRELU_DEFAULT);
-    x.dispose();
-    const post = step(a, true, (t) => w.convPost.apply(t as tf.Tensor3D));
-    taps?.('conv_post', post);
-    return step(post, true, (t) => tf.tanh(t).reshape([t.shape[0]!, t.shape[1]!])) as tf.Tensor2D;
   }
 
   /** forward on host NCL mel (B, num_mels, frames) → host (B, samples) */
@@ -426,7 +445,7 @@ export class HifiGanGenerator {
 
   /** forward on a host NWC mel (B, frames, num_mels) → host (B, samples) */
   generateNWC(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
-    if (taps) return this.forwardHost(nwc, B, frames, taps);
+    if (taps) return drainSteps(this.forwardHostSteps(nwc, B, frames, taps));
     const nm = this.cfg.num_mels;
     const outs = this.generateMany(Array.from({ length: B }, (_, b) => ({ data: nwc.subarray(b * frames * nm, (b + 1) * frames * nm), frames })));
     const n = this.outLength(frames);
@@ -441,6 +460,11 @@ export class HifiGanGenerator {
    * hold (or than an explicit `tileFrames`) are split into halo tiles, which are batched the same way.
    */
   generateMany(inputs: MelInput[]): Float32Array[] {
+    return drainSteps(this.generateManySteps(inputs));
+  }
+
+  /** generateMany as a step generator (a yield after every ResBlock of every call) */
+  *generateManySteps(inputs: MelInput[]): Generator<string, Float32Array[], void> {
     const nm = this.cfg.num_mels, hop = this.hop, H = this.haloFrames;
     const budget = this.batchFrames;
     const results = inputs.map((x) => new Float32Array(this.outLength(x.frames)));
@@ -473,7 +497,7 @@ export class HifiGanGenerator {
         const B = batch.length;
         const x = new Float32Array(B * frames * nm);
         batch.forEach((p, b) => x.set(p.data, b * frames * nm));
-        const y = this.forwardHost(x, B, frames);
+        const y = yield* this.forwardHostSteps(x, B, frames);
         const n = y.shape[1];
         batch.forEach((p, b) => p.dst.set(y.data.subarray(b * n + p.from, b * n + p.to), p.at));
       }
@@ -481,10 +505,10 @@ export class HifiGanGenerator {
     return results;
   }
 
-  private forwardHost(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
+  private *forwardHostSteps(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): Generator<string, { data: Float32Array; shape: [number, number] }, void> {
     const x = tf.tensor3d(nwc, [B, frames, this.cfg.num_mels]);
     try {
-      const y = this.forwardNWC(x, taps);
+      const y = yield* this.forwardNWCSteps(x, taps);
       const out = y.dataSync() as Float32Array;
       const shape = y.shape as [number, number];
       y.dispose();
@@ -649,6 +673,14 @@ export function vocoderChunkInfer(
   gen: HifiGanGenerator, chunkNWC: (f0: number, f1: number) => Float32Array, B: number, frames: number,
   onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
 ): { data: Float32Array; shape: [number, number] } {
+  return drainSteps(vocoderChunkInferSteps(gen, chunkNWC, B, frames, onCall, opts));
+}
+
+/** vocoderChunkInfer as a step generator (a yield after every ResBlock of every vocoder call) */
+export function* vocoderChunkInferSteps(
+  gen: HifiGanGenerator, chunkNWC: (f0: number, f1: number) => Float32Array, B: number, frames: number,
+  onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
+): Generator<string, { data: Float32Array; shape: [number, number] }, void> {
   const st = new ChunkStitcher(B);
   const chunks = vocoderChunks(frames);
   const nm = gen.cfg.num_mels, hop = gen.hop, H = gen.haloFrames, E = 2 * H;
@@ -670,7 +702,7 @@ export function vocoderChunkInfer(
     const right = f1 < frames ? jobs.push(...rowsOf(f1 - E, f1)) - B : -1;
     return { direct: -1, left, right };
   });
-  const outs = gen.generateMany(jobs);
+  const outs = yield* gen.generateManySteps(jobs);
   jobs.length = 0;
   chunks.forEach(([f0, f1], i) => {
     const p = plan[i]!;

@@ -2,9 +2,9 @@
  * Guard (every test file): no synchronous stretch may hold the event loop for 45 s or more. vitest's worker
  * reports to the main process over an RPC channel whose calls time out after 60 s; a longer block (a whole
  * decode run without an await that yields, or a spawnSync of a long child) fails the CI run with "Timeout
- * calling onTaskUpdate" at a random place. The codec hands the loop back after every DiT block, sampler step and
- * synthesis phase (src/steps.ts, solveCfmAsync, LatentsToAudio.pushAsync); measured longest stretch on the
- * 2-core machine with two test files at once: 17 s (the tiny model's vocoder on a whole 40.96 s window).
+ * calling onTaskUpdate" at a random place. The codec hands the loop back after every DiT block, sampler step,
+ * VAE block and vocoder ResBlock (src/steps.ts, solveCfmAsync, LatentsToAudio.pushAsync): a tiny-model decode's
+ * longest stretch is ≈ 3 s; the longest of the whole suite (a parity case run synchronously, two test files at once) ≈ 6 s.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll } from 'vitest';
