@@ -337,7 +337,7 @@ export class MuCodec {
     const pieces: Float32Array[][] = [];
     try {
       const gen = decoder.code2soundLatents({ data: codes, shape: [1, 1, codes.length] }, {
-        numSteps: steps, guidanceScale: opts.guidanceScale ?? 1.5, solver: opts.sampler, tSpan: opts.tSpan, noise,
+        numSteps: steps, guidanceScale: opts.guidanceScale ?? 1.5, solver: opts.sampler, tSpan: opts.tSpan, noise, signal,
         prompt: promptFn,
         onWindow: ({ window, windows: n }) => { windows = n; current = window; throwIfAborted(signal); },
         onStep: ({ step, steps: m }) => {
@@ -351,7 +351,7 @@ export class MuCodec {
         // the decoder already cut the prompt frames from window 0
         synth.s ??= new LatentsToAudio(vae, vocoder, { targetLen: w.plan.targetLen, duration: opts.duration ?? 40.96, sampleRate: 48000 });
         await yieldToEventLoop();
-        pieces.push(await synth.s.pushAsync(w.latents));
+        pieces.push(await synth.s.pushAsync(w.latents, signal));
         current = w.index + 1;
         report({ phase: 'audio', window: w.index, windows: w.count }, 0);
       }

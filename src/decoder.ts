@@ -158,6 +158,8 @@ export interface SamplingOptions {
   solver?: string | Solver;
   /** progress after each solver step */
   onStep?: (info: { step: number; steps: number; t: number }) => void;
+  /** the async forms (code2soundLatents, inferenceCodesAsync) stop at the next DiT block once it is aborted */
+  signal?: AbortSignal;
 }
 
 export interface InferenceCodesArgs extends SamplingOptions {
@@ -328,7 +330,7 @@ export class MuCodecDecoder {
   async inferenceCodesAsync(a: InferenceCodesArgs): Promise<tf.Tensor4D> {
     const p = this.prepareInference(a);
     try {
-      return p.finish(await solveCfmAsync(this.estimator, p.cfm, p.ode));
+      return p.finish(await solveCfmAsync(this.estimator, p.cfm, { ...p.ode, signal: a.signal }));
     } finally {
       p.dispose();
     }
@@ -468,7 +470,7 @@ export class MuCodecDecoder {
         codes: { data: wc, shape: [b, 1, WINDOW_CODES] },
         trueLatents: { dtype: 'float32', shape: [b, C, WINDOW_FRAMES, 32], data: trueLatents },
         latentLength: WINDOW_FRAMES, incontextLength, guidanceScale: guidance, scenario: 'other_seg', noise,
-        numSteps: opts.numSteps ?? 20, tSpan: opts.tSpan, solver: opts.solver, onStep: opts.onStep,
+        numSteps: opts.numSteps ?? 20, tSpan: opts.tSpan, solver: opts.solver, onStep: opts.onStep, signal: opts.signal,
       });
       let full: HostTensor;
       try {

@@ -35,3 +35,14 @@ export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?
     throw e;
   }
 }
+
+/** An abort check for `drainStepsAsync`'s `between`: throws the signal's reason (an Error) once it is aborted. */
+export function abortCheck(signal?: AbortSignal): (() => void) | undefined {
+  if (!signal) return undefined;
+  return () => {
+    if (signal.aborted) {
+      const r: unknown = signal.reason;
+      throw r instanceof Error ? r : new Error('aborted');
+    }
+  };
+}

@@ -12,7 +12,7 @@
  * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
  * the rest. Memory is bounded by one window, whatever the song length.
  */
-import { drainSteps, drainStepsAsync, yieldToEventLoop } from './steps.js';
+import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop } from './steps.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
@@ -242,10 +242,14 @@ export class LatentsToAudio {
     return this.pushAudio(this.vocodeMels(this.decodeMels(latent)));
   }
 
-  /** `push` handing the event loop back after every VAE decoder block and vocoder ResBlock (timers, abort signals, I/O) */
-  async pushAsync(latent: HostTensor): Promise<Float32Array[]> {
-    const mels = await drainStepsAsync(this.decodeMelsSteps(latent));
-    const rows = await drainStepsAsync(this.vocodeMelsSteps(mels));
+  /**
+   * `push` handing the event loop back after every VAE decoder block and vocoder ResBlock (timers, signal handlers,
+   * I/O get through); an aborted `signal` stops it at the next of those with its reason.
+   */
+  async pushAsync(latent: HostTensor, signal?: AbortSignal): Promise<Float32Array[]> {
+    const check = abortCheck(signal);
+    const mels = await drainStepsAsync(this.decodeMelsSteps(latent), check);
+    const rows = await drainStepsAsync(this.vocodeMelsSteps(mels), check);
     await yieldToEventLoop();
     return this.pushAudio(rows);
   }

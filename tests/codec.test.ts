@@ -57,6 +57,18 @@ describe('MuCodec on the tiny model', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an AbortSignal during the VAE / vocoder phase stops it there, with nothing left allocated', async () => {
+    const ac = new AbortController();
+    const before = tf.memory().numTensors;
+    const phases: string[] = [];
+    await expect(env.codec.decode(codes, {
+      steps: 1, seed: 1, signal: ac.signal,
+      onProgress: (p) => { phases.push(p.phase); if (p.phase === 'audio') ac.abort(new Error('stop in synthesis')); },
+    })).rejects.toThrow('stop in synthesis');
+    expect(phases).toEqual(['sample', 'audio']);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('rejects codes outside the codebook and empty codes clearly', async () => {
     await expect(env.codec.decode(Int32Array.from([1, 2, 64]))).rejects.toThrow(/code 2 is 64, outside the codebook \(0 … 63\)/);
     await expect(env.codec.decode(new Int32Array(0))).rejects.toThrow(/no codes/);

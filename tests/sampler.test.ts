@@ -207,6 +207,13 @@ describe('sampler', () => {
         expect(turns, name).toBeGreaterThanOrEqual(3 + inner);
         a.dispose(); b.dispose();
       }
+      // an AbortSignal fired from outside (a macrotask) stops the solve inside the first DiT evaluation, frees all
+      const ac = new AbortController();
+      let onSteps = 0;
+      setImmediate(() => ac.abort(new Error('stopped from outside')));
+      await expect(solveCfmAsync(model, cfmIn, { steps: 3, signal: ac.signal, onStep: () => { onSteps++; } })).rejects.toThrow('stopped from outside');
+      expect(onSteps).toBe(0);
+      expect(tf.memory().numTensors).toBe(before);
       // the DiT alone: forwardAsync = forward
       const h = tf.concat([x, ic, mu], 1) as tf.Tensor4D;
       const f1 = model.forward(h, [0.3]);

@@ -11,7 +11,7 @@
  * uploaded just before it runs and disposed right after (the real 720 M-parameter model never sits in the
  * 4 GiB wasm heap). 'resident' uploads everything once (fast for small models / native backends).
  */
-import { drainSteps, drainStepsAsync } from '../steps.js';
+import { abortCheck, drainSteps, drainStepsAsync } from '../steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
 import { layerNorm } from '../../layers/norm.js';
@@ -163,9 +163,12 @@ export class Transformer2DModel {
     return drainSteps(this.forwardSteps(hidden, t, tap));
   }
 
-  /** `forward` giving the event loop a turn after every block (at the real size a block pass takes seconds); same bytes */
-  forwardAsync(hidden: tf.Tensor4D, t: ArrayLike<number> | number, tap?: DiTTap): Promise<tf.Tensor4D> {
-    return drainStepsAsync(this.forwardSteps(hidden, t, tap));
+  /**
+   * `forward` giving the event loop a turn after every block (at the real size a block pass takes seconds); same
+   * bytes. An aborted `signal` stops it at the next block (its reason is thrown; nothing is left allocated).
+   */
+  forwardAsync(hidden: tf.Tensor4D, t: ArrayLike<number> | number, signal?: AbortSignal, tap?: DiTTap): Promise<tf.Tensor4D> {
+    return drainStepsAsync(this.forwardSteps(hidden, t, tap), abortCheck(signal));
   }
 
   /** the forward as a step generator: one yield after each block (src/steps.ts) */

@@ -19,7 +19,7 @@ import type { VelocityAt, VelocityAtAsync } from './solvers.js';
 export interface Estimator {
   forward(hidden: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D;
   /** optional: the same forward giving the event loop turns inside it (the DiT: between blocks); same bytes */
-  forwardAsync?(hidden: tf.Tensor4D, t: ArrayLike<number>): Promise<tf.Tensor4D>;
+  forwardAsync?(hidden: tf.Tensor4D, t: ArrayLike<number>, signal?: AbortSignal): Promise<tf.Tensor4D>;
 }
 
 export interface CfmInputs {
@@ -39,9 +39,10 @@ export interface CfmInputs {
 /**
  * The guided velocity field v(x, t) of the CFM problem (no in-context handling). The returned function
  * holds tensors built once from the inputs: call `dispose()` when done. `.async` is the same field through the
- * estimator's `forwardAsync` when it has one (else through `forward`), with the same operations in the same order.
+ * estimator's `forwardAsync` when it has one (else through `forward`), with the same operations in the same order;
+ * `signal` (optional) is handed to `forwardAsync`.
  */
-export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & { dispose(): void; async: VelocityAtAsync } {
+export function cfmVelocity(estimator: Estimator, inp: CfmInputs, signal?: AbortSignal): VelocityAt & { dispose(): void; async: VelocityAtAsync } {
   const [b] = inp.x.shape;
   const cfg = inp.guidanceScale > 1.0;
   // constant parts of the estimator input: [incontext_x, mu] per batch row (doubled for CFG)
@@ -65,7 +66,7 @@ export function cfmVelocity(estimator: Estimator, inp: CfmInputs): VelocityAt & 
     let out: tf.Tensor4D;
     try {
       const ts = new Float32Array(rows).fill(t);
-      out = estimator.forwardAsync ? await estimator.forwardAsync(inp4, ts) : estimator.forward(inp4, ts);
+      out = estimator.forwardAsync ? await estimator.forwardAsync(inp4, ts, signal) : estimator.forward(inp4, ts);
     } finally {
       inp4.dispose();
     }
@@ -126,13 +127,14 @@ export function solveCfm(estimator: Estimator, inp: CfmInputs, opts: OdeOptions 
 
 /**
  * `solveCfm` without holding the event loop: a turn after every step and, with an estimator that has
- * `forwardAsync` (the DiT), between its blocks. Same result, bit for bit.
+ * `forwardAsync` (the DiT), between its blocks. Same result, bit for bit. An aborted `signal` stops it at the
+ * next of those turns with the signal's reason.
  */
-export async function solveCfmAsync(estimator: Estimator, inp: CfmInputs, opts: OdeOptions = {}): Promise<tf.Tensor4D> {
-  const v = cfmVelocity(estimator, inp);
+export async function solveCfmAsync(estimator: Estimator, inp: CfmInputs, opts: OdeOptions & { signal?: AbortSignal } = {}): Promise<tf.Tensor4D> {
+  const v = cfmVelocity(estimator, inp, opts.signal);
   const c = incontextConstraint(inp);
   try {
-    return (await solveOdeAsync(v, inp.x, { ...opts, constrain: c ?? opts.constrain, velocityAsync: v.async })) as tf.Tensor4D;
+    return (await solveOdeAsync(v, inp.x, { ...opts, constrain: c ?? opts.constrain, velocityAsync: v.async, signal: opts.signal })) as tf.Tensor4D;
   } finally {
     v.dispose();
     c?.dispose();

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkSchedule, uniformSchedule } from './schedule.js';
 import { getSolver, type Solver, type VelocityAt, type VelocityAtAsync } from './solvers.js';
-import { drainSteps, drainStepsAsync, yieldToEventLoop } from '../steps.js';
+import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop } from '../steps.js';
 
 export { drainSteps, drainStepsAsync, yieldToEventLoop };
 
@@ -105,6 +105,8 @@ export interface OdeAsyncOptions extends OdeOptions {
    * solvers that have `stepAsync` (all built-in ones); the result is the same bytes as `solveOde`'s.
    */
   velocityAsync?: VelocityAtAsync;
+  /** checked at every event-loop turn of the solver itself; once aborted, its reason is thrown and the state freed */
+  signal?: AbortSignal;
 }
 
 /**
@@ -114,7 +116,8 @@ export interface OdeAsyncOptions extends OdeOptions {
 export async function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeAsyncOptions = {}): Promise<tf.Tensor> {
   const solver = getSolver(opts.solver ?? 'euler');
   const va = opts.velocityAsync;
-  if (!va || !solver.stepAsync) return drainStepsAsync(odeSteps(v, x0, opts));
+  const check = abortCheck(opts.signal);
+  if (!va || !solver.stepAsync) return drainStepsAsync(odeSteps(v, x0, opts), check);
   const tSpan = scheduleOf(opts);
   const c = opts.constrain;
   const fa: VelocityAtAsync = c
@@ -140,6 +143,7 @@ export async function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeAsync
       x = next;
       opts.onStep?.({ step: k, steps, t, dt, x });
       await yieldToEventLoop();
+      check?.();
     }
     return x;
   } catch (e) {
