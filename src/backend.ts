@@ -7,7 +7,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './chained_ops.js';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
+// one instance of the wasm backend: through this ESM import only (a require() of it as well loads its CJS build a
+// second time under ESM-first loaders such as vite-node, registering every kernel twice)
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -69,9 +71,8 @@ async function tryBackend(name: BackendName): Promise<string> {
       return 'webgpu';
     }
     case 'wasm': {
-      const wasm = require('@tensorflow/tfjs-backend-wasm') as { setWasmPaths: (p: string) => void };
       const dir = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-      wasm.setWasmPaths(join(dir, 'dist') + '/');
+      setWasmPaths(join(dir, 'dist') + '/');
       const threadsReady = prepareWasmBackend(); // XNNPACK threads (src/workers/wasm_threads.ts; MUCODEC_THREADS)
       let ok: boolean;
       try { ok = await tf.setBackend('wasm'); } finally { threadsReady(); }
