@@ -56,3 +56,39 @@ describe('mucodec CLI', () => {
     await expect(main(['parity', FIX, '--tolerance', '1'])).rejects.toThrow(/unknown option --tolerance/);
   });
 });
+
+describe('progress display', () => {
+  const fakeStream = (isTTY: boolean): { s: NodeJS.WriteStream; writes: string[] } => {
+    const writes: string[] = [];
+    return { s: { isTTY, write: (x: string) => { writes.push(x); return true; } } as unknown as NodeJS.WriteStream, writes };
+  };
+
+  it('on a TTY the line keeps redrawing between updates (elapsed runs on, ETA counts down) until done()', async () => {
+    const { makeProgress } = await import('../src/commands/progress.js');
+    const { s, writes } = fakeStream(true);
+    const bar = makeProgress('decode', s, false, 40);
+    bar.update(1, 2, 'window 1/2');
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatch(/^\r\x1b\[2Kdecode █+░+ {2}50% window 1\/2 elapsed 0:00 eta /);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(writes.length).toBeGreaterThanOrEqual(3); // redrawn by the timer, not by updates
+    expect(writes.every((w) => w.includes('50% window 1/2') || w === '\r\x1b[2K')).toBe(true);
+    bar.done();
+    const n = writes.length;
+    expect(writes[n - 1]).toBe('\r\x1b[2K');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(writes).toHaveLength(n); // the timer stopped
+    bar.done(); // idempotent
+    expect(writes).toHaveLength(n);
+  });
+
+  it('off a TTY: a plain line at the start and at every 10 %, no timer', async () => {
+    const { makeProgress } = await import('../src/commands/progress.js');
+    const { s, writes } = fakeStream(false);
+    const bar = makeProgress('encode', s, false, 20);
+    for (let i = 1; i <= 20; i++) bar.update(i, 20, `window ${i}/20`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(writes).toEqual([5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((p) => `encode: ${p}% window ${p / 5}/20\n`));
+    bar.done();
+  });
+});

@@ -75,13 +75,13 @@ async function run(
   process.once('SIGINT', onSigint);
   const quiet = optFlag(a, 'quiet');
   const bar = makeProgress(kind, stderr, quiet);
+  const encBar = makeProgress('encode', stderr, quiet);
   try {
     let out: Audio;
     const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
     if (codesFile) {
       out = await codec.decode(codesFile.codes, { ...opts, signal: ac.signal, onProgress });
     } else {
-      const encBar = makeProgress('encode', stderr, quiet);
       out = await codec.reconstruct(audioIn!, {
         ...opts, signal: ac.signal, onProgress,
         onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
@@ -96,6 +96,7 @@ async function run(
       (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
     return 0;
   } finally {
+    encBar.done(); bar.done(); // stop their redraw timers (also when the decode failed)
     process.removeListener('SIGINT', onSigint);
     codec.dispose();
   }

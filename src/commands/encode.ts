@@ -42,7 +42,7 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   if (ctx.verbose) log(`${basename(input)}: ${audio.sampleRate} Hz, ${audio.channels.length} channel(s), ${seconds.toFixed(2)} s (${audio.info.encoding} ${audio.info.bitsPerSample}-bit)`);
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend, parts: ['encoder'] });
   const ac = new AbortController();
-  const onSigint = () => ac.abort(new Error('interrupted'));
+  const onSigint = () => ac.abort(new Error('interrupted (Ctrl-C): no output written'));
   process.once('SIGINT', onSigint);
   const progress = makeProgress('encode', ctx.stderr ?? process.stderr, quiet);
   try {
@@ -57,6 +57,7 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
     log(`${output}: ${r.meta.frames} codes (${(r.meta.frames / r.meta.frameRate).toFixed(2)} s at ${r.meta.frameRate} Hz), ${bytes} bytes (${((bytes * 8) / seconds / 1000).toFixed(3)} kbps)`);
     return 0;
   } finally {
+    progress.done(); // stops its redraw timer (also when the encode failed)
     process.removeListener('SIGINT', onSigint);
     codec.dispose();
   }

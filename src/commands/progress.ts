@@ -12,25 +12,44 @@ function fmtTime(s: number): string {
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${m}:${String(r).padStart(2, '0')}`;
 }
 
-export function makeProgress(title: string, stream: NodeJS.WriteStream = process.stderr, quiet = false): ProgressReporter {
+/**
+ * On a TTY the line is also redrawn every `tickMs` between updates (elapsed time runs on; the ETA counts down to the
+ * finish projected at the last update), so minutes-long stretches between updates still show the work is alive.
+ * The long computations hand the event loop back often enough for that (src/steps.ts). `done()` stops it; it may be
+ * called more than once.
+ */
+export function makeProgress(title: string, stream: NodeJS.WriteStream = process.stderr, quiet = false, tickMs = 1000): ProgressReporter {
   const tty = !!stream.isTTY;
   const t0 = Date.now();
   let lastLine = 0;
   let lastPct = -1;
+  // last state drawn on the TTY: fraction, label, projected total seconds (elapsed / fraction at that update)
+  let state: { frac: number; label: string; total: number } | null = null;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  const draw = (): void => {
+    if (!state) return;
+    const el = (Date.now() - t0) / 1000;
+    const eta = Number.isFinite(state.total) ? Math.max(0, state.total - el) : NaN;
+    const width = 24;
+    const fill = Math.round(state.frac * width);
+    const bar = '█'.repeat(fill) + '░'.repeat(width - fill);
+    stream.write(`\r\x1b[2K${title} ${bar} ${(state.frac * 100).toFixed(0).padStart(3)}% ${state.label} elapsed ${fmtTime(el)} eta ${fmtTime(eta)}`);
+  };
   return {
     update(done, total, label = '') {
       if (quiet) return;
       const frac = total > 0 ? Math.min(1, done / total) : 0;
       const el = (Date.now() - t0) / 1000;
-      const eta = frac > 0 ? (el / frac) * (1 - frac) : NaN;
       if (tty) {
+        state = { frac, label, total: frac > 0 ? el / frac : NaN };
         const now = Date.now();
         if (now - lastLine < 100 && done < total) return;
         lastLine = now;
-        const width = 24;
-        const fill = Math.round(frac * width);
-        const bar = '█'.repeat(fill) + '░'.repeat(width - fill);
-        stream.write(`\r\x1b[2K${title} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${label} elapsed ${fmtTime(el)} eta ${fmtTime(eta)}`);
+        draw();
+        if (!timer && tickMs > 0) {
+          timer = setInterval(draw, tickMs);
+          timer.unref?.();
+        }
       } else {
         const pct = Math.floor(frac * 10) * 10;
         if (pct !== lastPct || done === total) {
@@ -40,8 +59,10 @@ export function makeProgress(title: string, stream: NodeJS.WriteStream = process
       }
     },
     done(message) {
+      if (timer) { clearInterval(timer); timer = null; }
       if (quiet) return;
-      if (tty) stream.write('\r\x1b[2K');
+      if (tty && state) stream.write('\r\x1b[2K');
+      state = null;
       if (message) stream.write(`${message}\n`);
     },
   };
