@@ -164,17 +164,18 @@ export class MuCodecEncoder {
    * MODEL fetch_codes_batch(input_audios (B, 2, n) at 48 kHz, layer = layer_num − 1) → codes (B, 1, T).
    * `items[b] = [ch0, ch1]`.
    */
-  fetchCodes(items: Array<[Float32Array, Float32Array]>, opts: { withEmb?: boolean; withMuqInput?: boolean } = {}): Promise<FetchCodesResult> {
+  fetchCodes(items: Array<[Float32Array, Float32Array]>, opts: { withEmb?: boolean; withMuqInput?: boolean; signal?: AbortSignal } = {}): Promise<FetchCodesResult> {
     if (!items.length) throw new Error('fetch_codes: empty batch');
     const rows = items.map(([a, b]) => {
       if (a.length !== b.length) throw new Error('fetch_codes: channels of an item have different lengths');
       return this.muqInput(a, b);
     });
-    return this.codesOf(rows, opts.withEmb ?? false).then((r) => (opts.withMuqInput ? { ...r, muqInput: rows } : r));
+    return this.codesOf(rows, opts.withEmb ?? false, opts.signal).then((r) => (opts.withMuqInput ? { ...r, muqInput: rows } : r));
   }
 
-  private async codesOf(rows24k: Float32Array[], withEmb: boolean): Promise<FetchCodesResult> {
-    const emb = this.muq.forward(rows24k, this.layerIndex);
+  private async codesOf(rows24k: Float32Array[], withEmb: boolean, signal?: AbortSignal): Promise<FetchCodesResult> {
+    // MuQ hands the event loop back after its frontend and every conformer layer (≈ 12 s and 1.6 s at the real size)
+    const emb = await this.muq.forwardAsync(rows24k, this.layerIndex, signal);
     try {
       const r = this.rvq.quantizeChannelsLast(emb, { withZq: false });
       r.latents.dispose();
@@ -207,7 +208,7 @@ export class MuCodecEncoder {
       if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('encode aborted');
       const ws = Array.from({ length: Math.min(batch, needed - w0) }, (_, i) => w0 + i);
       const items = ws.map((w) => [loopWindow(c0, w), loopWindow(c1, w)] as [Float32Array, Float32Array]);
-      const r = await this.fetchCodes(items);
+      const r = await this.fetchCodes(items, { signal: opts.signal });
       if (r.frames !== per) throw new Error(`sound2code: a window gave ${r.frames} codes, expected ${per}`);
       // r.codes is (b, nCb, per); output is (nCb, windows·per)
       for (let i = 0; i < ws.length; i++) {

@@ -209,6 +209,26 @@ describe('MuCodec API, file-level encode and the encode command (e2e fixture wei
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('an abort fired from outside stops the encode inside MuQ (between its layers), leaks nothing; forwardAsync = forward', async () => {
+    const enc = await codec.encoder();
+    const a = await readWav(cutWav);
+    await codec.encode(a); // warm caches (rotary tables) so the tensor count is steady
+    const before = tf.memory().numTensors;
+    const ac = new AbortController();
+    const prog: number[] = [];
+    setImmediate(() => ac.abort(new Error('stopped in MuQ')));
+    await expect(codec.encode(a, { signal: ac.signal, onProgress: (p) => prog.push(p.window) })).rejects.toThrow('stopped in MuQ');
+    expect(prog).toEqual([0]); // the only window never finished
+    expect(tf.memory().numTensors).toBe(before);
+    // the MuQ forward itself: async and sync forms give the same bytes
+    const row = enc.muqInput(prepareStereo48k(a)[0], prepareStereo48k(a)[1]);
+    const h1 = enc.muq.forward([row], enc.layerIndex);
+    const h2 = await enc.muq.forwardAsync([row], enc.layerIndex);
+    expect(Buffer.from(h2.dataSync().buffer).equals(Buffer.from(h1.dataSync().buffer))).toBe(true);
+    h1.dispose(); h2.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('load() errors are clear; load → encode → dispose leaves no tensor behind', async () => {
     await expect(MuCodec.load({ weightsDir: join(tmp, 'nowhere') })).rejects.toThrow(/nowhere: no config\.json/);
     const before = tf.memory().numTensors;

@@ -25,6 +25,7 @@
  * `conformer.embed_positions.inv_freq`. Hidden states are (B, T, D) as upstream's `layer_results`; MuCodec
  * permutes them to (B, D, T) before its RVQ.
  */
+import { abortCheck, drainSteps, drainStepsAsync } from '../steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
 import { MelFeatures, MUQ_MEL_CONFIG } from './features.js';
@@ -163,29 +164,44 @@ export class MuQEncoder {
    * row: this bounds the frontend's peak memory (one (1, T/2, 64, 512) activation is 268 MB at 40.96 s).
    */
   private runRow(row: Float32Array, upTo: number, keep: (i: number) => boolean, emit: (i: number, h: tf.Tensor3D) => void): void {
+    drainSteps(this.runRowSteps(row, upTo, keep, emit));
+  }
+
+  /** one row as a step generator: a yield after the conv frontend and after each conformer layer (src/steps.ts) */
+  private *runRowSteps(row: Float32Array, upTo: number, keep: (i: number) => boolean, emit: (i: number, h: tf.Tensor3D) => void): Generator<string, void, void> {
     const f = this.features(row);
     const feats = tf.tensor3d(f.data, [1, f.frames, this.cfg.nMels]);
-    let h: tf.Tensor3D;
+    let h: tf.Tensor3D | null;
     try {
       h = this.frontend.apply(feats);
     } finally {
       feats.dispose();
     }
-    const depth = this.cfg.encoderDepth;
-    const rot = upTo > 0 ? this.rotaryFor(h.shape[1]) : null;
-    for (let i = 0; ; i++) {
-      if (i === upTo) {
-        if (i === depth && depth > 0) {
-          const y = tf.tidy(() => layerNorm(h, this.cfg.layerNormEps, this.finalNorm!.g, this.finalNorm!.b) as tf.Tensor3D);
-          h.dispose();
-          h = y;
+    try {
+      yield 'frontend';
+      const depth = this.cfg.encoderDepth;
+      const rot = upTo > 0 ? this.rotaryFor(h.shape[1]) : null;
+      for (let i = 0; ; i++) {
+        if (i === upTo) {
+          if (i === depth && depth > 0) {
+            const x: tf.Tensor3D = h;
+            const y = tf.tidy(() => layerNorm(x, this.cfg.layerNormEps, this.finalNorm!.g, this.finalNorm!.b) as tf.Tensor3D);
+            x.dispose();
+            h = y;
+          }
+          const out: tf.Tensor3D = h;
+          h = null;
+          emit(i, out);
+          return;
         }
-        emit(i, h);
-        return;
+        const { out } = this.layers[i]!.apply(h, rot!);
+        const prev: tf.Tensor3D = h;
+        h = out;
+        if (keep(i)) emit(i, prev); else prev.dispose();
+        yield `layers.${i}`;
       }
-      const { out } = this.layers[i]!.apply(h, rot!);
-      if (keep(i)) emit(i, h); else h.dispose();
-      h = out;
+    } finally {
+      h?.dispose(); // only when closed early: a finished row has handed its last state to emit
     }
   }
 
@@ -208,11 +224,30 @@ export class MuQEncoder {
 
   /** layer_results[layerIndex] (B, T, D); runs only what that index needs. Caller disposes. */
   forward(wave: tf.Tensor2D | Float32Array[], layerIndex: number): tf.Tensor3D {
+    return drainSteps(this.forwardSteps(wave, layerIndex));
+  }
+
+  /**
+   * `forward` giving the event loop a turn after the frontend and after every conformer layer; same bytes. An
+   * aborted `signal` stops it at the next of those with its reason (nothing left allocated).
+   */
+  forwardAsync(wave: tf.Tensor2D | Float32Array[], layerIndex: number, signal?: AbortSignal): Promise<tf.Tensor3D> {
+    return drainStepsAsync(this.forwardSteps(wave, layerIndex), abortCheck(signal));
+  }
+
+  /** forward as a step generator */
+  *forwardSteps(wave: tf.Tensor2D | Float32Array[], layerIndex: number): Generator<string, tf.Tensor3D, void> {
     this.checkIndex(layerIndex);
     const rows = this.rows(wave);
     if (!rows.length) throw new Error('MuQ: empty batch');
     const parts: tf.Tensor3D[] = [];
-    for (const r of rows) this.runRow(r, layerIndex, () => false, (_, h) => parts.push(h));
+    let finished = false;
+    try {
+      for (const r of rows) yield* this.runRowSteps(r, layerIndex, () => false, (_, h) => parts.push(h));
+      finished = true;
+    } finally {
+      if (!finished) for (const p of parts) p.dispose();
+    }
     return this.stackRows(parts);
   }
 
