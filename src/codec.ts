@@ -30,8 +30,8 @@ import type { HostTensor } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import type { Solver } from './sampler/index.js';
-import { yieldToEventLoop } from './sampler/ode.js';
-import { LatentsToAudio, encodePromptLatent } from './synthesis.js';
+import { abortCheck, drainStepsAsync, yieldToEventLoop } from './steps.js';
+import { LatentsToAudio, encodePromptLatentSteps } from './synthesis.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
 
@@ -327,7 +327,7 @@ export class MuCodec {
       rows.set(cut[0], 0);
       rows.set(cut[1], cut[0].length);
       // latent: TacotronSTFT mel of the clipped (not normalised) prompt → VAE posterior sample per channel
-      const latent = encodePromptLatent(vae, stft, rows, 2, noise);
+      const latent = await drainStepsAsync(encodePromptLatentSteps(vae, stft, rows, 2, noise), abortCheck(signal));
       // its own codes: a full sound2code of the prompt alone (the decoder keeps the first 2·F)
       const pcodes = await this.enc!.sound2code(cut, { signal });
       return { latent, codes: { data: pcodes, shape: [1, 1, pcodes.length] } };

@@ -295,9 +295,16 @@ export function latentsToAudio(
 export function encodePromptLatent(
   vae: AutoencoderKL, stft: TacotronSTFT, wav: Float32Array, rows: number, noise: NoiseSource | null,
 ): HostTensor {
+  return drainSteps(encodePromptLatentSteps(vae, stft, wav, rows, noise));
+}
+
+/** encodePromptLatent as a step generator (a yield after every VAE encoder block) */
+export function* encodePromptLatentSteps(
+  vae: AutoencoderKL, stft: TacotronSTFT, wav: Float32Array, rows: number, noise: NoiseSource | null,
+): Generator<string, HostTensor, void> {
   if (rows % 2) throw new Error(`prompt latent: ${rows} audio rows cannot pair into stereo latents`);
   const { fbank, frames } = wavToFbank2(wav, rows, stft);
-  const r = vae.encode({ dtype: 'float32', shape: [rows, 1, frames, stft.cfg.n_mel_channels], data: fbank }, noise);
+  const r = yield* vae.encodeSteps({ dtype: 'float32', shape: [rows, 1, frames, stft.cfg.n_mel_channels], data: fbank }, noise);
   const [B, e, T, W] = r.z.shape as [number, number, number, number];
   return { dtype: 'float32', shape: [B / 2, 2 * e, T, W], data: r.z.data };
 }

@@ -89,13 +89,24 @@ export class Encoder {
 
   /** one sample (H = frames, W = mel bins, C = in_channels) → (H/8, W/8, 2·z_channels); `mid` gets the mid-block output */
   apply(x: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Image {
+    return drainSteps(this.applySteps(x, o, taps));
+  }
+
+  /** apply as a step generator: one yield after every block (src/steps.ts; the images between blocks are host arrays) */
+  *applySteps(x: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Generator<string, Image, void> {
     let h = conv3x3(x, this.convIn, o);
-    for (const lvl of this.down) {
-      for (const b of lvl.block) h = b.apply(h, o);
+    for (let i = 0; i < this.down.length; i++) {
+      const lvl = this.down[i]!;
+      for (let j = 0; j < lvl.block.length; j++) {
+        h = lvl.block[j]!.apply(h, o);
+        yield `down.${i}.block.${j}`;
+      }
       if (lvl.downsample) h = downsample(h, lvl.downsample, o);
     }
     h = this.mid1.apply(h, o);
+    yield 'mid.block_1';
     h = this.midAttn.apply(h, o);
+    yield 'mid.attn_1';
     h = this.mid2.apply(h, o);
     taps?.mid?.(h);
     const a = this.normOut.affine(h);
@@ -242,6 +253,11 @@ export class AutoencoderKL {
    * drawn per row in order (use_mode=False, as MuCodec), or scale_factor · mean when `noise` is null (use_mode).
    */
   encode(mel: HostTensor, noise: NoiseSource | null, taps?: { mid?: (b: number, h: Image) => void; moments?: (b: number, m: Image) => void }): EncodeResult {
+    return drainSteps(this.encodeSteps(mel, noise, taps));
+  }
+
+  /** encode as a step generator: one yield after every encoder block of every row (src/steps.ts) */
+  *encodeSteps(mel: HostTensor, noise: NoiseSource | null, taps?: { mid?: (b: number, h: Image) => void; moments?: (b: number, m: Image) => void }): Generator<string, EncodeResult, void> {
     const [B, cin, F, M] = mel.shape as [number, number, number, number];
     if (mel.shape.length !== 4 || cin !== this.cfg.ddconfig.in_channels) throw new Error(`vae.encode: mel must be (B, ${this.cfg.ddconfig.in_channels}, frames, mel_bins), got ${shapeStr(mel.shape)}`);
     const enc = this.encoder;
@@ -252,7 +268,7 @@ export class AutoencoderKL {
     let T = 0, W = 0;
     for (let b = 0; b < B; b++) {
       const img = imageFromNCHW(x, [B, cin, F, M], b);
-      const h = enc.apply(img, this.tile, { mid: (m) => taps?.mid?.(b, m) });
+      const h = yield* enc.applySteps(img, this.tile, { mid: (m) => taps?.mid?.(b, m) });
       const moments = conv1x1(h, this.quantConv!, this.tile);
       taps?.moments?.(b, moments);
       T = moments.h; W = moments.w;
