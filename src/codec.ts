@@ -30,7 +30,7 @@ import type { HostTensor } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import type { Solver } from './sampler/index.js';
-import { abortCheck, drainStepsAsync, yieldToEventLoop } from './steps.js';
+import { abortCheck, drainStepsAsync, throwIfAborted, yieldToEventLoop } from './steps.js';
 import { LatentsToAudio, encodePromptLatentSteps } from './synthesis.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
@@ -146,13 +146,6 @@ export function cutPrompt(stereo: [Float32Array, Float32Array], sampleRate = 480
     ? [0, Math.trunc(10.24 * sampleRate)]
     : [Math.trunc(20.48 * sampleRate), Math.trunc(30.72 * sampleRate)];
   return [stereo[0].slice(a, b), stereo[1].slice(a, b)];
-}
-
-function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    const r = signal.reason;
-    throw r instanceof Error ? r : new Error('aborted');
-  }
 }
 
 export class MuCodec {

@@ -15,6 +15,7 @@
  * GEN file2code (prepareStereo48k): a file not at 48 kHz is first resampled with torchaudio
  * `functional.resample` (kernel built in float32), a mono file duplicated to two channels.
  */
+import { throwIfAborted, yieldToEventLoop } from './steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { resample, resample48kTo24k } from './audio/resample.js';
 import type { Audio } from './audio/wav.js';
@@ -205,7 +206,7 @@ export class MuCodecEncoder {
     const report = (w: number) => opts.onProgress?.({ window: w, windows: needed, frames: Math.min(outLen, w * per), totalFrames: outLen });
     report(0);
     for (let w0 = 0; w0 < needed; w0 += batch) {
-      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('encode aborted');
+      throwIfAborted(opts.signal, 'encode aborted');
       const ws = Array.from({ length: Math.min(batch, needed - w0) }, (_, i) => w0 + i);
       const items = ws.map((w) => [loopWindow(c0, w), loopWindow(c1, w)] as [Float32Array, Float32Array]);
       const r = await this.fetchCodes(items, { signal: opts.signal });
@@ -217,7 +218,7 @@ export class MuCodecEncoder {
         }
       }
       report(w0 + ws.length);
-      await new Promise<void>((res) => setImmediate(res)); // let a TTY progress line / abort signal through
+      await yieldToEventLoop(); // let a TTY progress line / abort signal through
     }
     if (nCb === 1) return all.slice(0, outLen);
     const out = new Int32Array(nCb * outLen);

@@ -36,13 +36,15 @@ export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?
   }
 }
 
-/** An abort check for `drainStepsAsync`'s `between`: throws the signal's reason (an Error) once it is aborted. */
+/** Throw the signal's reason (an Error; else `new Error(what)`) once it is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what = 'aborted'): void {
+  if (signal?.aborted) {
+    const r: unknown = signal.reason;
+    throw r instanceof Error ? r : new Error(what);
+  }
+}
+
+/** An abort check for `drainStepsAsync`'s `between` (undefined without a signal). */
 export function abortCheck(signal?: AbortSignal): (() => void) | undefined {
-  if (!signal) return undefined;
-  return () => {
-    if (signal.aborted) {
-      const r: unknown = signal.reason;
-      throw r instanceof Error ? r : new Error('aborted');
-    }
-  };
+  return signal ? () => throwIfAborted(signal) : undefined;
 }

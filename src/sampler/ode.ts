@@ -52,6 +52,12 @@ function* stepTimes(tSpan: ArrayLike<number>): Generator<{ k: number; steps: num
   }
 }
 
+/** the solver state moves to `next`: the old tensor is freed (unless `next` is the same tensor) */
+function replaceState(x: tf.Tensor, next: tf.Tensor): tf.Tensor {
+  if (next !== x) x.dispose();
+  return next;
+}
+
 function scheduleOf(opts: OdeOptions): ArrayLike<number> {
   return opts.tSpan !== undefined ? checkSchedule(opts.tSpan) : uniformSchedule(opts.steps ?? 20);
 }
@@ -72,14 +78,8 @@ export function* odeSteps(v: VelocityAt, x0: tf.Tensor, opts: OdeOptions = {}): 
   let finished = false;
   try {
     for (const { k, steps, t, dt } of stepTimes(tSpan)) {
-      if (c) {
-        const xc = c(x, t);
-        x.dispose();
-        x = xc;
-      }
-      const next = solver.step(f, x, t, dt);
-      x.dispose();
-      x = next;
+      x = replaceState(x, c ? c(x, t) : x); // in-context frames put back on their path at the step's start
+      x = replaceState(x, solver.step(f, x, t, dt));
       const info: StepInfo = { step: k, steps, t, dt, x };
       opts.onStep?.(info);
       yield info;
@@ -133,14 +133,8 @@ export async function solveOdeAsync(v: VelocityAt, x0: tf.Tensor, opts: OdeAsync
   let x = tf.clone(x0);
   try {
     for (const { k, steps, t, dt } of stepTimes(tSpan)) {
-      if (c) {
-        const xc = c(x, t);
-        x.dispose();
-        x = xc;
-      }
-      const next = await solver.stepAsync(fa, x, t, dt);
-      x.dispose();
-      x = next;
+      x = replaceState(x, c ? c(x, t) : x);
+      x = replaceState(x, await solver.stepAsync(fa, x, t, dt));
       opts.onStep?.({ step: k, steps, t, dt, x });
       await yieldToEventLoop();
       check?.();
