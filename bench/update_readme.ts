@@ -1,9 +1,9 @@
 /**
- * Regenerates README.md's benchmark table from bench/results/latest.json, between the markers
+ * Regenerates bench/README.md's benchmark tables from bench/results/latest.json, between the markers
  * `<!-- bench:begin -->` and `<!-- bench:end -->` (added under a "## Benchmarks" heading when absent; nothing
  * outside the markers is touched).
  *
- *   npm run bench:readme            (node dist/bench/update_readme.js [results.json] [README.md])
+ *   npm run bench:readme            (node dist/bench/update_readme.js [results.json] [bench/README.md])
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -105,8 +105,9 @@ export function renderTable(doc: ResultsDoc): string {
   const out: string[] = [];
   out.push(`Generated from \`bench/results/latest.json\` by \`npm run bench:readme\` (run \`npm run bench\` to measure; ` +
     `median of the runs listed there). Measured ${dates.length ? `${dates[0]!.slice(0, 16).replace('T', ' ')} – ${dates[dates.length - 1]!.slice(0, 16).replace('T', ' ')} UTC` : '–'} ` +
-    `on ${machines.join('; ') || '–'}. PyTorch: 1.13 CPU, 2 threads, same machine kind (reference/BASELINES.md). ` +
-    `ratio = torch s / ours s (> 1: faster than PyTorch).` +
+    `on ${machines.join('; ') || '–'}. PyTorch: 1.13 CPU, 2 threads, from BASELINES.md's earlier tables (another machine of ` +
+    `this kind, which ran PyTorch 2.5–4.4× slower than the one measured side by side on 2026-12-03: these ratios overstate ` +
+    `ours; see the note at the top). ratio = torch s / ours s (> 1: faster than PyTorch).` +
     (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ` +
       `${machines.length ? 'this' : 'the'} machine (the benchmark's own threads account for up to ${doc.threads ?? 2}; more means other ` +
       `jobs ran beside it and slowed these numbers down; every run is in latest.json).` : '') +
@@ -156,7 +157,7 @@ const ROOT = existsSync(join(here, '..', 'package.json')) ? resolve(here, '..') 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
   const results = resolve(process.argv[2] ?? join(ROOT, 'bench', 'results', 'latest.json'));
-  const readmePath = resolve(process.argv[3] ?? join(ROOT, 'README.md'));
+  const readmePath = resolve(process.argv[3] ?? join(ROOT, 'bench', 'README.md'));
   const doc = JSON.parse(readFileSync(results, 'utf8')) as ResultsDoc;
   const next = updateReadme(readFileSync(readmePath, 'utf8'), renderTable(doc));
   const tmp = `${readmePath}.${process.pid}.tmp`;
