@@ -16,3 +16,9 @@ registerCommand('reconstruct', (argv, ctx) => reconstructCommand(argv, ctx));
 import { benchCommand } from './bench.js';
 
 registerCommand('bench', (argv) => benchCommand(argv));
+import { compareCommand } from './compare.js';
+
+registerCommand('compare', (argv) => compareCommand(argv));
+import { sweepCommand } from './sweep.js';
+
+registerCommand('sweep', (argv, ctx) => sweepCommand(argv, ctx));
