@@ -15,6 +15,8 @@ usage:
   mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
   mucodec inspect     <file.pt|file.safetensors|file.mcodes> [--json]
   mucodec fetch-weights [--dir weights/]   download the released checkpoints (resumable, SHA-256 checked) and convert them
+  mucodec compare     <ref.wav> <test.wav> [--json] [--png out.png]   quality metrics (mel/STFT distance, SI-SDR, LSD, loudness)
+  mucodec sweep       <in.wav|in.mcodes> --sampler euler,heun --steps 5,10,20 [--seed N] [--ref-steps 50] --out <dir>
   mucodec parity      <dir>...           run reference fixture cases: one PASS/FAIL line each, then "N passed, M failed"
   mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile] [--no-song] [--no-cfg]   time the stages at the real size
   mucodec backend                        say which tfjs backend would be used and why

@@ -36,3 +36,10 @@ export { loadTorchCheckpoint, readStateDict } from '../convert/torch.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors } from '../convert/safetensors.js';
 export { fetchWeights, RELEASED_CHECKPOINTS } from './commands/fetch_weights.js';
 export { runParity } from './parity.js';
+export {
+  compareAudio, alignPair, computeMetrics, multiScaleMelDistance, multiResolutionStftDistance, logSpectralDistance, siSdr,
+  integratedLoudness, type Metrics,
+} from './metrics/index.js';
+export { comparisonPicture } from './metrics/picture.js';
+export { runSweep, sweepTable, type SweepOptions, type SweepRow, type SweepResult } from './metrics/sweep.js';
+export { sweepPlot } from './metrics/sweep_plot.js';

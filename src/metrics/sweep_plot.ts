@@ -36,13 +36,19 @@ function panel(cv: Canvas, x0: number, title: string, series: Series[]): void {
   }
   cv.text(x0 + PW / 2, TOP + PH + 20, 'DIT EVALUATIONS PER WINDOW (LOG SCALE)', GREY, 1, 'center');
   cv.strokeRect(x0 - 1, TOP - 1, PW + 2, PH + 2, BLACK);
+  const legendW = 12 + Math.max(...series.map((s) => Canvas.textWidth(s.name))) + 40;
+  cv.fillRect(x0 + PW - legendW - 8, TOP + 4, legendW, series.length * 14 + 8, [255, 255, 255]);
+  cv.strokeRect(x0 + PW - legendW - 8, TOP + 4, legendW, series.length * 14 + 8, LIGHT);
   series.forEach((s, i) => {
     const c = COLOURS[i % COLOURS.length]!;
     const pts = s.points.filter((p) => Number.isFinite(p[1])).sort((a, b) => a[0] - b[0]);
     for (let k = 1; k < pts.length; k++) cv.line(px(pts[k - 1]![0]), py(pts[k - 1]![1]), px(pts[k]![0]), py(pts[k]![1]), c, 2);
     for (const p of pts) cv.fillRect(px(p[0]) - 3, py(p[1]) - 3, 7, 7, c);
-    cv.fillRect(x0 + PW - 130, TOP + 10 + i * 14, 18, 3, c);
-    cv.text(x0 + PW - 106, TOP + 8 + i * 14, s.name, BLACK);
+  });
+  series.forEach((s, i) => {
+    const c = COLOURS[i % COLOURS.length]!;
+    cv.fillRect(x0 + PW - legendW, TOP + 12 + i * 14, 18, 3, c);
+    cv.text(x0 + PW - legendW + 24, TOP + 10 + i * 14, s.name, BLACK);
   });
 }
 
