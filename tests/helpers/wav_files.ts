@@ -15,10 +15,13 @@ export interface SynthSpec {
   /** peak amplitude of the signal before quantisation (above 0.8 the encoder's item normalisation applies) */
   amplitude: number;
   seed?: number;
+  /** the signal repeats every `period` frames (long files are then written by copying one period's bytes) */
+  period?: number;
 }
 
 /** The stored value of frame i, channel c: sines + a little noise, exact in the sample format. */
 export function synthSample(s: SynthSpec, c: number, i: number): number {
+  if (s.period) i %= s.period;
   let h = Math.imul((i + 1) ^ ((s.seed ?? 1) * 2654435761), 2246822519) ^ (c * 97);
   h = Math.imul(h ^ (h >>> 13), 3266489917) ^ (h >>> 16);
   const noise = ((h >>> 0) / 2 ** 32 - 0.5) * 0.1;
@@ -85,12 +88,13 @@ export function wavHeader(s: Pick<SynthSpec, 'sampleRate' | 'channels' | 'format
 export function sampleBytes(s: SynthSpec, a: number, b: number): Buffer {
   const bps = s.format === 'pcm16' ? 2 : 4;
   const out = Buffer.alloc((b - a) * s.channels * bps);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let o = 0;
   for (let i = a; i < b; i++) {
     for (let c = 0; c < s.channels; c++, o += bps) {
       const v = synthSample(s, c, i);
-      if (s.format === 'pcm16') out.writeInt16LE(Math.round(v * 32768), o);
-      else out.writeFloatLE(v, o);
+      if (bps === 2) dv.setInt16(o, v * 32768, true);
+      else dv.setFloat32(o, v, true);
     }
   }
   return out;
@@ -104,7 +108,17 @@ export async function writeSynthWav(path: string, s: SynthSpec, o: HeaderOptions
   try {
     await fh.write(wavHeader(s, dataBytes, o));
     const step = 1 << 16;
-    for (let a = 0; a < s.frames; a += step) await fh.write(sampleBytes(s, a, Math.min(s.frames, a + step)));
+    if (s.period) {
+      const one = sampleBytes(s, 0, s.period);
+      const fb = s.channels * bps;
+      for (let a = 0; a < s.frames;) {
+        const from = a % s.period, n = Math.min(s.period - from, s.frames - a, step);
+        await fh.write(one.subarray(from * fb, (from + n) * fb));
+        a += n;
+      }
+    } else {
+      for (let a = 0; a < s.frames; a += step) await fh.write(sampleBytes(s, a, Math.min(s.frames, a + step)));
+    }
     if (dataBytes & 1) await fh.write(Buffer.alloc(1));
     for (const [id, body] of o.after ?? []) await fh.write(chunk(id, body));
   } finally {
