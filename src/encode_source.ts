@@ -16,7 +16,7 @@ import {
   ITEM_PEAK_THRESHOLD, SAMPLE_RATE, WINDOW_SAMPLES, checkEncodableRate, loopWindow, peakDivisor, peakOf,
   type MuCodecEncoder, type Sound2CodeOptions,
 } from './encoder.js';
-import { throwIfAborted } from './steps.js';
+import { throwIfAborted, yieldToEventLoop } from './steps.js';
 
 /** 48 kHz samples per channel produced per source read (the source is asked for this much plus the filter halo). */
 export const STREAM_CHUNK_SAMPLES = 1 << 18;
@@ -60,6 +60,7 @@ export class Stereo48kReader {
       throwIfAborted(signal, 'encode aborted');
       const [c0, c1] = await this.read(a, Math.min(this.length, a + STREAM_CHUNK_SAMPLES), true);
       peak = peakOf(c0 === c1 ? [c0] : [c0, c1], peak);
+      await yieldToEventLoop(); // a progress redraw / Ctrl-C gets through during a long pass
     }
     return peak;
   }

@@ -3,13 +3,14 @@
  * whole-array encode (prepareStereo48k + sound2code on the samples in memory) for every length class, rate,
  * channel count and sample format, on the tiny model; the source is read in bounded chunks, twice, never whole.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memorySource, type AudioSource } from '../src/audio/source.js';
 import { openWavSource, readWav } from '../src/audio/wav.js';
+import { encodeCommand } from '../src/commands/encode.js';
 import { STREAM_CHUNK_SAMPLES } from '../src/encode_source.js';
 import { MIN_SAMPLES, WINDOW_SAMPLES } from '../src/encoder.js';
 import { TEST_WAV, useTinyCodec } from './helpers/tiny_codec.js';
@@ -91,6 +92,29 @@ describe('streamed encode = whole-array encode, byte for byte (tiny model)', () 
 });
 
 describe('streamed encode errors come before the work', () => {
+  it('an abort during the peak pass stops it there, leaks nothing', async () => {
+    const codec = t.codec;
+    await codec.encodeSource(memorySource({ sampleRate: 48000, channels: [new Float32Array(4800)] })); // warm caches
+    const before = tf.memory().numTensors;
+    const x = new Float32Array(4 * STREAM_CHUNK_SAMPLES + 5);
+    const src = counting(memorySource({ sampleRate: 48000, channels: [x, x] }));
+    const ac = new AbortController();
+    const read = src.read.bind(src);
+    src.read = async (s, n) => { if (src.reads === 1) ac.abort(new Error('stopped in pass 1')); return read(s, n); };
+    const prog: number[] = [];
+    await expect(codec.encodeSource(src, { signal: ac.signal, onProgress: (p) => prog.push(p.window) })).rejects.toThrow('stopped in pass 1');
+    expect(src.reads).toBe(2);
+    expect(prog).toEqual([]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+  it('`mucodec encode` of a 1 Hz WAV: the file and the rate, before the model loads; no output', async () => {
+    const p = join(tmp, 'one-hertz.wav');
+    await writeSynthWav(p, { sampleRate: 1, channels: 1, frames: 12000, format: 'pcm16', amplitude: 0.5 });
+    const out = join(tmp, 'one-hertz.mcodes');
+    await expect(encodeCommand([p, '-o', out, '--weights', join(tmp, 'no-weights-here')]))
+      .rejects.toThrow(/one-hertz\.wav: sample rate 1 Hz is outside the supported range 8000 … 384000 Hz/);
+    expect(existsSync(out)).toBe(false);
+  });
   it('non-finite samples, 3 channels, empty, unencodable rate', async () => {
     const codec = t.codec;
     const x = new Float32Array(48000); x[30000] = NaN;

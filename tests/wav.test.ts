@@ -183,7 +183,7 @@ describe('streaming WAV reader (openWavSource): headers from the first bytes, fr
       expect((await readWav(p)).sampleRate).toBe(rate);
     }
   });
-  it('a data chunk over 2 GiB (sparse file: no disk) opens and reads its first and last frames (readFile: ERR_FS_FILE_TOO_LARGE)', async () => {
+  it('a data chunk over 2 GiB (sparse file: no disk) opens and reads its first and last frames (the whole-file reader failed: ERR_FS_FILE_TOO_LARGE)', async () => {
     const big: SynthSpec = { sampleRate: 48000, channels: 2, frames: 0xc0000000 / 4, format: 'pcm16', amplitude: 0.5 };
     const p = join(tmp, 'huge.wav');
     const head = wavHeader(big, 0xc0000000);
