@@ -12,7 +12,7 @@ import { memorySource, type AudioSource } from '../src/audio/source.js';
 import { openWavSource, readWav } from '../src/audio/wav.js';
 import { encodeCommand } from '../src/commands/encode.js';
 import { STREAM_CHUNK_SAMPLES } from '../src/encode_source.js';
-import { MIN_SAMPLES, WINDOW_SAMPLES } from '../src/encoder.js';
+import { MIN_SAMPLES, WINDOW_SAMPLES, checkEncodableRate } from '../src/encoder.js';
 import { TEST_WAV, useTinyCodec } from './helpers/tiny_codec.js';
 import { synthChannels, writeSynthWav, type SynthSpec } from './helpers/wav_files.js';
 
@@ -106,6 +106,13 @@ describe('streamed encode errors come before the work', () => {
     expect(src.reads).toBe(2);
     expect(prog).toEqual([]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+  it('every common rate is encodable; rates needing a huge resampling filter are refused', () => {
+    for (const r of [8000, 11025, 12000, 16000, 22050, 24000, 32000, 37800, 44100, 47250, 48000, 50000, 64000, 88200, 96000, 176400, 192000, 352800, 384000]) {
+      expect(() => checkEncodableRate(r, 'x.wav'), `${r} Hz`).not.toThrow();
+    }
+    for (const r of [44056, 44101, 47999]) expect(() => checkEncodableRate(r, 'x.wav')).toThrow(new RegExp(`x\\.wav: sample rate ${r} Hz is not supported`));
+    for (const r of [0, 1, 7999, 384001, 44100.5]) expect(() => checkEncodableRate(r, 'x.wav')).toThrow(/outside the supported range 8000 … 384000 Hz/);
   });
   it('`mucodec encode` of a 1 Hz WAV: the file and the rate, before the model loads; no output', async () => {
     const p = join(tmp, 'one-hertz.wav');
