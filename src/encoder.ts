@@ -14,6 +14,7 @@
  *
  * GEN file2code (prepareStereo48k): a file not at 48 kHz is first resampled with torchaudio
  * `functional.resample` (kernel built in float32), a mono file duplicated to two channels.
+ * The same from a file read in chunks (never whole): src/encode_source.ts, through sound2codeWindows.
  */
 import { throwIfAborted, yieldToEventLoop } from './steps.js';
 import * as tf from '@tensorflow/tfjs-core';
