@@ -5,6 +5,12 @@
  *   const src = await openWavSource('song.wav');        // header only
  *   const first = await src.read(0, 48000);             // planar float32, one array per channel
  *   const whole = await readAllFrames(src); await src.close();
+ *
+ * What the streamed encode asks of a source (src/encode_source.ts), so a decoder of a compressed format can serve
+ * it without seeking: two forward passes (reads in increasing order, consecutive ranges overlapping by at most the
+ * resampling halo, < 1000 frames), the second starting again from frame 0, plus — for the last window of a song
+ * longer than one window — one more read from frame 0 (upstream's loop padding). `frames` must be exact before
+ * the first read (a decoder that cannot know it up front can count it in a first pass).
  */
 import type { Audio } from './wav.js';
 
