@@ -20,7 +20,9 @@ import { initBackend } from './backend.js';
 import { requestWasmThreads } from './workers/wasm_threads.js';
 import { sincResampleKernel } from './audio/resample.js';
 import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
-import type { Audio } from './audio/wav.js';
+import { openWavSource, type Audio } from './audio/wav.js';
+import type { AudioSource } from './audio/source.js';
+import { Stereo48kReader, sound2codeFromSource } from './encode_source.js';
 import type { CodesMeta } from './codesfile.js';
 import { FRAME_RATE, MuCodecEncoder, prepareStereo48k, type EncodeProgress } from './encoder.js';
 import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
@@ -284,6 +286,34 @@ export class MuCodec {
         frames: codes.length / nCb,
       },
     };
+  }
+
+  /**
+   * A streaming source (e.g. `openWavSource(path)`) → codes, the same bytes as `encode` of the whole audio, with
+   * memory bounded by a batch of windows whatever the length (src/encode_source.ts: one pass for the peak, one
+   * per window). The caller closes the source.
+   */
+  async encodeSource(source: AudioSource, opts: EncodeOptions = {}): Promise<EncodeResult> {
+    const reader = new Stereo48kReader(source); // refuses what cannot be encoded before the model loads
+    const codes = await sound2codeFromSource(await this.encoder(), reader, opts);
+    const rvq = this.config.rvq_muencoder_emb;
+    return {
+      codes,
+      meta: {
+        sampleRate: source.sampleRate, originalLength: source.frames, channels: source.channels, frameRate: FRAME_RATE,
+        codebookSize: rvq.codebook_size, muqLayer: this.config.layer_num, nCodebooks: rvq.n_codebooks, frames: codes.length / rvq.n_codebooks,
+      },
+    };
+  }
+
+  /** A WAV file → codes, streamed (encodeSource of openWavSource(path)); header errors come before the model loads. */
+  async encodeFile(path: string, opts: EncodeOptions = {}): Promise<EncodeResult> {
+    const source = await openWavSource(path);
+    try {
+      return await this.encodeSource(source, opts);
+    } finally {
+      await source.close();
+    }
   }
 
   /**

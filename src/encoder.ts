@@ -14,10 +14,12 @@
  *
  * GEN file2code (prepareStereo48k): a file not at 48 kHz is first resampled with torchaudio
  * `functional.resample` (kernel built in float32), a mono file duplicated to two channels.
+ * The same from a file read in chunks (never whole): src/encode_source.ts, through sound2codeWindows.
  */
 import { throwIfAborted, yieldToEventLoop } from './steps.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { resample, resample48kTo24k } from './audio/resample.js';
+import { resample, resample48kTo24k, sincKernelEntries } from './audio/resample.js';
+import { checkSampleRate } from './audio/source.js';
 import type { Audio } from './audio/wav.js';
 import type { MuQEncoder } from './muq/muq.js';
 import type { RVQ } from './rvq/rvq.js';
@@ -43,16 +45,25 @@ const f32 = Math.fround;
  * scaling happens). GEN uses one peak over both channels (threshold 0.8), MODEL one per row (0.9).
  */
 export function peakNormalize(rows: Float32Array[], threshold: number): Float32Array[] {
-  let peak = 0;
-  for (const r of rows) for (let i = 0; i < r.length; i++) { const a = Math.abs(r[i]!); if (a > peak) peak = a; }
-  const thr = f32(threshold);
-  if (!(peak > thr)) return rows;
-  const norm = f32(peak / thr);
+  const norm = peakDivisor(peakOf(rows), threshold);
+  if (norm === null) return rows;
   return rows.map((r) => {
     const y = new Float32Array(r.length);
     for (let i = 0; i < r.length; i++) y[i] = r[i]! / norm; // Float32Array store rounds once: fl32(x / norm)
     return y;
   });
+}
+
+/** max |x| over all rows together (the running maximum can be carried from chunk to chunk). */
+export function peakOf(rows: Float32Array[], peak = 0): number {
+  for (const r of rows) for (let i = 0; i < r.length; i++) { const a = Math.abs(r[i]!); if (a > peak) peak = a; }
+  return peak;
+}
+
+/** preprocess_audio's divisor fl32(peak / fl32(threshold)) when peak > fl32(threshold), else null (unchanged). */
+export function peakDivisor(peak: number, threshold: number): number | null {
+  const thr = f32(threshold);
+  return peak > thr ? f32(peak / thr) : null;
 }
 
 /** GEN sound2code output_len = int(L / 48000.0 · 25) + 1 (double arithmetic, truncation). */
@@ -83,13 +94,29 @@ export function loopWindow(x: Float32Array, w: number, windowSamples = WINDOW_SA
   return out;
 }
 
+/**
+ * The sample rates encode accepts: [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE], and — when not 48 kHz — a resampling
+ * kernel of at most MAX_KERNEL_ENTRIES (a rate with a small gcd with 48000, e.g. 47999 Hz, would need a
+ * 48000-phase kernel of 9 GB).
+ */
+export function checkEncodableRate(rate: number, name: string): void {
+  checkSampleRate(rate, name);
+  if (rate !== SAMPLE_RATE && sincKernelEntries(rate, SAMPLE_RATE) > MAX_KERNEL_ENTRIES) {
+    const mb = Math.round((sincKernelEntries(rate, SAMPLE_RATE) * 12) / 2 ** 20);
+    throw new Error(`${name}: sample rate ${rate} Hz is not supported: resampling it to 48000 Hz needs a ${mb} MB filter (resample the file to a common rate such as 44100 or 48000 Hz first)`);
+  }
+}
+
+/** Largest resampling kernel (entries) encode builds: 2^24 (≈ 200 MB with its float64 copy). */
+export const MAX_KERNEL_ENTRIES = 1 << 24;
+
 /** The stereo 48 kHz input of file2code: functional.resample (float32 kernel) when not at 48 kHz; mono → 2 channels. */
 export function prepareStereo48k(audio: Audio): [Float32Array, Float32Array] {
   const { sampleRate, channels } = audio;
   if (channels.length < 1 || channels.length > 2) {
     throw new Error(`encode: only mono or stereo audio is supported (got ${channels.length} channels)`);
   }
-  if (!(Number.isInteger(sampleRate) && sampleRate > 0)) throw new Error(`encode: invalid sample rate ${sampleRate}`);
+  checkEncodableRate(sampleRate, 'encode');
   const n = channels[0]!.length;
   if (channels.some((c) => c.length !== n)) throw new Error('encode: channels have different lengths');
   if (n === 0) throw new Error('encode: the audio is empty');
@@ -195,11 +222,25 @@ export class MuCodecEncoder {
   async sound2code(orig: [Float32Array, Float32Array], opts: Sound2CodeOptions = {}): Promise<Int32Array> {
     const L = orig[0].length;
     if (orig[1].length !== L) throw new Error('sound2code: channels have different lengths');
+    windowCount(L); // validates L
+    const [c0, c1] = peakNormalize([orig[0], orig[1]], ITEM_PEAK_THRESHOLD) as [Float32Array, Float32Array];
+    return this.sound2codeWindows(L, (w) => [loopWindow(c0, w), loopWindow(c1, w)], opts);
+  }
+
+  /**
+   * The window loop of sound2code for an item of L samples at 48 kHz whose loop-padded, 0.8-normalised window
+   * w (WINDOW_SAMPLES per channel) `windowAt(w)` gives — built on demand, so only a batch of windows is ever held
+   * (the streaming encode builds them from a file). Codes (n_codebooks, output_len) row-major.
+   */
+  async sound2codeWindows(
+    L: number,
+    windowAt: (w: number) => [Float32Array, Float32Array] | Promise<[Float32Array, Float32Array]>,
+    opts: Sound2CodeOptions = {},
+  ): Promise<Int32Array> {
     const nWin = windowCount(L);
     const outLen = outputLength(L);
     const per = this.framesPerWindow;
     const needed = Math.min(nWin, Math.ceil(outLen / per));
-    const [c0, c1] = peakNormalize([orig[0], orig[1]], ITEM_PEAK_THRESHOLD) as [Float32Array, Float32Array];
     const nCb = this.rvq.config.n_codebooks;
     const all = new Int32Array(nCb * needed * per);
     const batch = Math.max(1, Math.floor(opts.batchSize ?? 1));
@@ -208,7 +249,9 @@ export class MuCodecEncoder {
     for (let w0 = 0; w0 < needed; w0 += batch) {
       throwIfAborted(opts.signal, 'encode aborted');
       const ws = Array.from({ length: Math.min(batch, needed - w0) }, (_, i) => w0 + i);
-      const items = ws.map((w) => [loopWindow(c0, w), loopWindow(c1, w)] as [Float32Array, Float32Array]);
+      const items: Array<[Float32Array, Float32Array]> = [];
+      for (const w of ws) items.push(await windowAt(w));
+      throwIfAborted(opts.signal, 'encode aborted');
       const r = await this.fetchCodes(items, { signal: opts.signal });
       if (r.frames !== per) throw new Error(`sound2code: a window gave ${r.frames} codes, expected ${per}`);
       // r.codes is (b, nCb, per); output is (nCb, windows·per)

@@ -14,7 +14,8 @@ export {
   type DecodeOptions, type DecodeProgress, type ReconstructOptions,
 } from './codec.js';
 export type { EncodeProgress } from './encoder.js';
-export { readWav, writeWav, decodeWav, encodeWav, type Audio } from './audio/wav.js';
+export { readWav, writeWav, decodeWav, encodeWav, openWavSource, WavSource, type Audio } from './audio/wav.js';
+export { memorySource, readAllFrames, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, type AudioSource } from './audio/source.js';
 export { resample } from './audio/resample.js';
 export {
   readCodesFile, writeCodesFile, encodeCodesFile, decodeCodesFile, CodesFileError,

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadCase } from '../src/fixtures.js';
 import { toFloat32 } from '../src/hosttensor.js';
-import { gcd, resample, resample48kTo24k, resampledLength, sincResampleKernel, type KernelPrecision } from '../src/audio/resample.js';
+import {
+  applySincKernelRange, cachedKernel, gcd, resample, resample48kTo24k, resampledLength, sincInputRange, sincResampleKernel, type KernelPrecision,
+} from '../src/audio/resample.js';
 import { fixtureDir } from './parity-helper.js';
 
 /** deterministic pseudo-random signal in [−1, 1) */
@@ -154,5 +156,44 @@ describe('resample edge cases', () => {
       const local = (2 * j - lo) / 2;
       if (Number.isInteger(local)) expect(Math.abs(y[j]! - ref[local]!)).toBeLessThan(1e-6);
     }
+  });
+});
+
+describe('chunked resampling (applySincKernelRange) = the whole-signal resample, bit for bit', () => {
+  const pairs: Array<[number, number, KernelPrecision]> = [
+    [44100, 48000, 'float32'], [22050, 48000, 'float32'], [16000, 48000, 'float32'], [8000, 48000, 'float32'],
+    [96000, 48000, 'float32'], [11025, 48000, 'float32'], [48000, 24000, 'float64'], [44100, 48000, 'float64'],
+  ];
+  for (const [from, to, prec] of pairs) {
+    it(`${from} → ${to} (${prec} kernel): random chunkings, each chunk given only its input range`, () => {
+      const k = cachedKernel(from, to, { kernelPrecision: prec });
+      for (const n of [1, 3, 150, 997, 20011]) {
+        const x = signal(n, n + from);
+        const whole = resample(x, from, to, { kernelPrecision: prec });
+        const outLen = resampledLength(n, from, to);
+        expect(whole.length).toBe(outLen);
+        let s = (n * 7919 + from) >>> 0;
+        for (let trial = 0; trial < 4; trial++) {
+          const got = new Float32Array(outLen);
+          for (let o0 = 0; o0 < outLen;) {
+            s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+            const o1 = Math.min(outLen, o0 + 1 + (s % [1, 7, 160, 4096][trial]!));
+            const [a, b] = sincInputRange(k, n, o0, o1);
+            got.set(applySincKernelRange(x.slice(a, b), a, n, k, o0, o1), o0);
+            o0 = o1;
+          }
+          expect(Buffer.from(got.buffer).equals(Buffer.from(whole.buffer)), `n ${n} trial ${trial}`).toBe(true);
+        }
+      }
+    });
+  }
+  it('refuses an input slice that does not cover the range, and a range outside the output', () => {
+    const k = cachedKernel(44100, 48000, { kernelPrecision: 'float32' });
+    const x = signal(1000, 1);
+    const [a, b] = sincInputRange(k, 1000, 500, 600);
+    expect(a).toBeGreaterThan(0);
+    expect(b).toBeLessThan(1000);
+    expect(() => applySincKernelRange(x.slice(a + 1, b), a + 1, 1000, k, 500, 600)).toThrow(/need input/);
+    expect(() => applySincKernelRange(x, 0, 1000, k, 0, 1090)).toThrow(/outside \[0, 1089\)/);
   });
 });

@@ -1,10 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../convert/safetensors.js';
-import { decodeWav, encodeWav, readWav, writeWav } from '../src/audio/wav.js';
+import { decodeWav, encodeWav, openWavSource, readWav, writeWav } from '../src/audio/wav.js';
 import { FIXTURES } from './parity-helper.js';
+import { synthChannels, wavHeader, writeSynthWav, type SynthSpec } from './helpers/wav_files.js';
 
 const DIR = join(FIXTURES, 'audio_in');
 const RATES: Record<string, number> = { '96k': 96000, '22k05': 22050, '16k': 16000, '44k1': 44100, '48k': 48000 };
@@ -104,5 +107,115 @@ describe('WAV writing', () => {
   });
   it('rejects ragged channels', () => {
     expect(() => encodeWav({ sampleRate: 48000, channels: [new Float32Array(3), new Float32Array(4)] })).toThrow(/different lengths/);
+  });
+});
+
+describe('streaming WAV reader (openWavSource): headers from the first bytes, frames per read', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'wavstream-'));
+  const spec: SynthSpec = { sampleRate: 44100, channels: 2, frames: 1001, format: 'pcm16', amplitude: 0.7 };
+  const expected = synthChannels(spec);
+  const same = (chs: Float32Array[], exp = expected) => {
+    expect(chs.length).toBe(exp.length);
+    const b = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+    chs.forEach((c, i) => expect(b(c).equals(b(exp[i]!))).toBe(true));
+  };
+  const variants: Array<[string, Parameters<typeof writeSynthWav>[2]]> = [
+    ['plain', {}],
+    ['LIST (odd size, padded) before fmt, JUNK between fmt and data, LIST after data', {
+      before: [['LIST', Buffer.from('INFOISFT\x05\x00\x00\x00test\x00', 'latin1')], ['JUNK', Buffer.alloc(7)]],
+      after: [['LIST', Buffer.from('INFOICMT\x03\x00\x00\x00ab\x00', 'latin1')]],
+    }],
+    ['data size 0xFFFFFFFF (streamed WAV): to the end of the file', { dataSizeField: 0xffffffff }],
+    ['data size 0 with samples after it (header never completed): to the end of the file', { dataSizeField: 0 }],
+    ['RF64 with ds64 sizes', { rf64: true }],
+  ];
+  for (const [title, o] of variants) {
+    it(title, async () => {
+      const p = join(tmp, 'v.wav');
+      await writeSynthWav(p, spec, o);
+      const src = await openWavSource(p);
+      expect([src.sampleRate, src.channels, src.frames]).toEqual([44100, 2, 1001]);
+      same(await src.read(0, 1001));
+      const mid = await src.read(500, 3);
+      expect(mid.map((c) => Array.from(c))).toEqual(expected.map((c) => Array.from(c.subarray(500, 503))));
+      await src.close();
+      same((await readWav(p)).channels);
+      same(decodeWav(readFileSync(p), p).channels);
+    });
+  }
+  it('fmt after data (explicit size), mono float32', async () => {
+    const m: SynthSpec = { sampleRate: 48000, channels: 1, frames: 77, format: 'float32', amplitude: 0.5 };
+    const p = join(tmp, 'late-fmt.wav');
+    await writeSynthWav(p, m);
+    const b = readFileSync(p); // RIFF(12) fmt(24) data(8 + 308) → RIFF, data, fmt
+    writeFileSync(p, Buffer.concat([b.subarray(0, 12), b.subarray(36), b.subarray(12, 36)]));
+    same((await readWav(p)).channels, synthChannels(m));
+  });
+  it('a streamed WAV cut inside a frame drops the partial frame; an empty data chunk followed by LIST is empty', async () => {
+    const p = join(tmp, 'cut.wav');
+    await writeSynthWav(p, spec, { dataSizeField: 0xffffffff });
+    writeFileSync(p, readFileSync(p).subarray(0, 44 + 4 * 1000 + 3));
+    same((await readWav(p)).channels, expected.map((c) => c.subarray(0, 1000)));
+    const q = join(tmp, 'empty.wav');
+    await writeSynthWav(q, { ...spec, frames: 0 }, { after: [['LIST', Buffer.from('INFOabcd', 'latin1')]] });
+    expect((await openWavSource(q)).frames).toBe(0);
+  });
+  it('a file shortened after opening: a clear error at the read', async () => {
+    const p = join(tmp, 'shrink.wav');
+    await writeSynthWav(p, spec);
+    const src = await openWavSource(p);
+    truncateSync(p, 44 + 4 * 600);
+    await expect(src.read(0, 1001)).rejects.toThrow(/shrink\.wav: truncated: the file ends inside the data chunk \(at frame 600 of 1001/);
+    await expect(src.read(0, 1002)).rejects.toThrow(/cannot read frames \[0, 1002\) of 1001/);
+    await src.close();
+    await expect(src.read(0, 1)).rejects.toThrow(/read after close/);
+  });
+  it('absurd sample rates are refused with the file and the rate (a 24 KB file at 1 Hz would be 6000 s of audio)', async () => {
+    for (const rate of [1, 7999, 384001]) {
+      const p = join(tmp, `rate${rate}.wav`);
+      await writeSynthWav(p, { ...spec, sampleRate: rate, frames: 6000, channels: 1 });
+      await expect(readWav(p)).rejects.toThrow(new RegExp(`rate${rate}\\.wav: sample rate ${rate} Hz is outside the supported range 8000 … 384000 Hz`));
+      await expect(openWavSource(p)).rejects.toThrow(/outside the supported range/);
+    }
+    for (const rate of [8000, 384000]) {
+      const p = join(tmp, `ok${rate}.wav`);
+      await writeSynthWav(p, { ...spec, sampleRate: rate });
+      expect((await readWav(p)).sampleRate).toBe(rate);
+    }
+  });
+  it('a data chunk over 2 GiB (sparse file: no disk) opens and reads its first and last frames (the whole-file reader failed: ERR_FS_FILE_TOO_LARGE)', async () => {
+    const big: SynthSpec = { sampleRate: 48000, channels: 2, frames: 0xc0000000 / 4, format: 'pcm16', amplitude: 0.5 };
+    const p = join(tmp, 'huge.wav');
+    const head = wavHeader(big, 0xc0000000);
+    writeFileSync(p, head);
+    truncateSync(p, head.length + 0xc0000000);
+    const fd = openSync(p, 'r+');
+    const last = Buffer.alloc(4); last.writeInt16LE(-12345, 0); last.writeInt16LE(321, 2);
+    writeSync(fd, last, 0, 4, head.length + 0xc0000000 - 4);
+    writeSync(fd, Buffer.from([0x00, 0x40, 0x00, 0xc0]), 0, 4, head.length); // 0.5, -0.5
+    closeSync(fd);
+    const src = await openWavSource(p);
+    expect(src.frames).toBe(805306368);
+    expect((await src.read(0, 2)).map((c) => Array.from(c))).toEqual([[0.5, 0], [-0.5, 0]]);
+    expect((await src.read(src.frames - 1, 1)).map((c) => Array.from(c))).toEqual([[-12345 / 32768], [321 / 32768]]);
+    await src.close();
+    rmSync(p);
+  });
+  it('RF64 with a data chunk over 4 GiB (sparse): sizes from ds64', async () => {
+    const bytes = 5 * 2 ** 30;
+    const big: SynthSpec = { sampleRate: 96000, channels: 1, frames: bytes / 4, format: 'float32', amplitude: 0.5 };
+    const p = join(tmp, 'huge64.wav');
+    const head = wavHeader(big, bytes, { rf64: true });
+    writeFileSync(p, head);
+    truncateSync(p, head.length + bytes);
+    const fd = openSync(p, 'r+');
+    const last = Buffer.alloc(4); last.writeFloatLE(0.25, 0);
+    writeSync(fd, last, 0, 4, head.length + bytes - 4);
+    closeSync(fd);
+    const src = await openWavSource(p);
+    expect(src.frames).toBe(bytes / 4);
+    expect(Array.from((await src.read(src.frames - 2, 2))[0]!)).toEqual([0, 0.25]);
+    await src.close();
+    rmSync(p);
   });
 });

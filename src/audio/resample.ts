@@ -42,6 +42,10 @@ export interface SincKernel {
    *  For 44.1 k → 48 k only ~13 of 161 taps are live. */
   lo: Int32Array;
   hi: Int32Array;
+  /** the kernel widened to float64 (the sums run in float64), min(lo) and max(hi) */
+  kernel64: Float64Array;
+  minLo: number;
+  maxHi: number;
 }
 
 export function gcd(a: number, b: number): number {
@@ -112,7 +116,18 @@ export function sincResampleKernel(origFreq: number, newFreq: number, opts: Resa
     while (b > a && dead(kernel[i * taps + b - 1]!)) b--;
     lo[i] = a; hi[i] = b;
   }
-  return { orig, target, width, taps, kernel, lo, hi };
+  return {
+    orig, target, width, taps, kernel, lo, hi,
+    kernel64: Float64Array.from(kernel), minLo: lo.reduce((m, v) => Math.min(m, v), taps), maxHi: hi.reduce((m, v) => Math.max(m, v), 0),
+  };
+}
+
+/** Entries of the (new/gcd, 2·width + orig/gcd) kernel, without building it (4 bytes each, 12 with its float64 copy). */
+export function sincKernelEntries(origFreq: number, newFreq: number, opts: ResampleOptions = {}): number {
+  const g = gcd(origFreq, newFreq);
+  const orig = origFreq / g, target = newFreq / g;
+  const width = Math.ceil(((opts.lowpassFilterWidth ?? 6) * orig) / (Math.min(orig, target) * (opts.rolloff ?? 0.99)));
+  return target * (2 * width + orig);
 }
 
 /** Output length of torchaudio's resample: ceil(new·L / orig) with gcd-reduced rates. */
@@ -124,33 +139,60 @@ export function resampledLength(length: number, origFreq: number, newFreq: numbe
 
 /** Apply a polyphase kernel: y[j·new + i] = Σ_k K[i, k] · x[j·orig + k − width] (zeros outside x). */
 export function applySincKernel(x: Float32Array, k: SincKernel): Float32Array {
-  const { orig, target, width, taps, kernel, lo, hi } = k;
-  const n = x.length;
+  return applySincKernelRange(x, 0, x.length, k, 0, resampledLength(x.length, k.orig, k.target));
+}
+
+/**
+ * The input samples [a, b) (within [0, n)) that outputs [o0, o1) of a signal of n samples depend on: the halo of
+ * the taps around the blocks of those outputs. Chunked resampling reads these, with overlapping halos.
+ */
+export function sincInputRange(k: SincKernel, n: number, o0: number, o1: number): [number, number] {
+  if (o1 <= o0) return [0, 0];
+  const { orig, target, width } = k;
+  const a = Math.floor(o0 / target) * orig - width + k.minLo;
+  const b = Math.floor((o1 - 1) / target) * orig - width + k.maxHi;
+  return [Math.min(n, Math.max(0, a)), Math.max(0, Math.min(n, b))];
+}
+
+/**
+ * Outputs [o0, o1) of applySincKernel on a signal of n samples, given `x` = its samples [xStart, xStart + x.length)
+ * (covering at least sincInputRange(k, n, o0, o1)). Every output is the same float64 sum in the same tap order as
+ * in the whole-signal call (the signal ends at 0 and n clamp the taps exactly as there), so chunks concatenate to
+ * the whole-signal result bit for bit.
+ */
+export function applySincKernelRange(x: Float32Array, xStart: number, n: number, k: SincKernel, o0: number, o1: number): Float32Array {
+  const { orig, target, width, taps, lo, hi } = k;
   const outLen = Math.ceil((target * n) / orig);
-  const y = new Float32Array(outLen);
-  const kd = Float64Array.from(kernel);
-  // same float64 sum in the same tap order everywhere; the interior (no clamping at the signal ends) gets a
-  // straight loop per phase with its taps in locals' reach (3-4x faster in V8 than the clamped general loop)
-  const maxHi = Math.max(...Array.from(hi));
-  const minLo = Math.min(...Array.from(lo));
-  const jFirst = Math.max(0, Math.ceil((width - minLo) / orig)); // first block with start + lo ≥ 0 for every phase
-  const jLast = Math.floor((n - maxHi + width) / orig); // last block with start + hi ≤ n for every phase
-  let o = 0;
-  for (let j = 0; o < outLen; j++) {
-    const start = j * orig - width; // x index of tap 0
+  if (!(Number.isInteger(o0) && Number.isInteger(o1) && o0 >= 0 && o0 <= o1 && o1 <= outLen)) {
+    throw new Error(`resample: output range [${o0}, ${o1}) outside [0, ${outLen})`);
+  }
+  const [a, b] = sincInputRange(k, n, o0, o1);
+  if (a < xStart || b > xStart + x.length) {
+    throw new Error(`resample: outputs [${o0}, ${o1}) need input [${a}, ${b}), given [${xStart}, ${xStart + x.length})`);
+  }
+  const y = new Float32Array(o1 - o0);
+  const kd = k.kernel64;
+  // the interior (no clamping at the signal ends) gets a straight loop per phase with its taps in locals' reach
+  // (3-4x faster in V8 than the clamped general loop); both sum the same taps in the same order
+  const jFirst = Math.max(0, Math.ceil((width - k.minLo) / orig)); // first block with start + lo ≥ 0 for every phase
+  const jLast = Math.floor((n - k.maxHi + width) / orig); // last block with start + hi ≤ n for every phase
+  let o = o0;
+  for (let j = Math.floor(o0 / target); o < o1; j++) {
+    const start = j * orig - width; // signal index of tap 0
+    const xs = start - xStart; // its index in x
     const interior = j >= jFirst && j <= jLast && (j + 1) * target <= outLen;
-    for (let i = 0; i < target && o < outLen; i++, o++) {
+    for (let i = o - j * target; i < target && o < o1; i++, o++) {
       const row = i * taps;
       let acc = 0;
       if (interior) {
         const h = hi[i]!;
-        for (let kk = lo[i]!, xi = start + kk, ki = row + kk; kk < h; kk++) acc += kd[ki++]! * x[xi++]!;
+        for (let kk = lo[i]!, xi = xs + kk, ki = row + kk; kk < h; kk++) acc += kd[ki++]! * x[xi++]!;
       } else {
         const kLo = Math.max(lo[i]!, -start);
         const kHi = Math.min(hi[i]!, n - start);
-        for (let kk = kLo; kk < kHi; kk++) acc += kd[row + kk]! * x[start + kk]!;
+        for (let kk = kLo; kk < kHi; kk++) acc += kd[row + kk]! * x[xs + kk]!;
       }
-      y[o] = acc;
+      y[o - o0] = acc;
     }
   }
   return y;
@@ -158,7 +200,8 @@ export function applySincKernel(x: Float32Array, k: SincKernel): Float32Array {
 
 const kernelCache = new Map<string, SincKernel>();
 
-function cachedKernel(orig: number, target: number, opts: ResampleOptions): SincKernel {
+/** The kernel of resample(·, orig, target, opts), built once and cached (the streaming encoder reuses it per chunk). */
+export function cachedKernel(orig: number, target: number, opts: ResampleOptions = {}): SincKernel {
   const key = `${orig}/${target}/${opts.kernelPrecision ?? 'float64'}/${opts.lowpassFilterWidth ?? 6}/${opts.rolloff ?? 0.99}`;
   let k = kernelCache.get(key);
   if (!k) {

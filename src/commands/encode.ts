@@ -7,7 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { readWav } from '../audio/wav.js';
+import { openWavSource } from '../audio/wav.js';
 import { MuCodec } from '../codec.js';
 import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
@@ -37,16 +37,23 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   const quiet = optFlag(a, 'quiet');
   const log = ctx.log ?? ((l: string) => console.log(l));
 
-  const audio = await readWav(input);
-  const seconds = audio.channels[0]!.length / audio.sampleRate;
-  if (ctx.verbose) log(`${basename(input)}: ${audio.sampleRate} Hz, ${audio.channels.length} channel(s), ${seconds.toFixed(2)} s (${audio.info.encoding} ${audio.info.bitsPerSample}-bit)`);
-  const codec = await MuCodec.load({ weightsDir, backend: ctx.backend, parts: ['encoder'] });
+  // streamed: the header now (its errors before the model loads), the samples window by window during the encode
+  const source = await openWavSource(input);
+  const seconds = source.frames / source.sampleRate;
+  if (ctx.verbose) log(`${basename(input)}: ${source.sampleRate} Hz, ${source.channels} channel(s), ${seconds.toFixed(2)} s (${source.info.encoding} ${source.info.bitsPerSample}-bit)`);
+  let codec: MuCodec;
+  try {
+    codec = await MuCodec.load({ weightsDir, backend: ctx.backend, parts: ['encoder'] });
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
   const ac = new AbortController();
   const onSigint = () => ac.abort(new Error('interrupted (Ctrl-C): no output written'));
   process.once('SIGINT', onSigint);
   const progress = makeProgress('encode', ctx.stderr ?? process.stderr, quiet);
   try {
-    const r = await codec.encode(audio, {
+    const r = await codec.encodeSource(source, {
       batchSize,
       signal: ac.signal,
       onProgress: (p) => progress.update(p.window, p.windows, `window ${p.window}/${p.windows}`),
@@ -60,5 +67,6 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
     progress.done(); // stops its redraw timer (also when the encode failed)
     process.removeListener('SIGINT', onSigint);
     codec.dispose();
+    await source.close();
   }
 }
