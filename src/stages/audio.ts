@@ -7,7 +7,7 @@ import { TacotronSTFT, clipAudio, transposeMel } from '../audio/mel.js';
 import type { FixtureCase } from '../fixtures.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
 import { registerStage } from '../parity.js';
-import { DESCRIPTION, VAE_UNUSED, cfgNum, expectDerived, sub, supportOnly } from './checks.js';
+import { DESCRIPTION, VAE_DECODE_UNUSED, VAE_ENCODE_UNUSED, cfgNum, expectDerived, sub, supportOnly } from './checks.js';
 import { latentsToAudio } from '../synthesis.js';
 import { AutoencoderKL, imagesToHost, type VaeConfig } from '../vae/autoencoder.js';
 import type { Params } from '../params.js';
@@ -86,7 +86,7 @@ registerStage('vae.encode', async (c) => {
     vae.dispose();
   }
 }, {
-  unusedConfig: VAE_UNUSED,
+  unusedConfig: VAE_ENCODE_UNUSED,
   unproduced: { encoder: 'AutoencoderKL.encode taps the mid block and the moments, not the raw encoder output; posterior.mean/logvar (one 1×1 conv later) are compared' },
 });
 
@@ -101,7 +101,7 @@ registerStage('vae.decode', async (c) => {
   } finally {
     vae.dispose();
   }
-}, { unusedConfig: VAE_UNUSED });
+}, { unusedConfig: VAE_DECODE_UNUSED });
 
 registerStage('vae.decode_to_waveform', async (c) => {
   const p = await c.weights();
@@ -127,7 +127,7 @@ registerStage('vae.decode_to_waveform', async (c) => {
   }
 }, {
   unusedConfig: {
-    ...VAE_UNUSED,
+    ...VAE_DECODE_UNUSED,
     'vocoder_chunk_infer.vocoder_calls [in_frames, out_samples]': 'derived: the chunk plan for this length; the output comparison checks its result',
   },
 });
@@ -183,7 +183,7 @@ registerStage('mucodec.latents_to_audio', async (c) => {
   }
 }, {
   unusedConfig: {
-    ...VAE_UNUSED,
+    ...VAE_DECODE_UNUSED,
     duration: 'min_samples = int(duration · sample_rate) is what the stage takes',
     sample_rate: 'min_samples = int(duration · sample_rate) is what the stage takes',
     how_run: DESCRIPTION,

@@ -86,6 +86,9 @@ export const VAE_UNUSED: Record<string, string> = {
   ...under('ddconfig', DDCONFIG_UNUSED),
   image_key: 'names the LatentDiffusion batch entry; no effect on the VAE',
 };
+/** a stage that only decodes builds no VAE encoder, one that only encodes no decoder */
+export const VAE_DECODE_UNUSED: Record<string, string> = { ...VAE_UNUSED, 'ddconfig.in_channels': 'the VAE encoder\'s input channels; decoding builds no encoder' };
+export const VAE_ENCODE_UNUSED: Record<string, string> = { ...VAE_UNUSED, 'ddconfig.out_ch': 'the VAE decoder\'s output channels; encoding builds no decoder' };
 
 /** RVQ settings used only in training. */
 export const RVQ_UNUSED: Record<string, string> = {

@@ -132,9 +132,9 @@ function recordingEstimator(model: Transformer2DModel, batch: number, channels: 
     xs: [] as tf.Tensor[], out0: null as tf.Tensor | null,
     forward(hidden: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D {
       const [, , T, W] = hidden.shape;
-      rec.xs.push(tf.slice(hidden, [0, 0, 0, 0], [batch, channels, T, W]));
+      rec.xs.push(tf.keep(tf.slice(hidden, [0, 0, 0, 0], [batch, channels, T, W]))); // kept: the solver runs this inside tf.tidy
       const y = model.forward(hidden, t);
-      if (!rec.out0) rec.out0 = y.clone();
+      if (!rec.out0) rec.out0 = tf.keep(y.clone());
       return y;
     },
   };

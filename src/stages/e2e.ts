@@ -38,7 +38,10 @@ registerStage('mucodec.sound2sound', async (c) => {
   const steps = num(sc, 'steps', 'scalars');
   supportOnly(cfg, 'config', { steps });
   const p = await c.weights();
-  const codec = MuCodec.fromParams(new Params(p.map, '', p.source), cfg as unknown as MuCodecConfig);
+  const root = new Params(p.map, '', p.source);
+  // the codec reads scale_factor from the weights (as upstream's .item()); the case's config records that value
+  expectDerived(sub(cfg, 'vae', 'config'), 'scale_factor', 'config.vae', root.scalar('scale_factor'));
+  const codec = MuCodec.fromParams(root, cfg as unknown as MuCodecConfig);
   try {
     // sound[c, n] = in.audio[c, n mod P], 0 ≤ n < input_length (input_construction)
     const inp = c.input('sound');
@@ -77,6 +80,7 @@ registerStage('mucodec.sound2sound', async (c) => {
     ...under('rvq_muencoder_emb', RVQ_UNUSED),
     ...under('estimator', DIT_UNUSED),
     ...under('vae', VAE_UNUSED),
+    'vae.ddconfig.in_channels': 'the VAE encoder\'s input channels: read only when a prompt is encoded',
     'cond_muencoder_emb.in_features': 'the shape of cond_muencoder_emb.weight, taken from the weights',
     'cond_muencoder_emb.out_features': 'the shape of cond_muencoder_emb.weight, taken from the weights',
     'normfeat.dim': 'the statistics\' size comes from the weights (normfeat.sum_x)',

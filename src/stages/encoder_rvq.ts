@@ -5,7 +5,7 @@ import { RVQ, type RVQConfig } from '../rvq/index.js';
 import type { HostTensor } from '../hosttensor.js';
 import { toFloat32, toInt32 } from '../hosttensor.js';
 import { MuCodec, type MuCodecConfig } from '../codec.js';
-import { ITEM_PEAK_THRESHOLD, MIN_SAMPLES, ROW_PEAK_THRESHOLD, WINDOW_SAMPLES, windowCount } from '../encoder.js';
+import { ITEM_PEAK_THRESHOLD, MIN_SAMPLES, ROW_PEAK_THRESHOLD, WINDOW_SAMPLES, loopWindow, peakNormalize, windowCount } from '../encoder.js';
 import type { FixtureCase } from '../fixtures.js';
 import { CONFORMER_FIXED, CONFORMER_UNUSED, DESCRIPTION, RVQ_UNUSED, expectDerived, num, sub, supportOnly, under } from './checks.js';
 
@@ -167,10 +167,22 @@ registerStage('mucodec.sound2code', async (c) => {
     }) as [Float32Array, Float32Array];
     const enc = await codec.encoder();
     const codes = await enc.sound2code(orig, { batchSize: num(cfg, 'batch_size', 'config') });
+    const nWin = windowCount(L);
     for (const [k, v] of [
-      ['input_seconds', L / 48000], ['output_len', codes.length], ['n_windows', windowCount(L)], ['codes_per_window', enc.framesPerWindow], ['input_peak', peak],
+      ['input_seconds', L / 48000], ['output_len', codes.length], ['n_windows', nWin], ['codes_per_window', enc.framesPerWindow], ['input_peak', peak],
     ] as const) expectDerived(cfg, k, 'config', v);
-    return { 'codes (1, 1, output_len) int64': { dtype: 'int32', shape: [1, 1, codes.length], data: codes } };
+    const res: Record<string, HostTensor> = { 'codes (1, 1, output_len) int64': { dtype: 'int32', shape: [1, 1, codes.length], data: codes } };
+    const embKey = 'muencoder_emb of every window, in window order (n_windows, encoder_dim, 1024)';
+    if (c.json.intermediates?.[embKey] !== undefined) {
+      // sound2code's windows (0.8 item normalisation, loop padding) through the encoder's fetchCodes, embeddings kept
+      const [c0, c1] = peakNormalize(orig, ITEM_PEAK_THRESHOLD) as [Float32Array, Float32Array];
+      const r = await enc.fetchCodes(Array.from({ length: nWin }, (_, w) => [loopWindow(c0, w), loopWindow(c1, w)] as [Float32Array, Float32Array]), { withEmb: true });
+      const embT = tf.transpose(r.emb!, [0, 2, 1]);
+      r.emb!.dispose();
+      res[embKey] = await host(embT);
+      embT.dispose();
+    }
+    return res;
   } finally {
     codec.dispose();
   }
@@ -182,7 +194,6 @@ registerStage('mucodec.sound2code', async (c) => {
     case_kind: DESCRIPTION,
   },
   unproduced: {
-    'muencoder_emb of every window, in window order (n_windows, encoder_dim, 1024)': 'sound2code returns codes only; tests/encode.test.ts compares the window embeddings',
     'per-frame top1-top2 score margin of the output_len emitted frames (float64)': MARGIN,
   },
 });
