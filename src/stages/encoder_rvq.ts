@@ -115,12 +115,17 @@ registerStage('mucodec.fetch_codes', async (c) => {
     const d = toFloat32(x);
     const items = Array.from({ length: B }, (_, b) =>
       [d.subarray((b * 2) * L, (b * 2 + 1) * L), d.subarray((b * 2 + 1) * L, (b * 2 + 2) * L)] as [Float32Array, Float32Array]);
-    const r = await (await codec.encoder()).fetchCodes(items, { withEmb: true, withMuqInput: true });
+    const enc = await codec.encoder();
+    const r = await enc.fetchCodes(items, { withEmb: true, withMuqInput: true });
     const emb = r.emb!;
     try {
       const embT = tf.transpose(emb, [0, 2, 1]);
       const out = await host(embT);
       embT.dispose();
+      // z_e of the embedding through the encoder's own RVQ (fetchCodes keeps only its codes)
+      const q = enc.rvq.quantizeChannelsLast(emb, { withZq: false });
+      const latents = await host(q.latents);
+      q.latents.dispose(); q.codes.dispose(); q.zQ?.dispose();
       const n24 = r.muqInput![0]!.length;
       const mid = new Float32Array(B * n24);
       r.muqInput!.forEach((row, i) => mid.set(row, i * n24));
@@ -129,6 +134,7 @@ registerStage('mucodec.fetch_codes', async (c) => {
         'codes (B, 1, T) int64': { dtype: 'int32', shape: [B, codec.config.rvq_muencoder_emb.n_codebooks, r.frames], data: r.codes },
         'muencoder_emb (B, encoder_dim, T)': out,
         'MuQ input: 24 kHz mono (B, L24)': { dtype: 'float32', shape: [B, n24], data: mid },
+        'rvq latents z_e (B, 32, T)': latents,
       };
     } finally {
       emb.dispose();
@@ -139,8 +145,7 @@ registerStage('mucodec.fetch_codes', async (c) => {
 }, {
   unusedConfig: MUCODEC_UNUSED,
   unproduced: {
-    'rvq latents z_e (B, 32, T)': 'fetchCodes (the codec\'s encode path) keeps the codes and the MuQ embedding only; rvq.quantize_* compare z_e',
-    'rvq z_q (discarded by fetch_codes_batch)': 'discarded by fetch_codes_batch, as upstream; rvq.quantize_* compare z_q',
+    'rvq z_q (discarded by fetch_codes_batch)': 'the encoder loads the RVQ for encoding only (no out_proj), as fetch_codes_batch discards z_q; rvq.quantize_* compare z_q',
     'per-frame top1-top2 score margin (float64)': MARGIN,
   },
 });
