@@ -167,7 +167,9 @@ export async function runCase(dir: string): Promise<CaseResult> {
       error: leaked ? `${leaked} tensors leaked` : undefined, seconds: (performance.now() - t0) / 1000,
     };
   } catch (e) {
-    return fail(stage, c.name, (e as Error).message);
+    // a stage that fails before reading a declared input (e.g. a prompt it ignores) says so beside its error
+    const unread = Object.keys(c.json.inputs ?? {}).filter((a) => !c.reads.inputs.has(a));
+    return fail(stage, c.name, (e as Error).message + (unread.length ? ` (declared inputs not read before the failure: ${unread.join(', ')})` : ''));
   }
 }
 

@@ -156,6 +156,18 @@ describe('parity runner: edited cases fail, naming the field', () => {
     expect(r.pass).toBe(false);
     expect(r.problems).toEqual(['input "prompt" (in.waveform) was never read by the stage']);
     expect(line).toContain('input "prompt"');
+    // a stage that fails (here: on the draws) before reading the prompt names the unread input beside its error
+    registerStage('test.fails_before_prompt', async (c) => { c.input('sound'); c.replayNoise().randn([3, 3], 'prepare_latents'); return {}; });
+    const failing = edited('encoder', 'audio.resample_44k1_48k', (j) => {
+      j.stage = 'test.fails_before_prompt';
+      j.config = {};
+      j.intermediates = {};
+      j.inputs = { sound: 'in.waveform', prompt: 'in.waveform' };
+      j.noise = ['in.waveform'];
+    });
+    const f = await run(failing);
+    expect(f.r.pass).toBe(false);
+    expect(f.line).toContain('(declared inputs not read before the failure: prompt)');
   });
 });
 
