@@ -136,6 +136,18 @@ describe('parity runner: edited cases fail, naming the field', () => {
     expect(r.comparisons.filter((x) => x.kind === 'output').every((x) => x.pass)).toBe(true);
   });
 
+  it('an intermediate larger than the outputs (pre-tanh, peak 18 vs 1) gets a max_abs scaled by its peak, which still catches a remap', async () => {
+    const ok = await run(fixtureDir('audio', 'hifigan.generate'));
+    expect(ok.r.pass, ok.line).toBe(true);
+    const ups4 = ok.r.comparisons.find((x) => x.name === 'mid.ups4')!;
+    expect(ups4.maxAbs).toBeGreaterThan(4.68e-5); // above the case's bound (calibrated on the ±1 waveform) ...
+    expect(ups4.relL2).toBeLessThan(1.91e-5); // ... at float32 rounding relative to its values
+    const dir = edited('audio', 'hifigan.generate', (j) => { j.intermediates!['ups.4'] = 'mid.conv_post'; }); // same shape (2, 1, 8176)
+    const { r, line } = await run(dir);
+    expect(r.pass).toBe(false);
+    expect(line).toContain('first intermediate off: mid.conv_post');
+  });
+
   it('a declared intermediate the stage neither produces nor lists fails', async () => {
     const dir = edited('encoder', 'audio.resample_44k1_48k', (j) => { j.intermediates = { ...j.intermediates, 'padded waveform': 'mid.kernel' }; });
     const { r, line } = await run(dir);
