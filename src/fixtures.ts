@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readSafetensors } from '../convert/safetensors.js';
 import { loadTorchCheckpoint, stateDictRoot } from '../convert/torch.js';
 import { numel, shapeStr, toFloat64, type HostTensor } from './hosttensor.js';
+import { ReplayNoise } from './noise.js';
 import { Params } from './params.js';
 
 export interface Tolerance { max_abs: number; rel_l2: number }
@@ -33,6 +34,20 @@ export interface CaseJson {
   [k: string]: unknown;
 }
 
+/** What a stage read of its case (filled as it runs; the parity runner checks it against what the case declares). */
+export interface CaseReads {
+  /** case.json `inputs` argument names read through `input()` */
+  inputs: Set<string>;
+  /** tensor names read through `t()` / `input()` */
+  tensors: Set<string>;
+  /** dotted paths of the `config` / `scalars` leaves read through `config` / `scalars` */
+  config: Set<string>;
+  scalars: Set<string>;
+  weights: boolean;
+  /** every ReplayNoise handed out by `replayNoise()` */
+  noises: ReplayNoise[];
+}
+
 export interface FixtureCase {
   dir: string;
   name: string;
@@ -40,11 +55,52 @@ export interface FixtureCase {
   tensors: Map<string, HostTensor>;
   /** a tensor of tensors.safetensors by name (throws naming the case if absent) */
   t(name: string): HostTensor;
+  /** the tensor of case.json `inputs[arg]` (throws naming the argument if the case does not declare it) */
+  input(arg: string): HostTensor;
+  /** the argument names of case.json `inputs`, in file order */
+  inputNames(): string[];
+  /** case.json `config` / `scalars` ({} when absent); every leaf read through them is recorded in `reads` */
+  config: Record<string, unknown>;
+  scalars: Record<string, unknown>;
   /** the whole state dict of weights.pt (names relative to the container's state-dict root), with
    *  `Params.prefix` set to case.json weights_prefix */
   weights(): Promise<Params>;
+  /** path of weights.pt, for a stage that reads the container itself (torch.load) */
+  weightsFile(): string;
   /** the recorded noise draws (case.json "noise" order, else every `noise.*` tensor in numeric order) */
   noise(): HostTensor[];
+  /** the recorded draws as a NoiseSource; the runner checks that every draw of it was consumed */
+  replayNoise(): ReplayNoise;
+  readonly reads: CaseReads;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+
+/** A read-only view of a JSON object that records the dotted path of every leaf read (nested objects are views). */
+function tracked(obj: Record<string, unknown>, prefix: string, sink: Set<string>): Record<string, unknown> {
+  return new Proxy(obj, {
+    get(target, key, receiver) {
+      const v = Reflect.get(target, key, receiver) as unknown;
+      if (typeof key !== 'string' || !Object.prototype.hasOwnProperty.call(target, key)) return v;
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (isPlainObject(v) && Object.keys(v).length) return tracked(v, path, sink);
+      sink.add(path);
+      return v;
+    },
+    set() { throw new Error('fixture config / scalars are read-only'); },
+  });
+}
+
+/** Dotted paths of every leaf of a JSON object (arrays, primitives and empty objects are leaves). */
+export function leafPaths(obj: Record<string, unknown> | undefined, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj ?? {})) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (isPlainObject(v) && Object.keys(v).length) out.push(...leafPaths(v, path));
+    else out.push(path);
+  }
+  return out;
 }
 
 export async function loadCase(dir: string): Promise<FixtureCase> {
@@ -53,14 +109,33 @@ export async function loadCase(dir: string): Promise<FixtureCase> {
   const tensors = existsSync(tpath) ? await readSafetensors(tpath) : new Map<string, HostTensor>();
   const name = dir.split('/').filter(Boolean).slice(-1)[0] ?? dir;
   let cachedWeights: Params | null = null;
+  const reads: CaseReads = { inputs: new Set(), tensors: new Set(), config: new Set(), scalars: new Set(), weights: false, noises: [] };
   const c: FixtureCase = {
-    dir, name, json, tensors,
+    dir, name, json, tensors, reads,
+    config: tracked(json.config ?? {}, '', reads.config),
+    scalars: tracked(json.scalars ?? {}, '', reads.scalars),
     t(n: string): HostTensor {
       const v = tensors.get(n);
       if (!v) throw new Error(`fixture ${name}: no tensor "${n}" in tensors.safetensors`);
+      reads.tensors.add(n);
       return v;
     },
+    input(arg: string): HostTensor {
+      const tname = json.inputs?.[arg];
+      if (tname === undefined) throw new Error(`fixture ${name}: case.json declares no input "${arg}"`);
+      reads.inputs.add(arg);
+      return c.t(tname);
+    },
+    inputNames(): string[] {
+      return Object.keys(json.inputs ?? {});
+    },
+    weightsFile(): string {
+      if (!json.weights) throw new Error(`fixture ${name}: case has no weights`);
+      reads.weights = true;
+      return join(dir, json.weights);
+    },
     async weights(): Promise<Params> {
+      reads.weights = true;
       if (cachedWeights) return cachedWeights;
       if (!json.weights) throw new Error(`fixture ${name}: case has no weights`);
       const ckpt = await loadTorchCheckpoint(join(dir, json.weights));
@@ -82,6 +157,11 @@ export async function loadCase(dir: string): Promise<FixtureCase> {
         .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
       return names.map((n) => c.t(n));
     },
+    replayNoise(): ReplayNoise {
+      const r = new ReplayNoise(c.noise(), `${name} noise`);
+      reads.noises.push(r);
+      return r;
+    },
   };
   return c;
 }
@@ -92,6 +172,8 @@ export interface Comparison {
   maxAbs: number;
   relL2: number;
   detail?: string;
+  /** set by the parity runner: a declared output or a declared intermediate */
+  kind?: 'output' | 'intermediate';
 }
 
 const INT_DTYPES = new Set(['int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);

@@ -1,29 +1,32 @@
 /**
  * Parity stages of the audio family (reference/audio): stft.mel, vae.encode, vae.decode,
  * vae.decode_to_waveform, hifigan.generate, mucodec.latents_to_audio. Besides the outputs, each stage
- * returns the intermediates it can tap (mid.*) so a failing case can be bisected.
+ * returns the intermediates it can tap (keyed by case.json `intermediates` names) so a failing case can be bisected.
  */
 import { TacotronSTFT, clipAudio, transposeMel } from '../audio/mel.js';
 import type { FixtureCase } from '../fixtures.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
-import { ReplayNoise } from '../noise.js';
 import { registerStage } from '../parity.js';
+import { DESCRIPTION, VAE_DECODE_UNUSED, VAE_ENCODE_UNUSED, cfgNum, expectDerived, sub, supportOnly } from './checks.js';
 import { latentsToAudio } from '../synthesis.js';
 import { AutoencoderKL, imagesToHost, type VaeConfig } from '../vae/autoencoder.js';
+import type { Params } from '../params.js';
 import type { Image } from '../vae/tiled.js';
 import { HifiGanGenerator, vocoderChunkInferNCL, type HifiganConfig } from '../vocoder/hifigan.js';
 import * as tf from '@tensorflow/tfjs-core';
 
 const f32 = (shape: number[], data: Float32Array): HostTensor => ({ dtype: 'float32', shape, data });
 
-function vaeConfig(c: FixtureCase): VaeConfig {
-  const cfg = c.json.config as { ddconfig: VaeConfig['ddconfig']; embed_dim: number };
-  return { ddconfig: cfg.ddconfig, embed_dim: cfg.embed_dim };
+/** the case's VAE (ddconfig, embed_dim, and its config scale_factor: the weights' value in every fixture) */
+function caseVae(c: FixtureCase, p: Params): AutoencoderKL {
+  const cfg: VaeConfig = { ddconfig: sub(c.config, 'ddconfig', 'config') as unknown as VaeConfig['ddconfig'], embed_dim: cfgNum(c, 'embed_dim') };
+  const vae = new AutoencoderKL(p, cfg, cfgNum(c, 'scale_factor'));
+  vae.tile = fixtureTiles();
+  return vae;
 }
 
 function vocoderConfig(c: FixtureCase): HifiganConfig {
-  const cfg = c.json.config as Record<string, unknown>;
-  return (cfg.vocoder ?? cfg) as HifiganConfig;
+  return (Object.prototype.hasOwnProperty.call(c.config, 'vocoder') ? sub(c.config, 'vocoder', 'config') : c.config) as unknown as HifiganConfig;
 }
 
 /** tile options for the fixtures: small bands so the band seams are exercised (MUCODEC_VAE_TILE_ROWS overrides) */
@@ -33,118 +36,156 @@ function fixtureTiles(): { tileRows?: number } {
 }
 
 registerStage('stft.mel', async (c) => {
-  const cfg = c.json.config as Record<string, number>;
-  const stft = new TacotronSTFT({
-    filter_length: cfg.filter_length, hop_length: cfg.hop_length, win_length: cfg.win_length,
-    n_mel_channels: cfg.n_mel_channels, sampling_rate: cfg.sampling_rate, mel_fmin: cfg.mel_fmin, mel_fmax: cfg.mel_fmax,
+  const k = (key: string) => cfgNum(c, key);
+  // TacotronSTFT's fixed pieces (audio/mel.ts): Hann window, librosa Slaney filterbank, log of the 1e-5-clamped mel
+  supportOnly(c.config, 'config', {
+    window: 'hann (scipy.signal.get_window, fftbins=True)', normalize_fun: 'torch.log', clamp_min: 1e-5,
+    mel_basis: `librosa 0.9.2 filters.mel(sr=${k('sampling_rate')}, n_fft=${k('filter_length')}, n_mels=${k('n_mel_channels')}, fmin=${k('mel_fmin')}, fmax=${k('mel_fmax')}), htk=False (Slaney mel scale), norm='slaney', float32`,
   });
-  const wav = c.t(c.json.inputs!.waveform!);
+  const stft = new TacotronSTFT({
+    filter_length: k('filter_length'), hop_length: k('hop_length'), win_length: k('win_length'),
+    n_mel_channels: k('n_mel_channels'), sampling_rate: k('sampling_rate'), mel_fmin: k('mel_fmin'), mel_fmax: k('mel_fmax'),
+  });
+  const wav = c.input('waveform');
   const [B] = wav.shape as [number, number];
   const r = stft.melSpectrogram(clipAudio(toFloat32(wav)), B, { logMagnitudes: true, energy: true });
+  expectDerived(c.config, 'frames', 'config', r.frames);
   const nm = stft.cfg.n_mel_channels;
   return {
-    'out.mel': f32([B, nm, r.frames], r.mel),
-    'out.log_magnitudes': f32([B, stft.bins, r.frames], r.logMagnitudes!),
-    'out.fbank': f32([B, r.frames, nm], transposeMel(r.mel, B, nm, r.frames)),
-    'mid.mel_basis': f32([nm, stft.bins], stft.melBasis),
-    'mid.energy': f32([B, r.frames], r.energy!),
+    mel_output: f32([B, nm, r.frames], r.mel),
+    log_magnitudes: f32([B, stft.bins, r.frames], r.logMagnitudes!),
+    fbank: f32([B, r.frames, nm], transposeMel(r.mel, B, nm, r.frames)),
+    mel_basis: f32([nm, stft.bins], stft.melBasis),
+    energy: f32([B, r.frames], r.energy!),
   };
-});
+}, { unusedConfig: { frames_formula: DESCRIPTION } });
+
+/** batch / frame counts a VAE case records: equal to the shapes in and out */
+function vaeShapes(c: FixtureCase, mel: readonly number[], latent: readonly number[]): void {
+  expectDerived(c.config, 'batch', 'config', mel[0]);
+  expectDerived(c.config, 'mel_frames', 'config', mel[2]);
+  expectDerived(c.config, 'latent_frames', 'config', latent[2]);
+}
 
 registerStage('vae.encode', async (c) => {
-  const vae = new AutoencoderKL(await c.weights(), vaeConfig(c));
-  vae.tile = fixtureTiles();
+  const vae = caseVae(c, await c.weights());
   try {
-    const mids: Image[] = [], outs: Image[] = [];
-    const r = vae.encode(c.t(c.json.inputs!.mel!), new ReplayNoise(c.noise(), `${c.name} noise`), {
-      mid: (_b, h) => mids.push(h),
-      moments: (_b, m) => outs.push(m),
-    });
+    const mids: Image[] = [];
+    const mel = c.input('mel');
+    const r = vae.encode(mel, c.replayNoise(), { mid: (_b, h) => mids.push(h) });
     const [B, e, T, W] = r.z.shape as [number, number, number, number];
+    vaeShapes(c, mel.shape, r.z.shape);
     return {
-      'out.z': r.z,
-      'out.latent': { ...r.z, shape: [B / 2, 2 * e, T, W] },
-      'mid.mean': r.mean,
-      'mid.logvar': r.logvar,
-      'mid.enc_mid': imagesToHost(mids),
+      z: r.z,
+      latent: { ...r.z, shape: [B / 2, 2 * e, T, W] },
+      'posterior.mean': r.mean,
+      'posterior.logvar': r.logvar,
+      'encoder.mid.block_2': imagesToHost(mids),
     };
   } finally {
     vae.dispose();
   }
+}, {
+  unusedConfig: VAE_ENCODE_UNUSED,
+  unproduced: { encoder: 'AutoencoderKL.encode taps the mid block and the moments, not the raw encoder output; posterior.mean/logvar (one 1×1 conv later) are compared' },
 });
 
 registerStage('vae.decode', async (c) => {
-  const vae = new AutoencoderKL(await c.weights(), vaeConfig(c));
-  vae.tile = fixtureTiles();
+  const vae = caseVae(c, await c.weights());
   try {
     const pq: Image[] = [], mids: Image[] = [];
-    const mel = vae.decode(c.t(c.json.inputs!.z!), { postQuant: (_b, x) => pq.push(x), mid: (_b, h) => mids.push(h) });
-    return { 'out.mel': mel, 'mid.post_quant': imagesToHost(pq), 'mid.dec_mid': imagesToHost(mids) };
+    const z = c.input('z');
+    const mel = vae.decode(z, { postQuant: (_b, x) => pq.push(x), mid: (_b, h) => mids.push(h) });
+    vaeShapes(c, mel.shape, z.shape);
+    return { mel, post_quant_conv: imagesToHost(pq), 'decoder.mid.block_2': imagesToHost(mids) };
   } finally {
     vae.dispose();
   }
-});
+}, { unusedConfig: VAE_DECODE_UNUSED });
 
 registerStage('vae.decode_to_waveform', async (c) => {
   const p = await c.weights();
-  const vae = new AutoencoderKL(p, vaeConfig(c));
-  vae.tile = fixtureTiles();
+  // vocoder_chunk_infer's plan is fixed in vocoder/hifigan.ts (1024-frame chunks, hop 256), as upstream
+  supportOnly(sub(c.config, 'vocoder_chunk_infer', 'config'), 'config.vocoder_chunk_infer', { chunk_size_frames: 1024, shift_frames: 256 });
+  const vae = caseVae(c, p);
   const voc = new HifiGanGenerator(p.sub('vocoder.'), vocoderConfig(c));
   try {
-    const mel = vae.decode(c.t(c.json.inputs!.z!));
+    const z = c.input('z');
+    const mel = vae.decode(z);
+    vaeShapes(c, mel.shape, z.shape);
     const [B, , F, M] = mel.shape as [number, number, number, number];
     // decode_to_waveform: squeeze(1).permute(0, 2, 1) → (B, mel_bins, frames)
     const ncl = new Float32Array(B * M * F);
     const md = mel.data as Float32Array;
     for (let b = 0; b < B; b++) for (let t = 0; t < F; t++) for (let m = 0; m < M; m++) ncl[(b * M + m) * F + t] = md[(b * F + t) * M + m]!;
     const wav = vocoderChunkInferNCL(voc, f32([B, M, F], ncl));
-    return { 'out.wav': f32(wav.shape, wav.data), 'mid.mel': mel };
+    expectDerived(c.config, 'out_samples', 'config', wav.shape[1]);
+    return { wav: f32(wav.shape, wav.data), mel };
   } finally {
     vae.dispose();
     voc.dispose();
   }
+}, {
+  unusedConfig: {
+    ...VAE_DECODE_UNUSED,
+    'vocoder_chunk_infer.vocoder_calls [in_frames, out_samples]': 'derived: the chunk plan for this length; the output comparison checks its result',
+  },
 });
 
 registerStage('hifigan.generate', async (c) => {
   const voc = new HifiGanGenerator(await c.weights(), vocoderConfig(c));
   try {
     const taps: Record<string, HostTensor> = {};
-    const names: Record<string, string> = { conv_pre: 'mid.conv_pre', conv_post: 'mid.conv_post' };
-    for (let i = 0; i < 5; i++) names[`ups.${i}`] = `mid.ups${i}`;
-    const y = voc.generate(c.t(c.json.inputs!.mel!), (name, t) => {
-      const key = names[name];
-      if (!key) return;
+    const wanted = new Set(Object.keys(c.json.intermediates ?? {}));
+    const mel = c.input('mel');
+    // tap names are the generator's module names (conv_pre, ups.i, conv_post), as case.json names them
+    const y = voc.generate(mel, (name, t) => {
+      if (!wanted.has(name)) return;
       // NWC → NCL as the fixture stores it
       const nct = tf.tidy(() => tf.transpose(t, [0, 2, 1]));
-      taps[key] = f32(nct.shape, nct.dataSync() as Float32Array);
+      taps[name] = f32(nct.shape, nct.dataSync() as Float32Array);
       nct.dispose();
     });
-    return { 'out.wav': f32([y.shape[0], 1, y.shape[1]], y.data), ...taps };
+    expectDerived(c.config, 'batch', 'config', mel.shape[0]);
+    expectDerived(c.config, 'mel_frames', 'config', mel.shape[2]);
+    expectDerived(c.config, 'out_samples', 'config', y.shape[1]);
+    return { wav: f32([y.shape[0], 1, y.shape[1]], y.data), ...taps };
   } finally {
     voc.dispose();
   }
-});
+}, { unusedConfig: { out_samples_formula: DESCRIPTION } });
 
 registerStage('mucodec.latents_to_audio', async (c) => {
-  const cfg = c.json.config as Record<string, number>;
   const p = await c.weights();
-  const vae = new AutoencoderKL(p, vaeConfig(c));
-  vae.tile = fixtureTiles();
+  const vae = caseVae(c, p);
   const voc = new HifiGanGenerator(p.sub('vocoder.'), vocoderConfig(c));
   try {
-    const names = Object.values(c.json.inputs!);
+    // inputs latent_list[0], latent_list[1], …: the segments in order
+    const names = c.inputNames();
+    names.forEach((n, i) => { if (n !== `latent_list[${i}]`) throw new Error(`input "${n}": expected latent_list[${i}]`); });
+    const latents = names.map((n) => c.input(n));
+    expectDerived(c.config, 'n_segments', 'config', latents.length);
+    expectDerived(c.config, 'latent_frames_per_segment', 'config', latents[0]?.shape[2]);
     const mids: Record<string, HostTensor> = {};
     const mel0: Image[] = [];
-    const out = latentsToAudio(vae, voc, names.map((n) => c.t(n)), {
-      minSamples: cfg.min_samples, hopSamples: cfg.hop_samples, ovlpSamples: cfg.ovlp_samples,
-      targetLen: cfg.target_len, firstLatentLength: cfg.first_latent_length,
+    const out = latentsToAudio(vae, voc, latents, {
+      minSamples: cfgNum(c, 'min_samples'), hopSamples: cfgNum(c, 'hop_samples'), ovlpSamples: cfgNum(c, 'ovlp_samples'),
+      targetLen: cfgNum(c, 'target_len'), firstLatentLength: cfgNum(c, 'first_latent_length'),
     }, {
-      wav: (i, w) => { mids[`mid.seg_wav_${i}`] = f32(w.shape, w.data); },
+      wav: (i, w) => { mids[`decode_to_waveform[${i}]`] = f32(w.shape, w.data); },
       mel: (i, _row, m) => { if (i === 0) mel0.push(m); },
     });
-    return { 'out.wav': out, 'mid.seg_mel_0': imagesToHost(mel0), ...mids };
+    expectDerived(c.config, 'out_samples', 'config', out.shape[out.shape.length - 1]);
+    return { output: out, 'mel[0]': imagesToHost(mel0), ...mids };
   } finally {
     vae.dispose();
     voc.dispose();
   }
+}, {
+  unusedConfig: {
+    ...VAE_DECODE_UNUSED,
+    duration: 'min_samples = int(duration · sample_rate) is what the stage takes',
+    sample_rate: 'min_samples = int(duration · sample_rate) is what the stage takes',
+    how_run: DESCRIPTION,
+  },
 });

@@ -5,37 +5,56 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import type { FixtureCase } from '../fixtures.js';
-import { toFloat32, type HostTensor } from '../hosttensor.js';
+import { toFloat32, toInt32, type HostTensor } from '../hosttensor.js';
 import { ditConfigFromUpstream } from '../dit/config.js';
 import { AdaLayerNormSingleFlow } from '../dit/timestep.js';
 import { BasicTransformerBlock } from '../dit/block.js';
 import { PatchEmbed, Transformer2DModel } from '../dit/transformer.js';
-import { solveCfm } from '../sampler/cfm.js';
-import { MuCodecDecoder, decoderConfigFromUpstream, type DecoderConfig } from '../decoder.js';
-import { ReplayNoise } from '../noise.js';
+import { solveCfm, type Estimator } from '../sampler/cfm.js';
+import {
+  HOP_CODES, MuCodecDecoder, OVERLAP_FRAMES, WINDOW_CODES, WINDOW_FRAMES, decoderConfigFromUpstream, tileCodes, type DecoderConfig,
+} from '../decoder.js';
+import { DIT_FIXED, DIT_UNUSED, RVQ_UNUSED, cfgNum, expectDerived, num, sub, supportOnly, under } from './checks.js';
+
+type Rec = Record<string, unknown>;
 
 async function host(t: tf.Tensor): Promise<HostTensor> {
   return { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(await t.data()) };
 }
 
 function input(c: FixtureCase, key: string): tf.Tensor {
-  const h = c.t(c.json.inputs![key]!);
+  const h = c.input(key);
   return tf.tensor(toFloat32(h), h.shape, 'float32');
 }
 
-function cfgNum(c: FixtureCase, k: string): number {
-  const v = (c.json.config as Record<string, unknown>)[k];
-  if (typeof v !== 'number') throw new Error(`${c.name}: config.${k} missing`);
-  return v;
+/** an upstream estimator / block config: the fixed settings checked, then the DiT config read from it */
+function ditConfig(obj: Rec, label: string): ReturnType<typeof ditConfigFromUpstream> {
+  supportOnly(obj, label, DIT_FIXED);
+  return ditConfigFromUpstream(obj);
 }
 
+/** decoder config (estimator, RVQ, normfeat) of a mucodec.* case */
+function decoderConfig(c: FixtureCase): DecoderConfig {
+  supportOnly(sub(c.config, 'estimator', 'config'), 'config.estimator', DIT_FIXED);
+  return decoderConfigFromUpstream(c.config);
+}
+
+const DECODER_UNUSED: Record<string, string> = {
+  ...under('estimator', DIT_UNUSED),
+  ...under('rvq_muencoder_emb', RVQ_UNUSED),
+  'cond_muencoder_emb.in_features': 'the shape of cond_muencoder_emb.weight, taken from the weights',
+  'cond_muencoder_emb.out_features': 'the shape of cond_muencoder_emb.weight, taken from the weights',
+  'normfeat.dim': 'the statistics\' size comes from the weights (normfeat.sum_x)',
+};
+
 registerStage('dit.timestep_embedding', async (c) => {
+  supportOnly(c.config, 'config', { use_additional_conditions: false });
   const dim = cfgNum(c, 'embedding_dim');
   const m = new AdaLayerNormSingleFlow(await c.weights(), dim, cfgNum(c, 'flow_t_size'));
-  const t = toFloat32(c.t(c.json.inputs!.timestep!));
+  const t = toFloat32(c.input('timestep'));
   const { modulation, embedded } = m.apply(t);
   try {
-    return { 'out.modulation': await host(modulation), 'out.embedded_timestep': await host(embedded) };
+    return { modulation: await host(modulation), embedded_timestep: await host(embedded) };
   } finally {
     modulation.dispose(); embedded.dispose();
   }
@@ -44,117 +63,164 @@ registerStage('dit.timestep_embedding', async (c) => {
 registerStage('dit.patch_embed', async (c) => {
   const d = cfgNum(c, 'embed_dim');
   const ps = cfgNum(c, 'patch_size');
+  const height = cfgNum(c, 'height');
+  // PatchEmbed's position grid is square (diffusers: height = width = sample_size)
+  supportOnly(c.config, 'config', { width: height });
   const heads = 1;
   const pe = new PatchEmbed(await c.weights(), {
     heads, headDim: d, inChannels: cfgNum(c, 'in_channels'), outChannels: 0, numLayers: 0,
-    patchSize: ps, sampleSize: cfgNum(c, 'height'), normEps: 1e-6, flowTSize: 512,
+    patchSize: ps, sampleSize: height, normEps: 1e-6, flowTSize: 512,
   });
   if (pe.interpolationScale !== cfgNum(c, 'interpolation_scale')) throw new Error('interpolation_scale mismatch');
   const x = input(c, 'latent') as tf.Tensor4D;
   const y = pe.apply(x);
   try {
-    return { 'out.tokens': await host(y) };
+    return { tokens: await host(y) };
   } finally {
     x.dispose(); y.dispose();
   }
 });
 
 registerStage('dit.block', async (c) => {
+  supportOnly(c.config, 'config', DIT_FIXED);
+  // the settings ditConfigFromUpstream checks for the whole model, for this block
+  supportOnly(c.config, 'config', { cross_attention_dim: null, activation_fn: 'gelu-approximate', attention_bias: true, norm_type: 'ada_norm_single', norm_elementwise_affine: false });
   const dim = cfgNum(c, 'dim');
   const blk = new BasicTransformerBlock(await c.weights(), dim, cfgNum(c, 'num_attention_heads'), cfgNum(c, 'attention_head_dim'), cfgNum(c, 'norm_eps'));
   const x = input(c, 'hidden_states') as tf.Tensor3D;
   const t = input(c, 'timestep') as tf.Tensor2D;
   const y = blk.apply(x, t);
   try {
-    return { 'out.hidden_states': await host(y) };
+    return { hidden_states: await host(y) };
   } finally {
     x.dispose(); t.dispose(); y.dispose();
   }
-});
+}, { unusedConfig: DIT_UNUSED });
 
 registerStage('dit.transformer', async (c) => {
-  const cfg = ditConfigFromUpstream(c.json.config as Record<string, unknown>);
+  const cfg = ditConfig(c.config, 'config');
   const model = new Transformer2DModel(await c.weights(), cfg);
   const outs: Record<string, HostTensor> = {};
+  const wanted = new Set(Object.keys(c.json.intermediates ?? {}));
   try {
-    for (const [key, tname] of Object.entries(c.json.outputs)) {
+    for (const key of Object.keys(c.json.outputs)) {
       const suffix = key.replace(/^sample/, ''); // _T64
       const x = input(c, `hidden_states${suffix}`) as tf.Tensor4D;
-      const t = toFloat32(c.t(c.json.inputs![`timestep${suffix}`]!));
-      const y = model.forward(x, t);
-      outs[tname] = await host(y);
+      const t = toFloat32(c.input(`timestep${suffix}`));
+      // taps of the forward: patch_embed, t_mod, t_embedded, block<i> (case.json names them <tap><suffix>)
+      const taps: Array<[string, tf.Tensor]> = [];
+      const y = model.forward(x, t, (name, v) => { if (wanted.has(`${name}${suffix}`)) taps.push([`${name}${suffix}`, v.clone()]); });
+      outs[key] = await host(y);
+      for (const [k, v] of taps) { outs[k] = await host(v); v.dispose(); }
+      if (wanted.has(`pos_embed_used${suffix}`)) {
+        // the position embedding the forward adds to the patch tokens (PatchEmbed.posEmbed of the token grid)
+        const [, , hh, ww] = x.shape;
+        const h = hh / cfg.patchSize, w = ww / cfg.patchSize;
+        outs[`pos_embed_used${suffix}`] = { dtype: 'float32', shape: [1, h * w, cfg.heads * cfg.headDim], data: model.patchEmbed.posEmbed(h, w) };
+      }
       x.dispose(); y.dispose();
     }
   } finally {
     model.dispose();
   }
   return outs;
-});
+}, { unusedConfig: DIT_UNUSED });
+
+/** An estimator that records what the solver feeds it (the x part, first B rows) and its first output. */
+function recordingEstimator(model: Transformer2DModel, batch: number, channels: number): Estimator & { xs: tf.Tensor[]; out0: tf.Tensor | null } {
+  const rec = {
+    xs: [] as tf.Tensor[], out0: null as tf.Tensor | null,
+    forward(hidden: tf.Tensor4D, t: ArrayLike<number>): tf.Tensor4D {
+      const [, , T, W] = hidden.shape;
+      rec.xs.push(tf.keep(tf.slice(hidden, [0, 0, 0, 0], [batch, channels, T, W]))); // kept: the solver runs this inside tf.tidy
+      const y = model.forward(hidden, t);
+      if (!rec.out0) rec.out0 = tf.keep(y.clone());
+      return y;
+    },
+  };
+  return rec;
+}
 
 registerStage('cfm.solve_euler', async (c) => {
-  const cfg = ditConfigFromUpstream((c.json.config as { estimator: Record<string, unknown> }).estimator);
-  const sc = c.json.scalars as { incontext_length: number; guidance_scale: number; sigma_min?: number };
+  const cfg = ditConfig(sub(c.config, 'estimator', 'config'), 'config.estimator');
+  const sc = c.scalars;
   const model = new Transformer2DModel(await c.weights(), cfg);
   const x = input(c, 'x') as tf.Tensor4D;
   const incontextX = input(c, 'incontext_x') as tf.Tensor4D;
   const mu = input(c, 'mu') as tf.Tensor4D;
-  const tSpan = toFloat32(c.t(c.json.inputs!.t_span!));
+  const tSpan = toFloat32(c.input('t_span'));
+  expectDerived(sc, 'n_timesteps', 'scalars', tSpan.length - 1);
+  const est = recordingEstimator(model, x.shape[0], x.shape[1]);
   try {
-    const sigmaMin = (c.json.config as { sigma_min?: number }).sigma_min ?? 1e-4;
-    const out = solveCfm(model, { x, incontextX, incontextLength: sc.incontext_length, mu, guidanceScale: sc.guidance_scale, sigmaMin }, { tSpan, solver: 'euler' });
+    const sigmaMin = num(c.config, 'sigma_min', 'config');
+    const out = solveCfm(est, {
+      x, incontextX, incontextLength: num(sc, 'incontext_length', 'scalars'), mu, guidanceScale: num(sc, 'guidance_scale', 'scalars'), sigmaMin,
+    }, { tSpan, solver: 'euler' });
     try {
-      return { 'out.x': await host(out) };
+      const res: Record<string, HostTensor> = { x: await host(out) };
+      for (let k = 0; k < est.xs.length; k++) res[`x_step${k}`] = await host(est.xs[k]!);
+      if (est.out0) res.estimator_out_step0 = await host(est.out0);
+      return res;
     } finally {
       out.dispose();
     }
   } finally {
-    x.dispose(); incontextX.dispose(); mu.dispose();
+    for (const t of [x, incontextX, mu, ...est.xs, est.out0]) t?.dispose();
     model.dispose();
   }
-});
-
-function decoderConfig(c: FixtureCase): DecoderConfig {
-  return decoderConfigFromUpstream(c.json.config as Record<string, unknown>);
-}
+}, { unusedConfig: under('estimator', DIT_UNUSED) });
 
 registerStage('mucodec.inference_codes', async (c) => {
-  const sc = c.json.scalars as { latent_length: number; incontext_length: number; guidance_scale: number; num_steps: number; scenario: 'start_seg' | 'other_seg' };
+  const sc = c.scalars;
+  const scenario = sc.scenario;
+  if (scenario !== 'start_seg' && scenario !== 'other_seg') throw new Error(`scalars.scenario = ${JSON.stringify(scenario)}: expected "start_seg" or "other_seg"`);
   const dec = new MuCodecDecoder(await c.weights(), decoderConfig(c));
   try {
-    const noise = new ReplayNoise(c.noise(), `${c.name} noise`);
     const out = dec.inferenceCodes({
-      codes: c.t(c.json.inputs!.codes!), trueLatents: c.t(c.json.inputs!.true_latents!),
-      latentLength: sc.latent_length, incontextLength: sc.incontext_length, guidanceScale: sc.guidance_scale,
-      numSteps: sc.num_steps, scenario: sc.scenario, noise,
+      codes: c.input('codes'), trueLatents: c.input('true_latents'),
+      latentLength: num(sc, 'latent_length', 'scalars'), incontextLength: num(sc, 'incontext_length', 'scalars'),
+      guidanceScale: num(sc, 'guidance_scale', 'scalars'), numSteps: num(sc, 'num_steps', 'scalars'), scenario, noise: c.replayNoise(),
     });
     try {
-      if (noise.remaining) throw new Error(`${noise.remaining} recorded draws unused`);
-      return { 'out.latents': await host(out) };
+      return { latents: await host(out) };
     } finally {
       out.dispose();
     }
   } finally {
     dec.dispose();
   }
-});
+}, { unusedConfig: DECODER_UNUSED });
 
 registerStage('mucodec.code2sound_latents', async (c) => {
-  const sc = c.json.scalars as { num_steps: number; guidance_scale: number; padded_codes_len: number; window_starts: number[]; target_len: number };
+  const sc = c.scalars;
+  // the decoder's window geometry is upstream's, fixed: 1024-code (40.96 s at 48 kHz) windows every 768 codes
+  supportOnly(c.config, 'config', { sample_rate: 48000, duration: 40.96 });
+  supportOnly(sc, 'scalars', {
+    window_codes: WINDOW_CODES, hop_codes: HOP_CODES, latent_length: WINDOW_FRAMES, incontext_length_later_windows: OVERLAP_FRAMES,
+    first_latent_length: 0, // no prompt in this stage
+  });
   const dec = new MuCodecDecoder(await c.weights(), decoderConfig(c));
   const outs: Record<string, HostTensor> = {};
   try {
-    const noise = new ReplayNoise(c.noise(), `${c.name} noise`);
-    const codes = c.t(c.json.inputs!.codes!);
-    for await (const w of dec.code2soundLatents(codes, { numSteps: sc.num_steps, guidanceScale: sc.guidance_scale, noise })) {
+    const codes = c.input('codes');
+    const n = codes.shape[codes.shape.length - 1]!;
+    expectDerived(sc, 'codes_len', 'scalars', n);
+    let windows = 0;
+    for await (const w of dec.code2soundLatents(codes, { numSteps: num(sc, 'num_steps', 'scalars'), guidanceScale: num(sc, 'guidance_scale', 'scalars'), noise: c.replayNoise() })) {
       const p = w.plan;
-      if (p.paddedLength !== sc.padded_codes_len || p.targetLen !== sc.target_len || JSON.stringify(p.windowStarts) !== JSON.stringify(sc.window_starts)) {
-        throw new Error(`window plan ${JSON.stringify(p)} differs from the reference scalars`);
+      for (const [k, v] of [['padded_codes_len', p.paddedLength], ['target_len', p.targetLen], ['out_samples', p.targetLen], ['window_starts', p.windowStarts], ['n_windows', p.windowStarts.length]] as const) {
+        expectDerived(sc, k, 'scalars', v);
       }
-      outs[`out.latent_${w.index}`] = w.latents;
+      if (w.index === 0) {
+        // the padded codes of the decoder's window plan (the windows are slices of them)
+        outs.codes_padded = { dtype: 'int32', shape: [1, 1, p.paddedLength], data: tileCodes(toInt32(codes), 1, n, p.paddedLength) };
+      }
+      outs[`latent_${w.index}`] = w.latents;
+      windows++;
     }
-    if (noise.remaining) throw new Error(`${noise.remaining} recorded draws unused`);
+    if (!windows) throw new Error('code2sound produced no window');
   } finally {
     dec.dispose();
   }
   return outs;
-});
+}, { unusedConfig: DECODER_UNUSED });
