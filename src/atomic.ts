@@ -1,13 +1,9 @@
 /** Atomic file writes: write `<path>.tmp-<pid>-<n>` in the same folder, then rename over `path`. A failed or
  *  interrupted write never leaves a half-written file under the final name, nor its temporary file. */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { unlinkSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 
 let counter = 0;
-
-/** temporary files being written right now (removed by removeTempFilesSync on a forced exit) */
-const pending = new Set<string>();
 
 /** the AbortSignal that stops the writes started inside withWriteSignal() (the CLI's Ctrl-C / SIGTERM / SIGHUP) */
 const writeSignal = new AsyncLocalStorage<AbortSignal>();
@@ -21,14 +17,6 @@ export function withWriteSignal<T>(signal: AbortSignal, fn: () => Promise<T>): P
   return writeSignal.run(signal, fn);
 }
 
-/** Synchronously removes the temporary files of writes in flight (for a process that must exit at once). */
-export function removeTempFilesSync(): void {
-  for (const p of pending) {
-    try { unlinkSync(p); } catch { /* already gone */ }
-  }
-  pending.clear();
-}
-
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
 }
@@ -38,7 +26,6 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
   const signal = writeSignal.getStore();
   const check = (): void => { if (signal?.aborted) throw abortReason(signal); };
   let fh;
-  pending.add(tmp);
   try {
     check();
     fh = await open(tmp, 'w');
@@ -54,7 +41,5 @@ export async function writeFileAtomic(path: string, data: Uint8Array): Promise<v
     await unlink(tmp).catch(() => undefined);
     if (signal?.aborted) throw abortReason(signal);
     throw new Error(`${path}: cannot write (${(e as Error).message})`);
-  } finally {
-    pending.delete(tmp);
   }
 }
