@@ -4,9 +4,10 @@
  * convert reads the manifests the package ships (the built CLI used to look for them in dist/convert/manifests,
  * which the build does not make), encode and decode find the package's own tiny model (they used to look in the
  * working directory), and a length upstream crashes on (n ≡ 128 mod 768 codes) decodes to int(n/100·4·48000)
- * samples.
+ * samples. The wasm threads' worker script runs from the package (it used to be copied into /tmp/mucodec-ts/ and
+ * left there).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +34,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const env = { ...process.env };
 delete env.MUCODEC_WEIGHTS;
 
-function mucodec(args: string[]): Promise<ChildResult> {
-  return runProcess(pkg.bin, args, { cwd: work, env }, 300_000);
+function mucodec(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
+  return runProcess(pkg.bin, args, { cwd: work, env: { ...env, ...extraEnv } }, 300_000);
 }
 
 function ok(r: ChildResult): ChildResult {
@@ -105,5 +106,17 @@ describe('installed package (npm pack → npm ci in a temporary project)', () =>
     expect([out.sampleRate, out.channels.length, out.info.encoding, out.info.bitsPerSample]).toEqual([48000, 2, 'pcm', 16]);
     expect(out.channels[0]!.length).toBe(Math.trunc(n / 100 * 4 * 48000));
     expect(readdirSync(work).filter((x) => x.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('2 wasm threads run the package\'s worker script, write nothing to the temp folder, and give the 1-thread codes', async () => {
+    const emptyTmp = join(tmp, 'os-tmp');
+    mkdirSync(emptyTmp);
+    const t = { TMPDIR: emptyTmp, MUCODEC_BACKEND: 'wasm' };
+    expect(ok(await mucodec(['--threads', '2', 'backend'], t)).stdout).toContain('backend wasm: chosen (2 threads)');
+    ok(await mucodec(['--threads', '1', 'encode', TEST_WAV, '-o', 'one.mcodes', '--quiet'], t));
+    const two = ok(await mucodec(['--threads', '2', 'encode', TEST_WAV, '-o', 'two.mcodes', '--quiet'], t));
+    expect(two.stderr).not.toMatch(/threads unavailable/);
+    expect(readFileSync(join(work, 'two.mcodes')).equals(readFileSync(join(work, 'one.mcodes')))).toBe(true);
+    expect(readdirSync(emptyTmp)).toEqual([]);
   });
 });
