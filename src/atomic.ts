@@ -5,7 +5,8 @@ import { open, rename, unlink } from 'node:fs/promises';
 
 let counter = 0;
 
-/** the AbortSignal that stops the writes started inside withWriteSignal() (the CLI's Ctrl-C / SIGTERM / SIGHUP) */
+/** the AbortSignal that stops the writes started inside withWriteSignal() (the CLI's Ctrl-C / SIGTERM / SIGHUP,
+ *  src/commands/interrupt.ts) */
 const writeSignal = new AsyncLocalStorage<AbortSignal>();
 
 /**

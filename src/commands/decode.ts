@@ -5,6 +5,7 @@
  * atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
  */
 import { basename, extname } from 'node:path';
+import { withWriteSignal } from '../atomic.js';
 import { readWav, writeWav, type Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
@@ -12,15 +13,12 @@ import { prepareStereo48k } from '../encoder.js';
 import { solverNames } from '../sampler/index.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, type ParsedArgs } from './args.js';
 import type { CommandContext } from './context.js';
-import { withInterrupts } from './interrupt.js';
+import { watchInterrupts } from './interrupt.js';
 import { checkOutputFile, type InputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
 const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'weights', 'quiet', 'verbose'];
-
-export const DECODE_USAGE = 'usage: mucodec decode <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float] [--weights DIR] [--quiet]';
-export const RECONSTRUCT_USAGE = 'usage: mucodec reconstruct <in.wav> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float] [--weights DIR] [--quiet]';
 
 /** The prompt WAV, read and checked now (errors name the prompt file, not a later "encode:" step), as 48 kHz stereo. */
 async function readPrompt(path: string): Promise<Audio> {
@@ -32,7 +30,7 @@ async function readPrompt(path: string): Promise<Audio> {
   }
 }
 
-function decodeOptions(a: ParsedArgs, defaultSteps: number): Omit<DecodeOptions, 'prompt'> {
+function decodeOptions(a: ParsedArgs, defaultSteps: number): DecodeOptions {
   const sampler = optString(a, 'sampler') ?? 'euler';
   const known = solverNames();
   if (!known.includes(sampler)) throw new Error(`option --sampler: unknown sampler "${sampler}" (choose one of: ${known.join(', ')})`);
@@ -56,7 +54,9 @@ async function run(
 ): Promise<number> {
   const a = parseArgs(argv, ['float', 'quiet']);
   checkKnown(a, DECODE_OPTS);
-  const usage = kind === 'decode' ? DECODE_USAGE : RECONSTRUCT_USAGE;
+  const usage = kind === 'decode'
+    ? 'usage: mucodec decode <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]'
+    : 'usage: mucodec reconstruct <in.wav> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]';
   if (a.positionals.length !== 1) throw new Error(`${kind}: give exactly one input file\n${usage}`);
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded.wav`;
@@ -68,7 +68,7 @@ async function run(
   if (promptPath) inputs.push({ path: promptPath, what: 'prompt' });
   await checkOutputFile(kind, output, inputs);
   // read (and validate) the inputs before loading any weights
-  const prompt = promptPath ? await readPrompt(promptPath) : undefined;
+  if (promptPath) opts.prompt = await readPrompt(promptPath);
   const codesFile = kind === 'decode' ? await readCodesFile(input) : null;
   const audioIn = kind === 'reconstruct' ? await readWav(input) : null;
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
@@ -80,32 +80,33 @@ async function run(
       throw new Error(`${input}: codes for a ${codesFile.nCodebooks} × ${codesFile.codebookSize} codebook, but the model in ${weightsDir} has ${cfg.n_codebooks} × ${cfg.codebook_size}`);
     }
   }
+  const interrupts = watchInterrupts();
+  const signal = interrupts.signal;
   const quiet = optFlag(a, 'quiet');
   const bar = makeProgress(kind, stderr, quiet);
   const encBar = makeProgress('encode', stderr, quiet);
   try {
-    return await withInterrupts(async (signal) => {
-      let out: Audio;
-      const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
-      if (codesFile) {
-        out = await codec.decode(codesFile.codes, { ...opts, prompt, signal, onProgress });
-      } else {
-        out = await codec.reconstruct(audioIn!, {
-          ...opts, prompt, signal, onProgress,
-          onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
-        });
-      }
-      bar.done();
-      if (signal.aborted) throw signal.reason as Error;
-      const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
-      await writeWav(output, out, format);
-      const secs = out.channels[0]!.length / out.sampleRate;
-      log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
-        (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
-      return 0;
-    });
+    let out: Audio;
+    const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
+    if (codesFile) {
+      out = await codec.decode(codesFile.codes, { ...opts, signal, onProgress });
+    } else {
+      out = await codec.reconstruct(audioIn!, {
+        ...opts, signal, onProgress,
+        onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
+      });
+    }
+    bar.done();
+    if (signal.aborted) throw signal.reason as Error;
+    const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
+    await withWriteSignal(signal, () => writeWav(output, out, format));
+    const secs = out.channels[0]!.length / out.sampleRate;
+    log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
+      (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
+    return 0;
   } finally {
     encBar.done(); bar.done(); // stop their redraw timers (also when the decode failed)
+    interrupts.dispose();
     codec.dispose();
   }
 }

@@ -7,12 +7,13 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { withWriteSignal } from '../atomic.js';
 import { readWav } from '../audio/wav.js';
 import { MuCodec } from '../codec.js';
 import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
 import type { CommandContext } from './context.js';
-import { withInterrupts } from './interrupt.js';
+import { watchInterrupts } from './interrupt.js';
 import { checkOutputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
@@ -25,33 +26,32 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   if (a.positionals.length !== 1) throw new Error(`encode: give exactly one input file\n${ENCODE_USAGE}`);
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.mcodes`;
+  await checkOutputFile('encode', output, [{ path: input, what: 'input' }]);
+  const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => (ctx.stderr ?? process.stderr).write(`${l}\n`));
   const batchSize = optNumber(a, 'batch', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 1;
   const quiet = optFlag(a, 'quiet');
   const log = ctx.log ?? ((l: string) => console.log(l));
-  const stderr = ctx.stderr ?? process.stderr;
-  await checkOutputFile('encode', output, [{ path: input, what: 'input' }]);
-  const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
 
   const audio = await readWav(input);
   const seconds = audio.channels[0]!.length / audio.sampleRate;
   if (ctx.verbose) log(`${basename(input)}: ${audio.sampleRate} Hz, ${audio.channels.length} channel(s), ${seconds.toFixed(2)} s (${audio.info.encoding} ${audio.info.bitsPerSample}-bit)`);
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend, parts: ['encoder'] });
-  const progress = makeProgress('encode', stderr, quiet);
+  const interrupts = watchInterrupts();
+  const progress = makeProgress('encode', ctx.stderr ?? process.stderr, quiet);
   try {
-    return await withInterrupts(async (signal) => {
-      const r = await codec.encode(audio, {
-        batchSize,
-        signal,
-        onProgress: (p) => progress.update(p.window, p.windows, `window ${p.window}/${p.windows}`),
-      });
-      progress.done();
-      await writeCodesFile(output, { ...r.meta, codes: r.codes });
-      const bytes = (await stat(output)).size;
-      log(`${output}: ${r.meta.frames} codes (${(r.meta.frames / r.meta.frameRate).toFixed(2)} s at ${r.meta.frameRate} Hz), ${bytes} bytes (${((bytes * 8) / seconds / 1000).toFixed(3)} kbps)`);
-      return 0;
+    const r = await codec.encode(audio, {
+      batchSize,
+      signal: interrupts.signal,
+      onProgress: (p) => progress.update(p.window, p.windows, `window ${p.window}/${p.windows}`),
     });
+    progress.done();
+    await withWriteSignal(interrupts.signal, () => writeCodesFile(output, { ...r.meta, codes: r.codes }));
+    const bytes = (await stat(output)).size;
+    log(`${output}: ${r.meta.frames} codes (${(r.meta.frames / r.meta.frameRate).toFixed(2)} s at ${r.meta.frameRate} Hz), ${bytes} bytes (${((bytes * 8) / seconds / 1000).toFixed(3)} kbps)`);
+    return 0;
   } finally {
     progress.done(); // stops its redraw timer (also when the encode failed)
+    interrupts.dispose();
     codec.dispose();
   }
 }
