@@ -35,7 +35,7 @@ const env = { ...process.env };
 delete env.MUCODEC_WEIGHTS;
 
 function mucodec(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
-  return runProcess(pkg.bin, args, { cwd: work, env: { ...env, ...extraEnv } }, 300_000);
+  return runProcess(pkg.bin, args, { cwd: work, env: { ...env, ...extraEnv } }, 540_000); // a 2-window decode: minutes on a loaded CI machine
 }
 
 function ok(r: ChildResult): ChildResult {

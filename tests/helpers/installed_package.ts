@@ -39,8 +39,11 @@ function checkDistFresh(): void {
   if (stale.length) throw new Error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}: run \`npm run build\` first`);
 }
 
+/** npm in `cwd`, without what an outer npm (`npm test`) put in the environment about this repository's project */
 async function npm(args: string[], cwd: string): Promise<string> {
-  const r = await runProcess('npm', args, { cwd, env: { ...process.env, npm_config_update_notifier: 'false' } }, 240_000);
+  const env: NodeJS.ProcessEnv = { npm_config_update_notifier: 'false' };
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_(package_|lifecycle_|config_local_prefix$)/.test(k)) env[k] = v;
+  const r = await runProcess('npm', args, { cwd, env }, 240_000);
   if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
   return r.stdout;
 }
