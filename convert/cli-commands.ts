@@ -19,7 +19,6 @@ import { loadTorchCheckpoint, stateDictRoot } from './torch.js';
 
 export interface InspectedTensor { name: string; dtype: DType; shape: number[] }
 
-
 /** Every tensor of a torch.save file or a safetensors file, in file order. */
 export async function inspectFile(path: string): Promise<{ format: string; stateDictRoot?: string; tensors: InspectedTensor[] }> {
   if (/\.safetensors$/i.test(path)) {
