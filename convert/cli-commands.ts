@@ -7,7 +7,9 @@
  *   mucodec convert --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
  *                   [--config config.json]
  */
+import { stat } from 'node:fs/promises';
 import { checkKnown, optFlag, optString, parseArgs } from '../src/commands/args.js';
+import type { CommandContext } from '../src/commands/context.js';
 import { makeProgress } from '../src/commands/progress.js';
 import { numel, type DType } from '../src/hosttensor.js';
 import { convert } from './convert.js';
@@ -16,12 +18,6 @@ import { SafetensorsFile } from './safetensors.js';
 import { loadTorchCheckpoint, stateDictRoot } from './torch.js';
 
 export interface InspectedTensor { name: string; dtype: DType; shape: number[] }
-
-export interface CommandContext {
-  verbose?: boolean;
-  /** where lines go (default console.log) */
-  print?: (line: string) => void;
-}
 
 /** Every tensor of a torch.save file or a safetensors file, in file order. */
 export async function inspectFile(path: string): Promise<{ format: string; stateDictRoot?: string; tensors: InspectedTensor[] }> {
@@ -44,11 +40,13 @@ export async function inspectFile(path: string): Promise<{ format: string; state
 }
 
 export async function inspectCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
-  const print = ctx.print ?? ((s: string) => console.log(s));
+  const print = ctx.log ?? ((s: string) => console.log(s));
   const a = parseArgs(argv, ['json']);
   checkKnown(a, ['json']);
   if (a.positionals.length !== 1) throw new Error('inspect: give exactly one file (.pt, .pth, .safetensors or .mcodes)');
   const path = a.positionals[0]!;
+  const st = await stat(path).catch((e: Error) => { throw new Error(`inspect: ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? e.message})`); });
+  if (!st.isFile()) throw new Error(`inspect: ${path} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}; give a .pt, .pth, .safetensors or .mcodes file`);
   if (/\.mcodes$/i.test(path)) {
     // a codes file: validate it (magic, version, length, CRC) and show its header
     const f = await readCodesFile(path);
@@ -77,7 +75,7 @@ export async function inspectCommand(argv: string[], ctx: CommandContext = {}): 
 }
 
 export async function convertCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
-  const print = ctx.print ?? ((s: string) => console.log(s));
+  const print = ctx.log ?? ((s: string) => console.log(s));
   const a = parseArgs(argv);
   checkKnown(a, ['mucodec', 'muq', 'audioldm', 'output', 'config']);
   const need = (k: string): string => {

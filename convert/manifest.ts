@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { packagePath } from '../src/package_files.js';
 
 export interface ExpectedTensor {
   name: string;
@@ -347,7 +348,8 @@ export interface ManifestFile {
   [k: string]: unknown;
 }
 
-export const MANIFEST_DIR = join(import.meta.dirname, 'manifests');
+/** convert/manifests/ of the package (shipped as is: the build compiles only the .ts files beside it) */
+export const MANIFEST_DIR = packagePath('convert', 'manifests');
 
 function readManifest(dir: string, file: string): ManifestFile {
   const path = join(dir, file);

@@ -1,31 +1,63 @@
 /**
  * The `mucodec` command. Each sub-command lives in src/commands/ (or convert/ for checkpoint tools);
- * this file only dispatches and sets up the backend.
+ * this file only dispatches, prints the usage (`mucodec --help`, `mucodec <command> --help`) and sets up the backend.
  */
 import { initBackend } from './backend.js';
 import { requestWasmThreads } from './workers/wasm_threads.js';
-import { checkKnown, optFlag, optString, parseArgs } from './commands/args.js';
+import { checkKnown, parseArgs } from './commands/args.js';
+import type { Command, CommandContext } from './commands/context.js';
+
+/** One usage text per command (`mucodec <command> --help`); their first lines make up `mucodec --help`. */
+const COMMAND_USAGE: Record<string, string> = {
+  encode: `mucodec encode      <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]
+  any WAV (PCM u8/16/24/32, float 32/64, mono or stereo, any rate) → a .mcodes file (25 codes per second)
+  --weights DIR   converted model (default: $MUCODEC_WEIGHTS, else ./weights when it holds one, else the tiny test model)
+  --batch N       MuQ windows per batch (default 1)`,
+  decode: `mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]
+  --steps N       ODE steps per 40.96 s window (default 20)
+  --guidance G    classifier-free guidance scale (default 1.5, as upstream)
+  --sampler S     euler (upstream), heun, midpoint or rk4
+  --seed N        same seed → identical output (default: random)
+  --prompt p.wav  in-context prompt conditioning the first window (as upstream's code2sound)
+  --float         write 32-bit float WAV (default 16-bit PCM; upstream writes float)
+  --weights DIR, --quiet`,
+  reconstruct: `mucodec reconstruct <in.wav> -o <out.wav> [decode options]
+  encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration`,
+  convert: `mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/ [--config config.json]
+  convert the released PyTorch checkpoints (no Python) into encoder/decoder/vae .safetensors + config.json`,
+  inspect: `mucodec inspect     <file.pt|file.pth|file.safetensors|file.mcodes> [--json]
+  every tensor of a checkpoint (name, dtype, shape), or the validated header of a codes file`,
+  'fetch-weights': `mucodec fetch-weights [--dir weights/] [--base-url URL] [--keep] [--no-convert]
+  download the released checkpoints (resumable, SHA-256 checked) and convert them`,
+  compare: `mucodec compare     <ref.wav> <test.wav> [--json] [--png out.png]
+  quality metrics of a test recording against a reference (aligned as reconstruct crops): DAC multi-scale mel and
+  multi-resolution STFT distances, SI-SDR, log-spectral distance, BS.1770 loudness difference
+  --json          print {"metrics": {...}, ...}
+  --png out.png   draw both log-mel spectrograms and their difference, with the metrics as a caption`,
+  sweep: `mucodec sweep       <in.wav|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50] --out <dir>
+  decode every sampler × steps combination with one seed; score each against a reference decode (Euler at
+  --ref-steps) and, for a WAV input, the original; write results.json (rows), table.md and plot.png into <dir>
+  (rewritten after every row: Ctrl-C keeps the finished rows)
+  --guidance G (default 1.5), --weights DIR, --quiet`,
+  parity: `mucodec parity      <dir>...
+  run reference fixture cases: one PASS/FAIL line each, then "N passed, M failed"`,
+  bench: `mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile] [--no-song] [--no-cfg]
+  time the stages at the real size (from a clone of the repository)`,
+  backend: `mucodec backend
+  say which tfjs backend would be used and why the others were skipped`,
+};
+
+const GLOBAL_OPTIONS = `global options: --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu (or MUCODEC_BACKEND), --verbose,
+                --threads N|auto   wasm compute threads (or MUCODEC_THREADS; default: the number of cores; 1 = single-threaded)`;
 
 const USAGE = `mucodec — MuCodec music codec (0.35 kbps) on TensorFlow.js
 
 usage:
-  mucodec encode      <in.wav> -o <out.mcodes> [--weights DIR]   (default weights: ./weights, else the tiny test model)
-  mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]
-  mucodec reconstruct <in.wav> -o <out.wav> [decode options]
-  mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
-  mucodec inspect     <file.pt|file.safetensors|file.mcodes> [--json]
-  mucodec fetch-weights [--dir weights/]   download the released checkpoints (resumable, SHA-256 checked) and convert them
-  mucodec compare     <ref.wav> <test.wav> [--json] [--png out.png]   quality metrics (mel/STFT distance, SI-SDR, LSD, loudness)
-  mucodec sweep       <in.wav|in.mcodes> --sampler euler,heun --steps 5,10,20 [--seed N] [--ref-steps 50] --out <dir>
-  mucodec parity      <dir>...           run reference fixture cases: one PASS/FAIL line each, then "N passed, M failed"
-  mucodec bench       [encode|dit|vae|vocoder] [--runs N] [--threads N] [--profile] [--no-song] [--no-cfg]   time the stages at the real size
-  mucodec backend                        say which tfjs backend would be used and why
+${Object.values(COMMAND_USAGE).map((u) => `  ${u.split('\n')[0]}`).join('\n')}
 
-global options: --backend auto|tensorflow-gpu|tensorflow|webgpu|wasm|cpu (or MUCODEC_BACKEND), --verbose,
-                --threads N|auto   wasm compute threads (or MUCODEC_THREADS; default: the number of cores; 1 = single-threaded)
+\`mucodec <command> --help\` for a command's options.
+${GLOBAL_OPTIONS}
 `;
-
-type Command = (argv: string[], ctx: { verbose: boolean; backend?: string }) => Promise<number>;
 
 const commands: Record<string, Command> = {
   async parity(argv, ctx) {
@@ -40,8 +72,7 @@ const commands: Record<string, Command> = {
   },
   async backend(argv, ctx) {
     checkKnown(parseArgs(argv), []);
-    const r = await initBackend(ctx.backend, (l) => console.log(l));
-    void r;
+    await initBackend(ctx.backend, (l) => console.log(l));
     return 0;
   },
 };
@@ -54,13 +85,12 @@ export function registerCommand(name: string, fn: Command): void {
 export async function main(argv: string[]): Promise<number> {
   // global options may appear anywhere
   const rest: string[] = [];
-  let verbose = false;
-  let backend: string | undefined;
+  const ctx: CommandContext = { verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--verbose' || a === '-v') verbose = true;
-    else if (a === '--backend') { backend = argv[++i]; if (!backend) throw new Error('option --backend needs a value'); }
-    else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
+    if (a === '--verbose' || a === '-v') ctx.verbose = true;
+    else if (a === '--backend') { ctx.backend = argv[++i]; if (!ctx.backend) throw new Error('option --backend needs a value'); }
+    else if (a.startsWith('--backend=')) ctx.backend = a.slice('--backend='.length);
     else if (a === '--threads' || a.startsWith('--threads=')) {
       const v = a === '--threads' ? argv[++i] : a.slice('--threads='.length);
       if (!v) throw new Error('option --threads needs a value');
@@ -70,8 +100,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [cmd, ...args] = rest;
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    console.log(USAGE);
+    const topic = cmd === 'help' ? args[0] : undefined;
+    if (topic && COMMAND_USAGE[topic]) console.log(`usage: ${COMMAND_USAGE[topic]}\n\n${GLOBAL_OPTIONS}`);
+    else console.log(USAGE);
     return cmd ? 0 : 1;
+  }
+  const dashdash = args.indexOf('--');
+  if ((dashdash < 0 ? args : args.slice(0, dashdash)).some((x) => x === '--help' || x === '-h') && COMMAND_USAGE[cmd]) {
+    console.log(`usage: ${COMMAND_USAGE[cmd]}\n\n${GLOBAL_OPTIONS}`);
+    return 0;
   }
   await import('./commands/index.js');
   const fn = commands[cmd];
@@ -79,7 +116,5 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`mucodec: unknown command "${cmd}"\n\n${USAGE}`);
     return 1;
   }
-  return fn(args, { verbose, backend });
+  return fn(args, ctx);
 }
-
-export { optFlag, optString };

@@ -57,6 +57,48 @@ describe('mucodec CLI', () => {
   });
 });
 
+describe('messages (issue 12, B10)', () => {
+  const COMMANDS = ['encode', 'decode', 'reconstruct', 'convert', 'inspect', 'fetch-weights', 'parity', 'bench', 'backend'];
+
+  it.each(COMMANDS)('mucodec %s --help and -h print the command\'s usage, exit 0', async (cmd) => {
+    for (const flag of ['--help', '-h']) {
+      cap = capture();
+      expect(await main([cmd, flag])).toBe(0);
+      expect(cap.out.join('\n')).toMatch(new RegExp(`^usage: mucodec ${cmd}\\b`));
+      cap.restore(); cap = null;
+    }
+  });
+
+  it('an unknown option without a value is an unknown option; a known one without a value needs one', async () => {
+    await expect(main(['encode', 'a.wav', '--frobnicate'])).rejects.toThrow(/^unknown option --frobnicate$/);
+    await expect(main(['decode', 'a.mcodes', '--frobnicate', '--quiet'])).rejects.toThrow(/^unknown option --frobnicate$/);
+    await expect(main(['decode', 'a.mcodes', '--steps'])).rejects.toThrow(/^option --steps needs a value$/);
+    await expect(main(['encode', 'a.wav', '--weights', '--quiet'])).rejects.toThrow(/^option --weights needs a value$/);
+  });
+
+  it('inspect names a folder it is given, and a missing file', async () => {
+    await expect(main(['inspect', FIX])).rejects.toThrow(new RegExp(`^inspect: ${FIX} is a folder; give a .pt, .pth, .safetensors or .mcodes file$`));
+    await expect(main(['inspect', join(FIX, 'nope.pt')])).rejects.toThrow(/^inspect: .*nope\.pt: cannot read \(ENOENT\)$/);
+  });
+
+  it('errors in the --prompt file name the prompt file', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { encodeWav } = await import('../src/audio/wav.js');
+    const { writeCodesFile } = await import('../src/codesfile.js');
+    const d = mkdtempSync(join(tmpdir(), 'mucodec-prompt-'));
+    const p3 = join(d, 'p3.wav');
+    writeFileSync(p3, encodeWav({ sampleRate: 48000, channels: [0, 1, 2].map(() => new Float32Array(4800)) }));
+    const mc = join(d, 'a.mcodes');
+    await writeCodesFile(mc, { sampleRate: 48000, originalLength: 48000, channels: 2, nCodebooks: 1, frameRate: 25, codebookSize: 64, muqLayer: 7, codes: new Int32Array(26) });
+    const tiny = join(import.meta.dirname, '..', 'weights', 'tiny');
+    await expect(main(['decode', mc, '-o', join(d, 'o.wav'), '--prompt', p3, '--weights', tiny, '--quiet']))
+      .rejects.toThrow(new RegExp(`^prompt ${p3}: only mono or stereo audio is supported \\(got 3 channels\\)$`));
+    await expect(main(['reconstruct', join(import.meta.dirname, '..', 'test_wav', 'test.wav'), '-o', join(d, 'o.wav'), '--prompt', join(d, 'missing.wav'), '--weights', tiny, '--quiet']))
+      .rejects.toThrow(/missing\.wav: cannot read \(ENOENT\)/);
+  });
+});
+
 describe('progress display', () => {
   const fakeStream = (isTTY: boolean): { s: NodeJS.WriteStream; writes: string[] } => {
     const writes: string[] = [];

@@ -215,12 +215,12 @@ describe('convert', () => {
     const src = await makeContainers(dir, all);
     const lines: string[] = [];
     const rc = await convertCommand(['--mucodec', src.mucodec, '--muq', src.muq, '--audioldm', src.audioldm, '-o', join(dir, 'w'),
-      '--config', E2E_CONFIG], { print: (s) => lines.push(s) });
+      '--config', E2E_CONFIG], { log: (s) => lines.push(s) });
     expect(rc).toBe(0);
     expect(lines.join('\n')).toMatch(/encoder\.safetensors: \d+ tensors/);
     expect(statSync(join(dir, 'w', 'vae.safetensors')).size).toBeGreaterThan(0);
-    await expect(convertCommand(['--mucodec', src.mucodec, '-o', 'x'], { print: () => undefined })).rejects.toThrow(/--muq is required/);
-    await expect(convertCommand(['--mucodec', 'a', '--bogus', '1'], { print: () => undefined })).rejects.toThrow(/unknown option --bogus/);
+    await expect(convertCommand(['--mucodec', src.mucodec, '-o', 'x'], { log: () => undefined })).rejects.toThrow(/--muq is required/);
+    await expect(convertCommand(['--mucodec', 'a', '--bogus', '1'], { log: () => undefined })).rejects.toThrow(/unknown option --bogus/);
   });
 });
 
@@ -243,7 +243,7 @@ describe('inspect', () => {
     expect(files.length).toBeGreaterThan(5);
     for (const f of files) {
       const lines: string[] = [];
-      expect(await inspectCommand([f, '--json'], { print: (s) => lines.push(s) })).toBe(0);
+      expect(await inspectCommand([f, '--json'], { log: (s) => lines.push(s) })).toBe(0);
       expect(lines.length).toBe(1);
       const arr = JSON.parse(lines[0]!) as Array<{ name: string; dtype: string; shape: number[] }>;
       expect(arr.length, f).toBeGreaterThan(0);
@@ -270,11 +270,11 @@ describe('inspect', () => {
 
   it('text output and safetensors files', async () => {
     const lines: string[] = [];
-    await inspectCommand([join(FIXTURES, 'torchload/nested/weights.pt')], { print: (s) => lines.push(s) });
+    await inspectCommand([join(FIXTURES, 'torchload/nested/weights.pt')], { log: (s) => lines.push(s) });
     expect(lines.some((l) => /^state_dict\.first_stage_model\.w +float32 +\(2, 3\)$/.test(l)), lines.join('\n')).toBe(true);
     expect(lines.at(-1)).toMatch(/torch zip, 8 tensors, 30 values, state dict root "state_dict\."/);
     const st: string[] = [];
-    await inspectCommand([join(FIXTURES, 'torchload/dtypes/tensors.safetensors'), '--json'], { print: (s) => st.push(s) });
+    await inspectCommand([join(FIXTURES, 'torchload/dtypes/tensors.safetensors'), '--json'], { log: (s) => st.push(s) });
     expect(JSON.parse(st[0]!)).toContainEqual({ name: 'out.i64', dtype: 'int64', shape: [10] });
   });
 });

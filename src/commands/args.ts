@@ -16,7 +16,9 @@ export function parseArgs(argv: string[], booleanFlags: readonly string[] = []):
       const name = a.slice(2);
       if (booleanFlags.includes(name)) { options.set(name, true); continue; }
       const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new Error(`option --${name} needs a value`);
+      // no value: recorded as `true`, so that checkKnown() reports an unknown option as unknown, and optString()
+      // says that a known one needs a value
+      if (next === undefined || next.startsWith('--')) { options.set(name, true); continue; }
       options.set(name, next); i++;
     } else if (a === '-o') {
       const next = argv[i + 1];

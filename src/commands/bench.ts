@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'run.js');
-  if (!existsSync(script)) throw new Error(`bench: ${script} is missing (run \`npm run build\`)`);
+  if (!existsSync(script)) {
+    throw new Error(`bench: ${script} is missing: the benchmarks run from a clone of the repository (\`npm ci\` builds them), the installed package does not include them`);
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--max-old-space-size=16384', script, ...argv], { stdio: 'inherit' });
     child.on('error', reject);

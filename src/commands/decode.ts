@@ -2,37 +2,43 @@
  * `mucodec decode <in.mcodes> -o <out.wav>` and `mucodec reconstruct <in.wav> -o <out.wav>`, with
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
  * [--weights DIR] [--quiet]. Progress bar with ETA on a TTY, quiet lines otherwise; the output is written
- * atomically (temp file + rename): nothing is left under the output name on error or Ctrl-C.
+ * atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
  */
 import { basename, extname } from 'node:path';
+import { withWriteSignal } from '../atomic.js';
 import { readWav, writeWav, type Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
+import { prepareStereo48k } from '../encoder.js';
 import { solverNames } from '../sampler/index.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, type ParsedArgs } from './args.js';
+import type { CommandContext } from './context.js';
+import { watchInterrupts } from './interrupt.js';
+import { checkOutputFile, type InputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-export interface CommandContext {
-  verbose?: boolean;
-  backend?: string;
-  stderr?: NodeJS.WriteStream;
-  log?: (line: string) => void;
-}
-
 const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'weights', 'quiet', 'verbose'];
 
-async function decodeOptions(a: ParsedArgs, defaultSteps: number): Promise<DecodeOptions> {
+/** The prompt WAV, read and checked now (errors name the prompt file, not a later "encode:" step), as 48 kHz stereo. */
+async function readPrompt(path: string): Promise<Audio> {
+  const wav = await readWav(path);
+  try {
+    return { sampleRate: 48000, channels: prepareStereo48k(wav) };
+  } catch (e) {
+    throw new Error(`prompt ${path}: ${(e as Error).message.replace(/^encode: /, '')}`);
+  }
+}
+
+function decodeOptions(a: ParsedArgs, defaultSteps: number): DecodeOptions {
   const sampler = optString(a, 'sampler') ?? 'euler';
   const known = solverNames();
   if (!known.includes(sampler)) throw new Error(`option --sampler: unknown sampler "${sampler}" (choose one of: ${known.join(', ')})`);
-  const promptPath = optString(a, 'prompt');
   return {
     steps: optNumber(a, 'steps', (n) => Number.isInteger(n) && n >= 1 && n <= 1000, 'an integer from 1 to 1000') ?? defaultSteps,
     guidanceScale: optNumber(a, 'guidance', (n) => n >= 0, 'a number ≥ 0') ?? 1.5,
     sampler,
     seed: optNumber(a, 'seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-    prompt: promptPath ? await readWav(promptPath) : undefined,
   };
 }
 
@@ -54,11 +60,15 @@ async function run(
   if (a.positionals.length !== 1) throw new Error(`${kind}: give exactly one input file\n${usage}`);
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded.wav`;
-  if (output === input) throw new Error(`${kind}: the output file would overwrite the input`);
   const log = ctx.log ?? ((l: string) => console.log(l));
   const stderr = ctx.stderr ?? process.stderr;
-  const opts = await decodeOptions(a, kind === 'decode' ? 20 : 50);
-  // read (and validate) the input before loading any weights
+  const opts = decodeOptions(a, kind === 'decode' ? 20 : 50);
+  const promptPath = optString(a, 'prompt');
+  const inputs: InputFile[] = [{ path: input, what: 'input' }];
+  if (promptPath) inputs.push({ path: promptPath, what: 'prompt' });
+  await checkOutputFile(kind, output, inputs);
+  // read (and validate) the inputs before loading any weights
+  if (promptPath) opts.prompt = await readPrompt(promptPath);
   const codesFile = kind === 'decode' ? await readCodesFile(input) : null;
   const audioIn = kind === 'reconstruct' ? await readWav(input) : null;
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
@@ -70,9 +80,8 @@ async function run(
       throw new Error(`${input}: codes for a ${codesFile.nCodebooks} × ${codesFile.codebookSize} codebook, but the model in ${weightsDir} has ${cfg.n_codebooks} × ${cfg.codebook_size}`);
     }
   }
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort(new Error('interrupted (Ctrl-C): no output written'));
-  process.once('SIGINT', onSigint);
+  const interrupts = watchInterrupts();
+  const signal = interrupts.signal;
   const quiet = optFlag(a, 'quiet');
   const bar = makeProgress(kind, stderr, quiet);
   const encBar = makeProgress('encode', stderr, quiet);
@@ -80,24 +89,24 @@ async function run(
     let out: Audio;
     const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
     if (codesFile) {
-      out = await codec.decode(codesFile.codes, { ...opts, signal: ac.signal, onProgress });
+      out = await codec.decode(codesFile.codes, { ...opts, signal, onProgress });
     } else {
       out = await codec.reconstruct(audioIn!, {
-        ...opts, signal: ac.signal, onProgress,
+        ...opts, signal, onProgress,
         onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
       });
     }
     bar.done();
-    if (ac.signal.aborted) throw ac.signal.reason as Error;
+    if (signal.aborted) throw signal.reason as Error;
     const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
-    await writeWav(output, out, format);
+    await withWriteSignal(signal, () => writeWav(output, out, format));
     const secs = out.channels[0]!.length / out.sampleRate;
     log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
       (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
     return 0;
   } finally {
     encBar.done(); bar.done(); // stop their redraw timers (also when the decode failed)
-    process.removeListener('SIGINT', onSigint);
+    interrupts.dispose();
     codec.dispose();
   }
 }

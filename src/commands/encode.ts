@@ -7,23 +7,18 @@
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { withWriteSignal } from '../atomic.js';
 import { openWavSource } from '../audio/wav.js';
 import { MuCodec } from '../codec.js';
 import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
+import type { CommandContext } from './context.js';
+import { watchInterrupts } from './interrupt.js';
+import { checkOutputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
 export const ENCODE_USAGE = 'usage: mucodec encode <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]';
-
-export interface CommandContext {
-  verbose?: boolean;
-  backend?: string;
-  /** where progress and messages go (default process.stderr / console.log) */
-  stderr?: NodeJS.WriteStream;
-  log?: (line: string) => void;
-}
-
 
 export async function encodeCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const a = parseArgs(argv, ['quiet']);
@@ -31,7 +26,7 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   if (a.positionals.length !== 1) throw new Error(`encode: give exactly one input file\n${ENCODE_USAGE}`);
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.mcodes`;
-  if (output === input) throw new Error('encode: the output file would overwrite the input');
+  await checkOutputFile('encode', output, [{ path: input, what: 'input' }]);
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => (ctx.stderr ?? process.stderr).write(`${l}\n`));
   const batchSize = optNumber(a, 'batch', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 1;
   const quiet = optFlag(a, 'quiet');
@@ -48,24 +43,22 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
     await source.close();
     throw e;
   }
-  const ac = new AbortController();
-  const onSigint = () => ac.abort(new Error('interrupted (Ctrl-C): no output written'));
-  process.once('SIGINT', onSigint);
+  const interrupts = watchInterrupts();
   const progress = makeProgress('encode', ctx.stderr ?? process.stderr, quiet);
   try {
     const r = await codec.encodeSource(source, {
       batchSize,
-      signal: ac.signal,
+      signal: interrupts.signal,
       onProgress: (p) => progress.update(p.window, p.windows, `window ${p.window}/${p.windows}`),
     });
     progress.done();
-    await writeCodesFile(output, { ...r.meta, codes: r.codes });
+    await withWriteSignal(interrupts.signal, () => writeCodesFile(output, { ...r.meta, codes: r.codes }));
     const bytes = (await stat(output)).size;
     log(`${output}: ${r.meta.frames} codes (${(r.meta.frames / r.meta.frameRate).toFixed(2)} s at ${r.meta.frameRate} Hz), ${bytes} bytes (${((bytes * 8) / seconds / 1000).toFixed(3)} kbps)`);
     return 0;
   } finally {
     progress.done(); // stops its redraw timer (also when the encode failed)
-    process.removeListener('SIGINT', onSigint);
+    interrupts.dispose();
     codec.dispose();
     await source.close();
   }

@@ -1,20 +1,17 @@
 /** Importing this module registers the heavier sub-commands with the CLI dispatcher. */
 import { registerCommand } from '../cli.js';
 import { convertCommand, inspectCommand } from '../../convert/cli-commands.js';
+import { benchCommand } from './bench.js';
+import { decodeCommand, reconstructCommand } from './decode.js';
+import { encodeCommand } from './encode.js';
 import { fetchWeightsCommand } from './fetch_weights.js';
 
-registerCommand('inspect', (argv) => inspectCommand(argv));
-registerCommand('convert', (argv) => convertCommand(argv));
+registerCommand('encode', encodeCommand);
+registerCommand('decode', decodeCommand);
+registerCommand('reconstruct', reconstructCommand);
+registerCommand('inspect', inspectCommand);
+registerCommand('convert', convertCommand);
 registerCommand('fetch-weights', (argv) => fetchWeightsCommand(argv));
-import { encodeCommand } from './encode.js';
-
-registerCommand('encode', (argv, ctx) => encodeCommand(argv, ctx));
-import { decodeCommand, reconstructCommand } from './decode.js';
-
-registerCommand('decode', (argv, ctx) => decodeCommand(argv, ctx));
-registerCommand('reconstruct', (argv, ctx) => reconstructCommand(argv, ctx));
-import { benchCommand } from './bench.js';
-
 registerCommand('bench', (argv) => benchCommand(argv));
 import { compareCommand } from './compare.js';
 

@@ -16,6 +16,8 @@ import { readCodesFile } from '../codesfile.js';
 import { runSweep, sweepCombinations, sweepTable, type SweepResult, type SweepRow } from '../metrics/sweep.js';
 import { sweepPlot } from '../metrics/sweep_plot.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
+import type { CommandContext } from './context.js';
+import { watchInterrupts } from './interrupt.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
@@ -36,7 +38,7 @@ async function isCodesFile(path: string): Promise<boolean> {
   } finally { await fh.close(); }
 }
 
-export async function sweepCommand(argv: string[], ctx: { backend?: string; stderr?: NodeJS.WriteStream; log?: (l: string) => void; signal?: AbortSignal } = {}): Promise<number> {
+export async function sweepCommand(argv: string[], ctx: CommandContext & { signal?: AbortSignal } = {}): Promise<number> {
   const a = parseArgs(argv, ['quiet']);
   checkKnown(a, ['sampler', 'steps', 'seed', 'ref-steps', 'guidance', 'out', 'output', 'weights', 'quiet']);
   if (a.positionals.length !== 1) throw new Error(`sweep: give exactly one input (.wav or .mcodes)\n${SWEEP_USAGE}`);
@@ -63,8 +65,8 @@ export async function sweepCommand(argv: string[], ctx: { backend?: string; stde
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend });
   const ac = new AbortController();
-  const onSigint = (): void => ac.abort(new Error('interrupted (Ctrl-C)'));
-  process.once('SIGINT', onSigint);
+  const interrupts = watchInterrupts(); // Ctrl-C, SIGTERM, SIGHUP: stop after keeping the finished rows
+  interrupts.signal.addEventListener('abort', () => ac.abort(interrupts.signal.reason), { once: true });
   ctx.signal?.addEventListener('abort', () => ac.abort(ctx.signal!.reason), { once: true }); // API callers' own stop
   const bar = makeProgress('sweep', stderr, optFlag(a, 'quiet'));
   let kept: SweepRow[] = [];
@@ -101,7 +103,7 @@ export async function sweepCommand(argv: string[], ctx: { backend?: string; stde
     throw e;
   } finally {
     bar.done();
-    process.removeListener('SIGINT', onSigint);
+    interrupts.dispose();
     codec.dispose();
   }
 }

@@ -8,10 +8,10 @@
  * before the backend initialises:
  *  1. the flag WASM_HAS_MULTITHREAD_SUPPORT is hard-wired to false under Node (tfjs issue 3830) → set it to true;
  *  2. the pthread worker script and the main script are handed over as Blob URLs (`URL.createObjectURL`), which a
- *     Node Worker / `importScripts` (fs.readFileSync) cannot open → the worker script is written once to a file in
- *     the OS temp folder (the package's own `wasm-out/…worker.js` contents, behind a small prelude that maps the
- *     main-script Blob to the package's `wasm-out/tfjs-backend-wasm-threaded-simd.js` file), and
- *     `URL.createObjectURL` returns that path for the worker Blob (only while the backend initialises);
+ *     Node Worker / `importScripts` (fs.readFileSync) cannot open → `URL.createObjectURL` returns the path of
+ *     src/workers/pthread_worker.cjs for the worker Blob (only while the backend initialises): a file shipped with
+ *     this package that runs tfjs's own `wasm-out/…worker.js` contents behind a prelude mapping the main-script
+ *     Blob to tfjs's `wasm-out/tfjs-backend-wasm-threaded-simd.js` (nothing is written to a temp or cache folder);
  *  3. the C++ side caps the pool at emscripten_num_logical_cores() / 2 (it assumes 2 hyper-threads per core;
  *     = 1 on a 2-vCPU machine) → `os.cpus()` reports 2·N entries while the backend initialises, and
  *     `setThreadsCount(N)` asks for N.
@@ -26,9 +26,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
+import { packagePath } from '../package_files.js';
 
 const require = createRequire(import.meta.url);
 
@@ -77,35 +77,13 @@ export function wasmThreads(): number | null {
   return applied;
 }
 
+/** The pthread worker script that ships with the package (no copy in a temp or cache folder). */
 function pthreadWorkerFile(pkgDir: string): string {
-  const mainJs = join(pkgDir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.js');
-  const workerJs = join(pkgDir, 'wasm-out', 'tfjs-backend-wasm-threaded-simd.worker.js');
-  if (!existsSync(mainJs) || !existsSync(workerJs)) throw new Error(`threads: ${pkgDir}/wasm-out lacks the threaded SIMD loader`);
-  const contents = (require(workerJs) as { wasmWorkerContents: string }).wasmWorkerContents;
-  // the Blob tfjs builds escapes newlines the same way (its string holds "\n" escapes inside JS string literals)
-  const body = contents.replace(/\n/g, '\\n');
-  const prelude = [
-    '"use strict";',
-    '// written by mucodec-ts src/workers/wasm_threads.ts: emscripten pthread worker of tfjs-backend-wasm (threaded SIMD)',
-    `const MAIN_JS = ${JSON.stringify(mainJs)};`,
-    'const createUrl = URL.createObjectURL.bind(URL);',
-    'const revokeUrl = URL.revokeObjectURL.bind(URL);',
-    'URL.createObjectURL = (b) => (b && b.type === "text/javascript") ? MAIN_JS : createUrl(b);',
-    'URL.revokeObjectURL = (u) => { if (u !== MAIN_JS) revokeUrl(u); };',
-    // the main script ends with `module.exports = …` (CommonJS); importScripts evaluates it at global scope
-    'globalThis.module = { exports: {} }; globalThis.exports = globalThis.module.exports;',
-    '',
-  ].join('\n');
-  const text = prelude + body + '\n';
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const dir = join(os.tmpdir(), 'mucodec-ts');
-  const file = join(dir, `tfjs-wasm-pthread-${hash}.cjs`);
-  if (!existsSync(file) || readFileSync(file, 'utf8') !== text) {
-    mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, file);
+  for (const f of ['tfjs-backend-wasm-threaded-simd.js', 'tfjs-backend-wasm-threaded-simd.worker.js']) {
+    if (!existsSync(join(pkgDir, 'wasm-out', f))) throw new Error(`threads: ${pkgDir}/wasm-out lacks the threaded SIMD loader (${f})`);
   }
+  const file = packagePath('src', 'workers', 'pthread_worker.cjs');
+  if (!existsSync(file)) throw new Error(`threads: ${file} is missing`);
   return file;
 }
 
@@ -125,7 +103,7 @@ export function prepareWasmBackend(): () => void {
   try {
     workerFile = pthreadWorkerFile(pkgDir);
   } catch (e) {
-    // no threaded loader or no writable temp folder: run single-threaded rather than lose the wasm backend
+    // no threaded loader: run single-threaded rather than lose the wasm backend
     process.emitWarning(`mucodec: wasm threads unavailable (${(e as Error).message}); running single-threaded`);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     setThreadsCount(1);

@@ -15,9 +15,13 @@ export interface RunningChild { child: ChildProcess; result: Promise<ChildResult
 
 /** Start a helper; `result` settles when it exits (killed with SIGKILL after `timeoutMs`). */
 export function startHelper(script: string, args: string[], env: Record<string, string>, timeoutMs: number): RunningChild {
-  const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', script), ...(args.length ? ['--', ...args] : [])], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'tests', 'helpers', script), ...(args.length ? ['--', ...args] : [])];
+  return startProcess(process.execPath, argv, { cwd: ROOT, env: { ...process.env, ...env } }, timeoutMs);
+}
+
+/** Start any program (`npm`, the installed `mucodec`), same handling as startHelper. */
+export function startProcess(file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }, timeoutMs: number): RunningChild {
+  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
   child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
@@ -27,6 +31,10 @@ export function startHelper(script: string, args: string[], env: Record<string, 
     child.on('close', (status, signal) => { clearTimeout(timer); resolve({ status, signal, stdout, stderr }); });
   });
   return { child, result, stderrSoFar: () => stderr };
+}
+
+export function runProcess(file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }, timeoutMs: number): Promise<ChildResult> {
+  return startProcess(file, args, opts, timeoutMs).result;
 }
 
 export function runHelper(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<ChildResult> {
