@@ -5,7 +5,8 @@
  * atomically (temp file + rename): nothing is left under the output name on error or Ctrl-C.
  */
 import { basename, extname } from 'node:path';
-import { readWav, writeWav, type Audio } from '../audio/wav.js';
+import { readAudio } from '../audio/open.js';
+import { writeWav, type Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
 import { solverNames } from '../sampler/index.js';
@@ -32,7 +33,7 @@ async function decodeOptions(a: ParsedArgs, defaultSteps: number): Promise<Decod
     guidanceScale: optNumber(a, 'guidance', (n) => n >= 0, 'a number ≥ 0') ?? 1.5,
     sampler,
     seed: optNumber(a, 'seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer'),
-    prompt: promptPath ? await readWav(promptPath) : undefined,
+    prompt: promptPath ? await readAudio(promptPath) : undefined,
   };
 }
 
@@ -60,7 +61,7 @@ async function run(
   const opts = await decodeOptions(a, kind === 'decode' ? 20 : 50);
   // read (and validate) the input before loading any weights
   const codesFile = kind === 'decode' ? await readCodesFile(input) : null;
-  const audioIn = kind === 'reconstruct' ? await readWav(input) : null;
+  const audioIn = kind === 'reconstruct' ? await readAudio(input) : null;
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend });
   if (codesFile) {

@@ -1,0 +1,60 @@
+/**
+ * The compressed formats' decoders behind one interface (ChunkDecoder, src/audio/decoded_source.ts), from the
+ * wasm-audio-decoders family (pure JS + inlined wasm, nothing native, nothing downloaded):
+ *   FLAC        @wasm-audio-decoders/flac     lossless: the stored integers / 2^(bits−1), as torchaudio scales WAV
+ *   MP3         mpg123-decoder                gapless on: the encoder delay and padding a LAME/Xing header states are
+ *                                             removed by mpg123 (without that header they stay in)
+ *   Ogg Vorbis  @wasm-audio-decoders/ogg-vorbis
+ *   Opus        ogg-opus-decoder              always 48 kHz output; the header's pre-skip is removed by the library
+ * Samples are float32 as the libraries give them. What we rely on beyond that: a decode call copies its output
+ * (the arrays stay valid after the next call) and accepts the file split at any byte.
+ */
+import { FLACDecoder } from '@wasm-audio-decoders/flac';
+import { OggVorbisDecoder } from '@wasm-audio-decoders/ogg-vorbis';
+import { MPEGDecoder } from 'mpg123-decoder';
+import { OggOpusDecoder } from 'ogg-opus-decoder';
+import type { ChunkDecoder, DecodedChunk, DecoderKind } from './decoded_source.js';
+
+interface LibDecoder {
+  ready: Promise<void>;
+  decode(bytes: Uint8Array): DecodedChunk | Promise<DecodedChunk>;
+  flush?: () => Promise<DecodedChunk>;
+  free(): void;
+}
+
+function kind(format: string, make: () => LibDecoder): DecoderKind {
+  return {
+    format,
+    async create(): Promise<ChunkDecoder> {
+      const d = make();
+      await d.ready;
+      return {
+        decode: async (bytes) => d.decode(bytes),
+        flush: async () => (d.flush ? d.flush() : null),
+        free: () => d.free(),
+      };
+    },
+  };
+}
+
+export const FLAC = kind('FLAC', () => new FLACDecoder());
+export const MP3 = kind('MP3', () => new MPEGDecoder({ enableGapless: true }));
+export const OGG_VORBIS = kind('Ogg Vorbis', () => new OggVorbisDecoder());
+export const OPUS = kind('Opus', () => new OggOpusDecoder());
+
+export interface FlacStreamInfo { sampleRate: number; channels: number; bitsPerSample: number; totalSamples: number }
+
+/**
+ * The STREAMINFO block that follows "fLaC" (FLAC format spec: 4-byte magic, 4-byte metadata block header, then
+ * min/max block size (2+2), min/max frame size (3+3), rate 20 bits, channels−1 3 bits, bits−1 5 bits, total
+ * samples 36 bits). `head` starts at "fLaC" and holds ≥ 26 bytes. totalSamples 0 means "not stated".
+ */
+export function parseFlacStreamInfo(head: Uint8Array, name: string): FlacStreamInfo {
+  if (head.length < 26 || (head[4]! & 0x7f) !== 0) throw new Error(`${name}: FLAC file without a STREAMINFO block (truncated?)`);
+  const b = (i: number): number => head[8 + i]!;
+  const sampleRate = (b(10) << 12) | (b(11) << 4) | (b(12) >> 4);
+  const channels = ((b(12) >> 1) & 0x7) + 1;
+  const bitsPerSample = (((b(12) & 1) << 4) | (b(13) >> 4)) + 1;
+  const totalSamples = (b(13) & 0x0f) * 2 ** 32 + ((b(14) << 24) >>> 0) + (b(15) << 16) + (b(16) << 8) + b(17);
+  return { sampleRate, channels, bitsPerSample, totalSamples };
+}
