@@ -56,18 +56,25 @@ export class DecodedSource implements AudioSource {
   readonly sampleRate: number;
   readonly channels: number;
   readonly frames: number;
-  /** instrumentation: the most decoded frames (per channel) held at once, and decodes started from the file's start */
-  readonly stats = { maxHeldFrames: 0, passes: 0 };
+  /**
+   * Instrumentation: the most decoded frames (per channel) held at once, the most one decode call returned, and
+   * the decodes started from the file's start (the counting pass at open not included).
+   */
+  readonly stats = { maxHeldFrames: 0, maxChunkFrames: 0, passes: 0 };
   private fh: FileHandle | null;
   private pass: Pass | null = null;
   private blocks: Block[] = [];
 
+  /** 'FLAC', 'MP3', … (openAudioSource may set a longer description) */
+  readonly format: string;
+
   private constructor(
-    readonly name: string, readonly format: string, private readonly kind: DecoderKind, fh: FileHandle,
+    readonly name: string, private readonly kind: DecoderKind, fh: FileHandle,
     private readonly fileSize: number, private readonly opts: Required<Pick<DecodedSourceOptions, 'chunkBytes' | 'offset'>>,
     shape: { frames: number; sampleRate: number; channels: number },
   ) {
     this.fh = fh;
+    this.format = kind.format;
     this.frames = shape.frames;
     this.sampleRate = shape.sampleRate;
     this.channels = shape.channels;
@@ -84,7 +91,7 @@ export class DecodedSource implements AudioSource {
       const shape = opts.stated ?? await countFrames(fh, size, path, kind, o);
       checkSampleRate(shape.sampleRate, path);
       if (shape.channels < 1) throw new AudioDecodeError(`${path}: ${kind.format} stream without channels`);
-      return new DecodedSource(path, kind.format, kind, fh, size, o, shape);
+      return new DecodedSource(path, kind, fh, size, o, shape);
     } catch (e) {
       await fh.close();
       throw e;
@@ -100,7 +107,7 @@ export class DecodedSource implements AudioSource {
     while (this.pass!.decoded < end) {
       const got = await this.next(this.pass!);
       if (!got) {
-        throw new AudioDecodeError(`${this.name}: the ${this.format} data ends at frame ${this.pass!.decoded}, but ${this.frames} were expected (file changed or truncated?)`);
+        throw new AudioDecodeError(`${this.name}: the ${this.kind.format} data ends at frame ${this.pass!.decoded}, but ${this.frames} were expected (file changed or truncated?)`);
       }
       if (got.start + got.data[0]!.length > start) this.blocks.push(got);
       this.note();
@@ -142,11 +149,12 @@ export class DecodedSource implements AudioSource {
   /** The next decoded block of the pass (null at the end of the data), checked against the stream's shape. */
   private async next(p: Pass): Promise<Block | null> {
     for (;;) {
-      const r = await nextChunk(p, this.fh!, this.fileSize, this.opts.chunkBytes, this.name, this.format);
+      const r = await nextChunk(p, this.fh!, this.fileSize, this.opts.chunkBytes, this.name, this.kind.format);
       if (!r) return null;
       if (r.sampleRate !== this.sampleRate || r.channelData.length !== this.channels) {
-        throw new AudioDecodeError(`${this.name}: the ${this.format} stream changes to ${r.sampleRate} Hz × ${r.channelData.length} channels at frame ${p.decoded} (it starts at ${this.sampleRate} Hz × ${this.channels}); chained or changing streams are not supported`);
+        throw new AudioDecodeError(`${this.name}: the ${this.kind.format} stream changes to ${r.sampleRate} Hz × ${r.channelData.length} channels at frame ${p.decoded} (it starts at ${this.sampleRate} Hz × ${this.channels}); chained or changing streams are not supported`);
       }
+      this.stats.maxChunkFrames = Math.max(this.stats.maxChunkFrames, r.samplesDecoded);
       const start = p.decoded;
       // never more than `frames` (the length stated up front is what the encode was promised)
       const n = Math.min(r.samplesDecoded, this.frames - start);
@@ -174,16 +182,25 @@ async function nextChunk(p: Pass, fh: FileHandle, size: number, chunkBytes: numb
       }
       if (got === 0) throw new AudioDecodeError(`${name}: the file ended at byte ${p.filePos} (shortened while being read?)`);
       p.filePos += got;
-      r = await p.decoder.decode(buf.subarray(0, got));
+      r = await guarded(() => p.decoder.decode(buf.subarray(0, got)), name, format);
     } else {
       p.ended = true;
-      r = await p.decoder.flush();
+      r = await guarded(() => p.decoder.flush(), name, format);
     }
     if (r?.errors.length) {
       const e = r.errors[0]!;
       throw new AudioDecodeError(`${name}: corrupt ${format} data (${e.message}${e.frameNumber !== undefined ? ` at frame ${e.frameNumber}` : ''})`);
     }
     if (r && r.samplesDecoded > 0) return r;
+  }
+}
+
+/** A decoder call whose failure names the file. */
+async function guarded<T>(f: () => Promise<T>, name: string, format: string): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw new AudioDecodeError(`${name}: cannot decode the ${format} data (${(e as Error).message ?? e})`);
   }
 }
 

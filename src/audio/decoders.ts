@@ -1,7 +1,7 @@
 /**
  * The compressed formats' decoders behind one interface (ChunkDecoder, src/audio/decoded_source.ts), from the
  * wasm-audio-decoders family (pure JS + inlined wasm, nothing native, nothing downloaded):
- *   FLAC        @wasm-audio-decoders/flac     lossless: the stored integers / 2^(bits−1), as torchaudio scales WAV
+ *   FLAC        @wasm-audio-decoders/flac     lossless (≤ 24-bit): the stored integers / 2^(bits−1), as WAV (flacToWavScale)
  *   MP3         mpg123-decoder                gapless on: the encoder delay and padding a LAME/Xing header states are
  *                                             removed by mpg123 (without that header they stay in)
  *   Ogg Vorbis  @wasm-audio-decoders/ogg-vorbis
@@ -22,22 +22,39 @@ interface LibDecoder {
   free(): void;
 }
 
-function kind(format: string, make: () => LibDecoder): DecoderKind {
+function kind(format: string, make: () => LibDecoder, post: (r: DecodedChunk) => DecodedChunk = (r) => r): DecoderKind {
   return {
     format,
     async create(): Promise<ChunkDecoder> {
       const d = make();
       await d.ready;
       return {
-        decode: async (bytes) => d.decode(bytes),
-        flush: async () => (d.flush ? d.flush() : null),
+        decode: async (bytes) => post(await d.decode(bytes)),
+        flush: async () => (d.flush ? post(await d.flush()) : null),
         free: () => d.free(),
       };
     },
   };
 }
 
-export const FLAC = kind('FLAC', () => new FLACDecoder());
+/**
+ * The FLAC decoder scales a b-bit integer v to v / (2^(b−1) − 1) in float32; round(x · (2^(b−1) − 1)) recovers v
+ * exactly for b ≤ 24 (the float32 error is < 0.5 of an integer step there), and v / 2^(b−1) is then what the WAV
+ * reader gives for the same integers (torchaudio's scaling) — so a FLAC decodes to exactly its WAV's samples.
+ */
+function flacToWavScale(r: DecodedChunk & { bitDepth?: number }): DecodedChunk {
+  const bits = r.bitDepth ?? 0;
+  if (r.samplesDecoded === 0) return r;
+  if (!(bits >= 4 && bits <= 24)) throw new Error(`FLAC decoder returned ${bits}-bit samples (supported: 4 … 24 bits)`);
+  const full = 2 ** (bits - 1), lib = full - 1;
+  for (const c of r.channelData) for (let i = 0; i < c.length; i++) c[i] = Math.round(c[i]! * lib) / full;
+  return r;
+}
+
+/** FLAC sample sizes the decoder reads (it returns no samples for 32-bit FLAC). */
+export const FLAC_MAX_BITS = 24;
+
+export const FLAC = kind('FLAC', () => new FLACDecoder(), flacToWavScale);
 export const MP3 = kind('MP3', () => new MPEGDecoder({ enableGapless: true }));
 export const OGG_VORBIS = kind('Ogg Vorbis', () => new OggVorbisDecoder());
 export const OPUS = kind('Opus', () => new OggOpusDecoder());

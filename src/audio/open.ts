@@ -8,7 +8,7 @@
  */
 import { open } from 'node:fs/promises';
 import { DecodedSource, type DecodedSourceOptions } from './decoded_source.js';
-import { FLAC, MP3, OGG_VORBIS, OPUS, parseFlacStreamInfo } from './decoders.js';
+import { FLAC, FLAC_MAX_BITS, MP3, OGG_VORBIS, OPUS, parseFlacStreamInfo } from './decoders.js';
 import { readAllFrames, type AudioSource } from './source.js';
 import { WavSource, type Audio } from './wav.js';
 
@@ -114,6 +114,7 @@ export async function openAudioSource(path: string, opts: Pick<DecodedSourceOpti
     }
     case 'flac': {
       const info = parseFlacStreamInfo(await readHead(path, d.offset, 42), path);
+      if (info.bitsPerSample > FLAC_MAX_BITS) throw new Error(`${path}: ${info.bitsPerSample}-bit FLAC is not supported (up to ${FLAC_MAX_BITS} bits)`);
       const stated = info.totalSamples > 0 ? { frames: info.totalSamples, sampleRate: info.sampleRate, channels: info.channels } : undefined;
       const src = await DecodedSource.open(path, FLAC, { ...opts, offset: d.offset, stated });
       return Object.assign(src, { format: `FLAC ${info.bitsPerSample}-bit` });
