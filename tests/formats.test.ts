@@ -12,6 +12,7 @@ import { detectFormat, openAudioSource, readAudio } from '../src/audio/open.js';
 import { resample } from '../src/audio/resample.js';
 import { readWav } from '../src/audio/wav.js';
 import { readCodesFile } from '../src/codesfile.js';
+import { STREAM_CHUNK_SAMPLES } from '../src/encode_source.js';
 import { encodeCommand } from '../src/commands/encode.js';
 import { TINY, useTinyCodec } from './helpers/tiny_codec.js';
 
@@ -103,7 +104,7 @@ describe('input formats: decoding', () => {
 
 describe('input formats: streaming', () => {
   for (const file of ['tone.flac', 'tone.mp3', 'tone.ogg', 'tone.opus']) {
-    it(`${file}: forward reads (overlapping, as the encode's) hold one read plus about one chunk's output; an earlier read restarts the decode`, async () => {
+    it(`${file}: forward reads (overlapping, as the encode's) hold one read plus about one feed's output; an earlier read restarts the decode`, async () => {
       const whole = await readAudio(join(FX, file));
       const src = await openAudioSource(join(FX, file), { chunkBytes: 2048 }) as DecodedSource & { format: string };
       const count = 4096;
@@ -114,7 +115,7 @@ describe('input formats: streaming', () => {
         got.forEach((c, ch) => expect(c).toEqual(whole.channels[ch]!.subarray(s, s + n)));
       }
       expect(src.stats.passes).toBe(passesAtOpen + 1); // one forward decode for all of them
-      // memory: what the reads need plus what one 2 KiB feed decoded to (two blocks straddling a range), never the song
+      // memory: what the reads need plus what one feed (≤ 2 KiB) decoded to (two blocks straddling a range), never the song
       expect(src.stats.maxHeldFrames).toBeLessThanOrEqual(count + 2 * src.stats.maxChunkFrames);
       expect(src.stats.maxHeldFrames).toBeLessThan(src.frames / 2);
       // a read before what is held: decoded again from the start, same samples
@@ -210,5 +211,22 @@ describe('input formats: encoding', () => {
     expect(r.meta.sampleRate).toBe(48000);
     expect(r.meta.frames).toBe((await readCodesFile(out('wav.mcodes'))).frames);
     expect(tf.memory().numTensors).toBe(before);
+    // the streamed encode of a lossy file = the encode of its samples in memory
+    expect(Array.from(r.codes)).toEqual(Array.from((await tiny.codec.encode(await readAudio(join(FX, 'tone.opus')))).codes));
+  });
+
+  it('a 45 s Opus (longer than a window) encodes streamed: few decode passes, memory ≪ the song, same codes as in memory', async () => {
+    const path = join(FX, 'long.opus');
+    const src = await openAudioSource(path) as DecodedSource & { format: string };
+    expect([src.sampleRate, src.channels]).toEqual([48000, 1]);
+    expect(Math.abs(src.frames - 45 * 48000)).toBeLessThanOrEqual(960);
+    const streamed = await tiny.codec.encodeSource(src);
+    // the encode's reads: pass 1 (peak), pass 2 (windows), the last window's loop padding from frame 0
+    expect(src.stats.passes).toBeLessThanOrEqual(3);
+    expect(src.stats.maxHeldFrames).toBeLessThanOrEqual(STREAM_CHUNK_SAMPLES + 2000 + 2 * src.stats.maxChunkFrames);
+    expect(src.stats.maxHeldFrames).toBeLessThan(src.frames / 4);
+    await src.close();
+    const whole = await tiny.codec.encode(await readAudio(path));
+    expect(Array.from(streamed.codes)).toEqual(Array.from(whole.codes));
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A compressed audio file (FLAC, MP3, Ogg Vorbis, Opus) as a streaming AudioSource: the file is fed to a decoder
- * (src/audio/decoders.ts) in chunks read at increasing positions, and only the decoded frames that the current
- * read range needs are kept (memory: one read range plus what one chunk decodes to, whatever the song's length).
+ * (src/audio/decoders.ts) in chunks read at increasing positions (fed FEED_BYTES at a time), and only the decoded
+ * frames that the current read range needs are kept (memory: one read range plus what one feed decodes to, whatever
+ * the song's length).
  *
  * Access pattern (what src/audio/source.ts documents for the streamed encode): a read at or after the oldest frame
  * still held is served by decoding forward; a read before it restarts the decode from the start of the file. So the
@@ -33,8 +34,13 @@ export interface DecoderKind {
   create(): Promise<ChunkDecoder>;
 }
 
-/** Bytes fed to the decoder per positional read. */
+/** Bytes per positional read of the file. */
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/**
+ * Bytes per decode call (a slice of the chunk read): what one call returns is then bounded whatever the bitrate
+ * (2 KiB: ≈ 0.13 s of a 128 kbps MP3, ≈ 2.7 s of a 6 kbps Opus).
+ */
+export const FEED_BYTES = 2048;
 
 export class AudioDecodeError extends Error {}
 
@@ -50,7 +56,18 @@ export interface DecodedSourceOptions {
 interface Block { start: number; data: Float32Array[] }
 
 /** Decoding state of one pass through the file. */
-interface Pass { decoder: ChunkDecoder; filePos: number; decoded: number; ended: boolean }
+interface Pass {
+  decoder: ChunkDecoder;
+  /** next byte of the file to read */
+  filePos: number;
+  /** the last chunk read, and how much of it has been fed */
+  buf: Uint8Array;
+  bufPos: number;
+  decoded: number;
+  ended: boolean;
+}
+
+const newPass = (decoder: ChunkDecoder, offset: number): Pass => ({ decoder, filePos: offset, buf: new Uint8Array(0), bufPos: 0, decoded: 0, ended: false });
 
 export class DecodedSource implements AudioSource {
   readonly sampleRate: number;
@@ -142,7 +159,7 @@ export class DecodedSource implements AudioSource {
   private async restart(): Promise<void> {
     this.pass?.decoder.free();
     this.blocks = [];
-    this.pass = { decoder: await this.kind.create(), filePos: this.opts.offset, decoded: 0, ended: false };
+    this.pass = newPass(await this.kind.create(), this.opts.offset);
     this.stats.passes++;
   }
 
@@ -164,12 +181,16 @@ export class DecodedSource implements AudioSource {
   }
 }
 
-/** Feeds the next chunk of the file (or flushes at its end); null once the decoder has nothing more. */
+/** Feeds the next slice of the file (or flushes at its end); null once the decoder has nothing more. */
 async function nextChunk(p: Pass, fh: FileHandle, size: number, chunkBytes: number, name: string, format: string): Promise<DecodedChunk | null> {
   for (;;) {
     if (p.ended) return null;
     let r: DecodedChunk | null;
-    if (p.filePos < size) {
+    if (p.bufPos < p.buf.length) {
+      const slice = p.buf.subarray(p.bufPos, p.bufPos + FEED_BYTES);
+      p.bufPos += slice.length;
+      r = await guarded(() => p.decoder.decode(slice), name, format);
+    } else if (p.filePos < size) {
       const len = Math.min(chunkBytes, size - p.filePos);
       const buf = new Uint8Array(len);
       let got = 0;
@@ -182,7 +203,9 @@ async function nextChunk(p: Pass, fh: FileHandle, size: number, chunkBytes: numb
       }
       if (got === 0) throw new AudioDecodeError(`${name}: the file ended at byte ${p.filePos} (shortened while being read?)`);
       p.filePos += got;
-      r = await guarded(() => p.decoder.decode(buf.subarray(0, got)), name, format);
+      p.buf = buf.subarray(0, got);
+      p.bufPos = 0;
+      continue;
     } else {
       p.ended = true;
       r = await guarded(() => p.decoder.flush(), name, format);
@@ -208,7 +231,7 @@ async function guarded<T>(f: () => Promise<T>, name: string, format: string): Pr
 async function countFrames(
   fh: FileHandle, size: number, name: string, kind: DecoderKind, o: { chunkBytes: number; offset: number },
 ): Promise<{ frames: number; sampleRate: number; channels: number }> {
-  const p: Pass = { decoder: await kind.create(), filePos: o.offset, decoded: 0, ended: false };
+  const p = newPass(await kind.create(), o.offset);
   let shape: { sampleRate: number; channels: number } | null = null;
   try {
     for (let r; (r = await nextChunk(p, fh, size, o.chunkBytes, name, kind.format));) {
