@@ -13,6 +13,7 @@ import { resample } from '../src/audio/resample.js';
 import { readWav } from '../src/audio/wav.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { STREAM_CHUNK_SAMPLES } from '../src/encode_source.js';
+import { reconstructCommand } from '../src/commands/decode.js';
 import { encodeCommand } from '../src/commands/encode.js';
 import { TINY, useTinyCodec } from './helpers/tiny_codec.js';
 
@@ -100,6 +101,19 @@ describe('input formats: decoding', () => {
       }
     });
   }
+});
+
+describe('input formats: mono', () => {
+  it('a mono MP3 is one channel (the decoder library gives two equal ones), correlated with its source', async () => {
+    const src = await openAudioSource(join(FX, 'tone-mono.mp3'));
+    expect([src.format, src.sampleRate, src.channels]).toEqual(['MP3', 44100, 1]);
+    expect(Math.abs(src.frames - 11025)).toBeLessThanOrEqual(1152);
+    await src.close();
+    const a = await readAudio(join(FX, 'tone-mono.mp3'));
+    expect(a.channels).toHaveLength(1);
+    const ref = (await readWav(join(FX, 'tone24.wav'))).channels[0]!;
+    expect(bestCorrelation(ref, a.channels[0]!, 64).r).toBeGreaterThan(0.9);
+  });
 });
 
 describe('input formats: streaming', () => {
@@ -213,6 +227,15 @@ describe('input formats: encoding', () => {
     expect(tf.memory().numTensors).toBe(before);
     // the streamed encode of a lossy file = the encode of its samples in memory
     expect(Array.from(r.codes)).toEqual(Array.from((await tiny.codec.encode(await readAudio(join(FX, 'tone.opus')))).codes));
+  });
+
+  it('mucodec reconstruct of an Opus with an MP3 --prompt: the input duration at 48 kHz', async () => {
+    const quiet = { log: () => {}, stderr: { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream };
+    const out = join(tmp, 'rec.wav');
+    const rc = await reconstructCommand([join(FX, 'tone.opus'), '-o', out, '--steps', '1', '--seed', '1', '--prompt', join(FX, 'tone.mp3'), '--weights', TINY, '--quiet'], quiet);
+    expect(rc).toBe(0);
+    const w = await readWav(out);
+    expect([w.sampleRate, w.channels.length, w.channels[0]!.length]).toEqual([48000, 2, 96000]);
   });
 
   it('a 45 s Opus (longer than a window) encodes streamed: few decode passes, memory ≪ the song, same codes as in memory', async () => {

@@ -56,6 +56,8 @@ export const FLAC_MAX_BITS = 24;
 
 export const FLAC = kind('FLAC', () => new FLACDecoder(), flacToWavScale);
 export const MP3 = kind('MP3', () => new MPEGDecoder({ enableGapless: true }));
+/** mpg123-decoder returns two (equal) channels for a mono MP3: keep one, as the file says. */
+export const MP3_MONO = kind('MP3', () => new MPEGDecoder({ enableGapless: true }), (r) => ({ ...r, channelData: r.channelData.slice(0, 1) }));
 export const OGG_VORBIS = kind('Ogg Vorbis', () => new OggVorbisDecoder());
 export const OPUS = kind('Opus', () => new OggOpusDecoder());
 

@@ -8,7 +8,7 @@
  */
 import { open } from 'node:fs/promises';
 import { DecodedSource, type DecodedSourceOptions } from './decoded_source.js';
-import { FLAC, FLAC_MAX_BITS, MP3, OGG_VORBIS, OPUS, parseFlacStreamInfo } from './decoders.js';
+import { FLAC, FLAC_MAX_BITS, MP3, MP3_MONO, OGG_VORBIS, OPUS, parseFlacStreamInfo } from './decoders.js';
 import { readAllFrames, type AudioSource } from './source.js';
 import { WavSource, type Audio } from './wav.js';
 
@@ -119,7 +119,12 @@ export async function openAudioSource(path: string, opts: Pick<DecodedSourceOpti
       const src = await DecodedSource.open(path, FLAC, { ...opts, offset: d.offset, stated });
       return Object.assign(src, { format: `FLAC ${info.bitsPerSample}-bit` });
     }
-    case 'mp3': return DecodedSource.open(path, MP3, { ...opts, offset: d.offset });
+    case 'mp3': {
+      // channel mode (bits 7–6 of the header's 4th byte) 3 = single channel
+      const frame = d.offset > 0 ? await readHead(path, d.offset, 4) : head;
+      const mono = isMpegFrame(frame, 0) && frame[3]! >> 6 === 3;
+      return DecodedSource.open(path, mono ? MP3_MONO : MP3, { ...opts, offset: d.offset });
+    }
     case 'vorbis': return DecodedSource.open(path, OGG_VORBIS, opts);
     case 'opus': return DecodedSource.open(path, OPUS, opts);
     default:
