@@ -9,10 +9,6 @@
  * Samples are float32 as the libraries give them. What we rely on beyond that: a decode call copies its output
  * (the arrays stay valid after the next call) and accepts the file split at any byte.
  */
-import { FLACDecoder } from '@wasm-audio-decoders/flac';
-import { OggVorbisDecoder } from '@wasm-audio-decoders/ogg-vorbis';
-import { MPEGDecoder } from 'mpg123-decoder';
-import { OggOpusDecoder } from 'ogg-opus-decoder';
 import type { ChunkDecoder, DecodedChunk, DecoderKind } from './decoded_source.js';
 
 interface LibDecoder {
@@ -22,11 +18,13 @@ interface LibDecoder {
   free(): void;
 }
 
-function kind(format: string, make: () => LibDecoder, post: (r: DecodedChunk) => DecodedChunk = (r) => r): DecoderKind {
+// The libraries are imported when a file of their format is first opened (ogg-opus-decoder alone adds ≈ 0.2 s
+// of start-up to every command otherwise).
+function kind(format: string, make: () => Promise<LibDecoder>, post: (r: DecodedChunk) => DecodedChunk = (r) => r): DecoderKind {
   return {
     format,
     async create(): Promise<ChunkDecoder> {
-      const d = make();
+      const d = await make();
       await d.ready;
       return {
         decode: async (bytes) => post(await d.decode(bytes)),
@@ -54,12 +52,13 @@ function flacToWavScale(r: DecodedChunk & { bitDepth?: number }): DecodedChunk {
 /** FLAC sample sizes the decoder reads (it returns no samples for 32-bit FLAC). */
 export const FLAC_MAX_BITS = 24;
 
-export const FLAC = kind('FLAC', () => new FLACDecoder(), flacToWavScale);
-export const MP3 = kind('MP3', () => new MPEGDecoder({ enableGapless: true }));
+export const FLAC = kind('FLAC', async () => new (await import('@wasm-audio-decoders/flac')).FLACDecoder(), flacToWavScale);
+const mpg123 = async (): Promise<LibDecoder> => new (await import('mpg123-decoder')).MPEGDecoder({ enableGapless: true });
+export const MP3 = kind('MP3', mpg123);
 /** mpg123-decoder returns two (equal) channels for a mono MP3: keep one, as the file says. */
-export const MP3_MONO = kind('MP3', () => new MPEGDecoder({ enableGapless: true }), (r) => ({ ...r, channelData: r.channelData.slice(0, 1) }));
-export const OGG_VORBIS = kind('Ogg Vorbis', () => new OggVorbisDecoder());
-export const OPUS = kind('Opus', () => new OggOpusDecoder());
+export const MP3_MONO = kind('MP3', mpg123, (r) => ({ ...r, channelData: r.channelData.slice(0, 1) }));
+export const OGG_VORBIS = kind('Ogg Vorbis', async () => new (await import('@wasm-audio-decoders/ogg-vorbis')).OggVorbisDecoder());
+export const OPUS = kind('Opus', async () => new (await import('ogg-opus-decoder')).OggOpusDecoder());
 
 export interface FlacStreamInfo { sampleRate: number; channels: number; bitsPerSample: number; totalSamples: number }
 
