@@ -9,8 +9,9 @@ import type { Command, CommandContext } from './commands/context.js';
 
 /** One usage text per command (`mucodec <command> --help`); their first lines make up `mucodec --help`. */
 const COMMAND_USAGE: Record<string, string> = {
-  encode: `mucodec encode      <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]
-  any WAV (PCM u8/16/24/32, float 32/64, mono or stereo, any rate) → a .mcodes file (25 codes per second)
+  encode: `mucodec encode      <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]
+  WAV (PCM u8/16/24/32, float 32/64), FLAC, MP3, Ogg Vorbis or Opus (told by content), mono or stereo, 8–384 kHz
+  → a .mcodes file (25 codes per second); the file is read streamed (memory bounded by a window)
   --weights DIR   converted model (default: $MUCODEC_WEIGHTS, else ./weights when it holds one, else the tiny test model)
   --batch N       MuQ windows per batch (default 1)`,
   decode: `mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]
@@ -21,7 +22,7 @@ const COMMAND_USAGE: Record<string, string> = {
   --prompt p.wav  in-context prompt conditioning the first window (as upstream's code2sound)
   --float         write 32-bit float WAV (default 16-bit PCM; upstream writes float)
   --weights DIR, --quiet`,
-  reconstruct: `mucodec reconstruct <in.wav> -o <out.wav> [decode options]
+  reconstruct: `mucodec reconstruct <in.audio> -o <out.wav> [decode options]
   encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration`,
   convert: `mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/ [--config config.json]
   convert the released PyTorch checkpoints (no Python) into encoder/decoder/vae .safetensors + config.json`,
@@ -29,12 +30,12 @@ const COMMAND_USAGE: Record<string, string> = {
   every tensor of a checkpoint (name, dtype, shape), or the validated header of a codes file`,
   'fetch-weights': `mucodec fetch-weights [--dir weights/] [--base-url URL] [--keep] [--no-convert]
   download the released checkpoints (resumable, SHA-256 checked) and convert them`,
-  compare: `mucodec compare     <ref.wav> <test.wav> [--json] [--png out.png]
+  compare: `mucodec compare     <ref> <test> [--json] [--png out.png]
   quality metrics of a test recording against a reference (aligned as reconstruct crops): DAC multi-scale mel and
   multi-resolution STFT distances, SI-SDR, log-spectral distance, BS.1770 loudness difference
   --json          print {"metrics": {...}, ...}
   --png out.png   draw both log-mel spectrograms and their difference, with the metrics as a caption`,
-  sweep: `mucodec sweep       <in.wav|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50] --out <dir>
+  sweep: `mucodec sweep       <in.audio|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50] --out <dir>
   decode every sampler × steps combination with one seed; score each against a reference decode (Euler at
   --ref-steps) and, for a WAV input, the original; write results.json (rows), table.md and plot.png into <dir>
   (rewritten after every row: Ctrl-C keeps the finished rows)

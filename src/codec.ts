@@ -20,7 +20,8 @@ import { initBackend } from './backend.js';
 import { requestWasmThreads } from './workers/wasm_threads.js';
 import { sincResampleKernel } from './audio/resample.js';
 import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
-import { openWavSource, type Audio } from './audio/wav.js';
+import { openAudioSource } from './audio/open.js';
+import type { Audio } from './audio/wav.js';
 import type { AudioSource } from './audio/source.js';
 import { Stereo48kReader, sound2codeFromSource } from './encode_source.js';
 import type { CodesMeta } from './codesfile.js';
@@ -306,9 +307,12 @@ export class MuCodec {
     };
   }
 
-  /** A WAV file → codes, streamed (encodeSource of openWavSource(path)); header errors come before the model loads. */
+  /**
+   * An audio file (WAV, FLAC, MP3, Ogg Vorbis, Opus: chosen by content) → codes, streamed (encodeSource of
+   * openAudioSource(path)); header errors come before the model loads.
+   */
   async encodeFile(path: string, opts: EncodeOptions = {}): Promise<EncodeResult> {
-    const source = await openWavSource(path);
+    const source = await openAudioSource(path);
     try {
       return await this.encodeSource(source, opts);
     } finally {

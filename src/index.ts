@@ -15,6 +15,8 @@ export {
 } from './codec.js';
 export type { EncodeProgress } from './encoder.js';
 export { readWav, writeWav, decodeWav, encodeWav, openWavSource, WavSource, type Audio } from './audio/wav.js';
+export { openAudioSource, readAudio, detectFormat, SUPPORTED_FORMATS, type OpenedAudio } from './audio/open.js';
+export { DecodedSource, AudioDecodeError } from './audio/decoded_source.js';
 export { memorySource, readAllFrames, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, type AudioSource } from './audio/source.js';
 export { resample } from './audio/resample.js';
 export {

@@ -1,16 +1,16 @@
 /**
- * `mucodec compare <ref.wav> <test.wav> [--json] [--png out.png]`: quality metrics of a test recording against a
+ * `mucodec compare <ref> <test> [--json] [--png out.png]`: quality metrics of a test recording against a
  * reference (src/metrics), aligned as upstream's reconstruct crops; `--png` draws both log-mel spectrograms and
  * their difference with the metrics as a caption.
  */
 import { basename } from 'node:path';
-import { readWav } from '../audio/wav.js';
+import { readAudio } from '../audio/open.js';
 import { writeFileAtomic } from '../atomic.js';
 import { compareAudio, type Metrics } from '../metrics/index.js';
 import { comparisonPicture } from '../metrics/picture.js';
 import { checkKnown, optFlag, optString, parseArgs } from './args.js';
 
-export const COMPARE_USAGE = 'usage: mucodec compare <ref.wav> <test.wav> [--json] [--png out.png]';
+export const COMPARE_USAGE = 'usage: mucodec compare <ref> <test> [--json] [--png out.png]';
 
 export const METRIC_LABELS: Record<keyof Metrics, string> = {
   mel_distance: 'multi-scale mel distance (DAC)',
@@ -28,7 +28,7 @@ export async function compareCommand(argv: string[], log: (l: string) => void = 
   if (a.positionals.length !== 2) throw new Error(`compare: give a reference and a test file\n${COMPARE_USAGE}`);
   const [refPath, testPath] = a.positionals as [string, string];
   const png = optString(a, 'png');
-  const ref = await readWav(refPath), test = await readWav(testPath);
+  const ref = await readAudio(refPath), test = await readAudio(testPath);
   const { metrics, aligned } = compareAudio(ref, test);
   if (png) {
     const pic = comparisonPicture(aligned, metrics, { reference: basename(refPath), test: basename(testPath) });

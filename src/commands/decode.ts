@@ -6,7 +6,8 @@
  */
 import { basename, extname } from 'node:path';
 import { withWriteSignal } from '../atomic.js';
-import { readWav, writeWav, type Audio } from '../audio/wav.js';
+import { readAudio } from '../audio/open.js';
+import { writeWav, type Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
 import { prepareStereo48k } from '../encoder.js';
@@ -22,7 +23,7 @@ const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt',
 
 /** The prompt WAV, read and checked now (errors name the prompt file, not a later "encode:" step), as 48 kHz stereo. */
 async function readPrompt(path: string): Promise<Audio> {
-  const wav = await readWav(path);
+  const wav = await readAudio(path);
   try {
     return { sampleRate: 48000, channels: prepareStereo48k(wav) };
   } catch (e) {
@@ -70,7 +71,7 @@ async function run(
   // read (and validate) the inputs before loading any weights
   if (promptPath) opts.prompt = await readPrompt(promptPath);
   const codesFile = kind === 'decode' ? await readCodesFile(input) : null;
-  const audioIn = kind === 'reconstruct' ? await readWav(input) : null;
+  const audioIn = kind === 'reconstruct' ? await readAudio(input) : null;
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend });
   if (codesFile) {

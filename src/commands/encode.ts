@@ -1,14 +1,14 @@
 /**
  * `mucodec encode <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]`
  *
- * Reads a WAV file (any rate, mono or stereo), encodes it with upstream's file2code + sound2code semantics and
+ * Reads an audio file (WAV, FLAC, MP3, Ogg Vorbis or Opus, by content; any rate, mono or stereo), encodes it with upstream's file2code + sound2code semantics and
  * writes a .mcodes file atomically (nothing is left under the output name if encoding fails or is interrupted).
  * Progress: one updating line per window on a TTY (stderr), periodic lines otherwise.
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { withWriteSignal } from '../atomic.js';
-import { openWavSource } from '../audio/wav.js';
+import { openAudioSource } from '../audio/open.js';
 import { MuCodec } from '../codec.js';
 import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
@@ -33,9 +33,9 @@ export async function encodeCommand(argv: string[], ctx: CommandContext = {}): P
   const log = ctx.log ?? ((l: string) => console.log(l));
 
   // streamed: the header now (its errors before the model loads), the samples window by window during the encode
-  const source = await openWavSource(input);
+  const source = await openAudioSource(input);
   const seconds = source.frames / source.sampleRate;
-  if (ctx.verbose) log(`${basename(input)}: ${source.sampleRate} Hz, ${source.channels} channel(s), ${seconds.toFixed(2)} s (${source.info.encoding} ${source.info.bitsPerSample}-bit)`);
+  if (ctx.verbose) log(`${basename(input)}: ${source.sampleRate} Hz, ${source.channels} channel(s), ${seconds.toFixed(2)} s (${source.format})`);
   let codec: MuCodec;
   try {
     codec = await MuCodec.load({ weightsDir, backend: ctx.backend, parts: ['encoder'] });

@@ -1,5 +1,5 @@
 /**
- * `mucodec sweep <in.wav|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50]
+ * `mucodec sweep <in.audio|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50]
  *  [--guidance 1.5] [--weights DIR] [--quiet] --out <dir>`
  *
  * Decodes every (sampler, steps) combination with one seed, scores each against a reference decode (Euler at
@@ -9,7 +9,8 @@
  */
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readWav, type Audio } from '../audio/wav.js';
+import { readAudio } from '../audio/open.js';
+import type { Audio } from '../audio/wav.js';
 import { writeFileAtomic } from '../atomic.js';
 import { MuCodec } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
@@ -21,7 +22,7 @@ import { watchInterrupts } from './interrupt.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-export const SWEEP_USAGE = 'usage: mucodec sweep <in.wav|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50] [--guidance 1.5] --out <dir>';
+export const SWEEP_USAGE = 'usage: mucodec sweep <in.audio|in.mcodes> --sampler euler,heun,midpoint --steps 5,10,20 [--seed N] [--ref-steps 50] [--guidance 1.5] --out <dir>';
 
 const list = (v: string | undefined, what: string): string[] => {
   const items = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -59,7 +60,7 @@ export async function sweepCommand(argv: string[], ctx: CommandContext & { signa
   const stderr = ctx.stderr ?? process.stderr;
 
   const codesIn = await isCodesFile(input);
-  const original: Audio | undefined = codesIn ? undefined : await readWav(input);
+  const original: Audio | undefined = codesIn ? undefined : await readAudio(input);
   const file = codesIn ? await readCodesFile(input) : null;
   await mkdir(outDir, { recursive: true });
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
