@@ -22,11 +22,14 @@ import { sincResampleKernel } from './audio/resample.js';
 import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
 import type { Audio } from './audio/wav.js';
 import type { CodesMeta } from './codesfile.js';
+import { checkConfigJson, checkModelConfig } from './config_check.js';
+import { SerialQueue } from './serial.js';
+import { checkAudio, checkCodes, checkCodesMetaAgainst, checkDecodeOptions, checkEncodeOptions } from './validate.js';
 import { FRAME_RATE, MuCodecEncoder, prepareStereo48k, type EncodeProgress } from './encoder.js';
 import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
 import { Params } from './params.js';
 import { RVQ, type RVQConfig } from './rvq/rvq.js';
-import type { HostTensor } from './hosttensor.js';
+import { NonFiniteError, type HostTensor } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import type { Solver } from './sampler/index.js';
@@ -124,12 +127,6 @@ export interface ReconstructOptions extends DecodeOptions, Omit<EncodeOptions, '
   onEncodeProgress?: (p: EncodeProgress) => void;
 }
 
-interface ConvertedConfigJson {
-  format?: string;
-  model?: MuCodecConfig;
-  files?: Record<string, string>;
-}
-
 type WeightFile = 'encoder' | 'decoder' | 'vae';
 
 interface DecodeParts {
@@ -152,6 +149,10 @@ export class MuCodec {
   private enc: MuCodecEncoder | null = null;
   private dec: DecodeParts | null = null;
   private readonly fileCache = new Map<WeightFile, Params>();
+  /** parts being built (so two first uses build once) */
+  private readonly building = new Map<MuCodecPart, Promise<void>>();
+  /** encode / decode / reconstruct run one at a time (src/serial.ts) */
+  private readonly queue = new SerialQueue();
   private disposed = false;
 
   private constructor(
@@ -167,7 +168,7 @@ export class MuCodec {
     if (opts.weights) {
       if (!opts.config) throw new Error('MuCodec.load: `weights` needs `config`');
       const p = opts.weights instanceof Params ? opts.weights : new Params(opts.weights, '', 'weights');
-      codec = new MuCodec(opts.config, { params: p });
+      codec = new MuCodec(checkModelConfig(opts.config, 'MuCodec.load: config'), { params: p });
     } else {
       if (!opts.weightsDir) throw new Error('MuCodec.load: give `weightsDir` (a folder made by `mucodec convert`) or `weights` + `config`');
       const dir = opts.weightsDir;
@@ -175,15 +176,14 @@ export class MuCodec {
       if (!existsSync(cfgPath)) {
         throw new Error(`${dir}: no config.json — not a folder written by \`mucodec convert\` (get the released model with \`mucodec fetch-weights\`)`);
       }
-      let cj: ConvertedConfigJson;
+      let json: unknown;
       try {
-        cj = JSON.parse(await readFile(cfgPath, 'utf8')) as ConvertedConfigJson;
+        json = JSON.parse(await readFile(cfgPath, 'utf8'));
       } catch (e) {
         throw new Error(`${cfgPath}: cannot parse (${(e as Error).message})`);
       }
-      if (cj.format !== undefined && cj.format !== 'mucodec-ts-weights') throw new Error(`${cfgPath}: format "${cj.format}" is not mucodec-ts-weights`);
-      const config = opts.config ?? cj.model;
-      if (!config) throw new Error(`${cfgPath}: no "model" configuration`);
+      const cj = checkConfigJson(json, cfgPath);
+      const config = opts.config ? checkModelConfig(opts.config, 'MuCodec.load: config') : checkModelConfig(cj.model, `${cfgPath}: "model"`);
       codec = new MuCodec(config, { dir, files: cj.files ?? {} });
     }
     try {
@@ -200,7 +200,7 @@ export class MuCodec {
    * `rvq_muencoder_emb.…`, `cfm_wrapper.estimator.…`, `first_stage_model.…`; extra tensors are ignored).
    */
   static fromParams(p: Params, config: MuCodecConfig): MuCodec {
-    return new MuCodec(config, { params: p });
+    return new MuCodec(checkModelConfig(config, 'MuCodec.fromParams: config'), { params: p });
   }
 
   private async weights(file: WeightFile): Promise<Params> {
@@ -218,8 +218,20 @@ export class MuCodec {
     return p;
   }
 
+  /** Build a part once, however many callers ask for it at the same time. */
   private async ensure(part: MuCodecPart): Promise<void> {
     if (this.disposed) throw new Error('MuCodec: used after dispose()');
+    if (part === 'encoder' ? this.enc : this.dec) return;
+    let p = this.building.get(part);
+    if (!p) {
+      p = this.build(part).finally(() => this.building.delete(part));
+      this.building.set(part, p);
+    }
+    await p;
+    if (this.disposed) { this.release(); throw new Error('MuCodec: disposed while loading the model'); }
+  }
+
+  private async build(part: MuCodecPart): Promise<void> {
     if (part === 'encoder') {
       if (this.enc) return;
       const p = await this.weights('encoder');
@@ -267,6 +279,12 @@ export class MuCodec {
    * meta records the original rate/length/channels and the code format.
    */
   async encode(audio: Audio, opts: EncodeOptions = {}): Promise<EncodeResult> {
+    checkAudio(audio, 'encode');
+    checkEncodeOptions(opts, 'encode');
+    return this.queue.run('encode', opts.signal, (signal) => this.encodeNow(audio, { ...opts, signal }));
+  }
+
+  private async encodeNow(audio: Audio, opts: EncodeOptions): Promise<EncodeResult> {
     const enc = await this.encoder();
     const stereo = prepareStereo48k(audio);
     const codes = await enc.sound2code(stereo, opts);
@@ -292,20 +310,40 @@ export class MuCodec {
    * or on the prompt for window 0), each window decoded by the VAE and vocoder per channel, cross-faded, and cut
    * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length).
    */
-  async decode(codesIn: Int32Array | ArrayLike<number>, opts: DecodeOptions = {}): Promise<Audio> {
-    const codes = Int32Array.from(codesIn as ArrayLike<number>);
-    if (codes.length === 0) throw new Error('decode: no codes');
-    const size = this.config.rvq_muencoder_emb.codebook_size;
-    for (let i = 0; i < codes.length; i++) {
-      const c = codes[i]!;
-      if (!(Number.isInteger(c) && c >= 0 && c < size)) throw new Error(`decode: code ${i} is ${c}, outside the codebook (0 … ${size - 1})`);
+  async decode(codes: Int32Array | readonly number[], opts: DecodeOptions = {}): Promise<Audio> {
+    // checked as given, before anything is converted or loaded (1.5, NaN, 2^32 + 5, "7" are refused)
+    const checked = checkCodes(codes, this.config.rvq_muencoder_emb.codebook_size, 'decode');
+    checkDecodeOptions(opts, 'decode');
+    return this.queue.run('decode', opts.signal, (signal) => this.decodeNow(checked, { ...opts, signal }, 20, 'decode'));
+  }
+
+  /**
+   * A codes file's header against this model (frame rate, codebook size and count, MuQ layer): throws naming the
+   * field, the file's value and the model's when the model cannot decode the codes.
+   */
+  checkCodesMeta(meta: CodesMeta, source = '.mcodes'): void {
+    const r = this.config.rvq_muencoder_emb;
+    checkCodesMetaAgainst(meta, { frameRate: FRAME_RATE, codebookSize: r.codebook_size, nCodebooks: r.n_codebooks, muqLayer: this.config.layer_num }, source,
+      'dir' in this.source ? `the model in ${this.source.dir}` : 'the model');
+  }
+
+  private async decodeNow(codes: Int32Array, opts: DecodeOptions, defaultSteps: number, what: string): Promise<Audio> {
+    try {
+      return await this.synthesise(codes, opts, defaultSteps);
+    } catch (e) {
+      // a stage whose output stopped being finite: say so under the call's name (nothing is returned, so nothing is written)
+      if (e instanceof NonFiniteError) throw new NonFiniteError(`${what}: ${e.message}; the weights or the noise give NaN/Inf, no audio returned`);
+      throw e;
     }
+  }
+
+  private async synthesise(codes: Int32Array, opts: DecodeOptions, defaultSteps: number): Promise<Audio> {
     throwIfAborted(opts.signal);
     await this.ensure('decoder');
     if (opts.prompt) await this.ensure('encoder');
     const { decoder, vae, vocoder, stft } = this.dec!;
     const noise = opts.noise ?? makeNoise(opts.seed);
-    const steps = opts.steps ?? 20;
+    const steps = opts.steps ?? defaultSteps;
     const signal = opts.signal;
     let windows = 1;
     let current = 0;
@@ -367,18 +405,39 @@ export class MuCodec {
    * upstream's __main__ does (sound2sound itself returns ≈ 1920 samples per code).
    */
   async reconstruct(audio: Audio, opts: ReconstructOptions = {}): Promise<Audio> {
-    const { codes } = await this.encode(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
+    checkAudio(audio, 'reconstruct');
+    checkDecodeOptions(opts, 'reconstruct');
+    return this.queue.run('reconstruct', opts.signal, (signal) => this.reconstructNow(audio, { ...opts, signal }));
+  }
+
+  private async reconstructNow(audio: Audio, opts: ReconstructOptions): Promise<Audio> {
+    const { codes } = await this.encodeNow(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
     // the encoder's device state (MuQ weights, transformed Winograd filters and XNNPACK's packed copies of both: over a
     // GB at the real size) is not needed while decoding: free it before the decoder and the VAE fill the wasm heap (it is
     // rebuilt from the host weights on the next encode, or for a prompt)
     if (!opts.prompt && this.enc) { this.enc.dispose(); this.enc = null; }
-    const out = await this.decode(codes, { steps: 50, ...opts });
+    // 50 steps unless given (an explicit `steps: undefined` is the default too)
+    const out = await this.decodeNow(codes, opts, 50, 'reconstruct');
     const n48 = prepareLength48k(audio);
     return { sampleRate: 48000, channels: out.channels.map((c) => c.length > n48 ? c.slice(0, n48) : c) };
   }
 
+  /**
+   * Free every tensor. A call still running is stopped at its next check point (it rejects: "dispose() was called
+   * during this decode"), calls still queued reject without starting, and the tensors are freed once the running call
+   * has stopped; later calls reject.
+   */
   dispose(): void {
     this.disposed = true;
+    if (this.queue.busy) {
+      void this.queue.close().then(() => this.release());
+    } else {
+      void this.queue.close();
+      this.release();
+    }
+  }
+
+  private release(): void {
     this.enc?.dispose();
     this.enc = null;
     if (this.dec) {
