@@ -33,8 +33,9 @@ import { NonFiniteError, type HostTensor } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import type { Solver } from './sampler/index.js';
-import { abortCheck, drainStepsAsync, throwIfAborted, yieldToEventLoop } from './steps.js';
-import { LatentsToAudio, encodePromptLatentSteps } from './synthesis.js';
+import { encodePrompt } from './prompt.js';
+import { throwIfAborted, yieldToEventLoop } from './steps.js';
+import { LatentsToAudio } from './synthesis.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
 
@@ -136,14 +137,7 @@ interface DecodeParts {
   stft: TacotronSTFT;
 }
 
-/** Upstream code2sound's prompt cut (generate.py): first 10.24 s, or 20.48–30.72 s when longer than 30.76 s. */
-export function cutPrompt(stereo: [Float32Array, Float32Array], sampleRate = 48000): [Float32Array, Float32Array] {
-  const n = stereo[0].length;
-  const [a, b] = n < Math.trunc(30.76 * sampleRate)
-    ? [0, Math.trunc(10.24 * sampleRate)]
-    : [Math.trunc(20.48 * sampleRate), Math.trunc(30.72 * sampleRate)];
-  return [stereo[0].slice(a, b), stereo[1].slice(a, b)];
-}
+export { cutPrompt } from './prompt.js';
 
 export class MuCodec {
   private enc: MuCodecEncoder | null = null;
@@ -351,17 +345,9 @@ export class MuCodec {
       opts.onProgress?.({ ...p, fraction: Math.min(1, (current + within) / windows) });
     };
     const prompt = opts.prompt;
-    const promptFn = prompt ? async (): Promise<PromptLatent> => {
+    const promptFn = prompt ? (): Promise<PromptLatent> => {
       report({ phase: 'prompt', window: 0, windows }, 0);
-      const cut = cutPrompt(prepareStereo48k(prompt));
-      const rows = new Float32Array(2 * cut[0].length);
-      rows.set(cut[0], 0);
-      rows.set(cut[1], cut[0].length);
-      // latent: TacotronSTFT mel of the clipped (not normalised) prompt → VAE posterior sample per channel
-      const latent = await drainStepsAsync(encodePromptLatentSteps(vae, stft, rows, 2, noise), abortCheck(signal));
-      // its own codes: a full sound2code of the prompt alone (the decoder keeps the first 2·F)
-      const pcodes = await this.enc!.sound2code(cut, { signal });
-      return { latent, codes: { data: pcodes, shape: [1, 1, pcodes.length] } };
+      return encodePrompt(prompt, { vae, stft, encoder: this.enc! }, noise, signal);
     } : undefined;
 
     const synth: { s: LatentsToAudio | null } = { s: null };

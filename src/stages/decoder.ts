@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import type { FixtureCase } from '../fixtures.js';
-import { toFloat32, type HostTensor } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, type HostTensor } from '../hosttensor.js';
 import { ditConfigFromUpstream } from '../dit/config.js';
 import { AdaLayerNormSingleFlow } from '../dit/timestep.js';
 import { BasicTransformerBlock } from '../dit/block.js';
@@ -13,10 +13,6 @@ import { PatchEmbed, Transformer2DModel } from '../dit/transformer.js';
 import { solveCfm } from '../sampler/cfm.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type DecoderConfig } from '../decoder.js';
 import { ReplayNoise } from '../noise.js';
-
-async function host(t: tf.Tensor): Promise<HostTensor> {
-  return { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(await t.data()) };
-}
 
 function input(c: FixtureCase, key: string): tf.Tensor {
   const h = c.t(c.json.inputs![key]!);

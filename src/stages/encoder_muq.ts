@@ -4,17 +4,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
-import { toFloat32, type HostTensor } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, type HostTensor } from '../hosttensor.js';
 import { resample } from '../audio/resample.js';
 import { MelFeatures, transpose2d } from '../muq/features.js';
 import { Conv2dSubsampling } from '../muq/conv_subsampling.js';
 import { ConformerLayer, RotaryTensors, rotaryFromStacked } from '../muq/conformer.js';
 import { MuQEncoder, muqConfigFromDicts } from '../muq/muq.js';
 import type { FixtureCase } from '../fixtures.js';
-
-function host(t: tf.Tensor): HostTensor {
-  return { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array };
-}
 
 function cfgNum(c: FixtureCase, key: string): number {
   const v = (c.json.config ?? {})[key];
@@ -72,7 +68,7 @@ registerStage('muq.conv_subsampling', async (c) => {
       const xt = tf.tensor3d(toFloat32(x), x.shape as [number, number, number]).transpose([0, 2, 1]) as tf.Tensor3D; // (B, T, mel)
       return fe.apply(xt);
     });
-    const out = host(y);
+    const out = await host(y);
     y.dispose();
     return { 'out.y': out };
   } finally {
@@ -93,7 +89,7 @@ registerStage('muq.conformer_layer', async (c) => {
     const xt = tf.tensor3d(toFloat32(x), x.shape as [number, number, number]);
     const { out, probs } = layer.apply(xt, rot, { returnProbs: true });
     xt.dispose();
-    const res = { 'out.hidden_states': host(out), 'out.attn_probs': host(probs!) };
+    const res = { 'out.hidden_states': await host(out), 'out.attn_probs': await host(probs!) };
     out.dispose();
     probs!.dispose();
     return res;
@@ -117,7 +113,7 @@ registerStage('muq.encoder', async (c) => {
     const depth = enc.cfg.encoderDepth;
     const hs = enc.hiddenStates(rows, depth);
     const res: Record<string, HostTensor> = {};
-    hs.forEach((h, i) => { res[`out.layer_${String(i).padStart(2, '0')}`] = host(h); h.dispose(); });
+    for (const [i, h] of hs.entries()) { res[`out.layer_${String(i).padStart(2, '0')}`] = await host(h); h.dispose(); }
     return res;
   } finally {
     enc.dispose();

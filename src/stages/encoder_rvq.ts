@@ -3,13 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import { RVQ, type RVQConfig } from '../rvq/index.js';
 import type { HostTensor } from '../hosttensor.js';
-import { toFloat32, toInt32 } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, toInt32 } from '../hosttensor.js';
 import { MuCodec, type MuCodecConfig } from '../codec.js';
-
-async function host(t: tf.Tensor, dtype: 'float32' | 'int32' = 'float32'): Promise<HostTensor> {
-  const data = dtype === 'int32' ? Int32Array.from(await t.data()) : Float32Array.from(await t.data());
-  return { dtype, shape: [...t.shape], data };
-}
 
 function rvqConfig(cfg: Record<string, unknown>): RVQConfig {
   return {
