@@ -16,12 +16,12 @@ function sameBytes(x: Float32Array[], y: Float32Array[]): boolean {
   return x.length === y.length && x.every((c, i) => Buffer.from(c.buffer, c.byteOffset, c.byteLength).equals(Buffer.from(y[i]!.buffer, y[i]!.byteOffset, y[i]!.byteLength)));
 }
 
-/** counts how often each part of the codec is built (the private `build` the lazy loading goes through) */
-function countBuilds(c: MuCodec): Record<string, number> {
+/** counts how often each weights file is read (the private `weights(file)` every part's loading goes through) */
+function countReads(c: MuCodec): Record<string, number> {
   const counts: Record<string, number> = {};
-  const inner = c as unknown as { build: (part: string) => Promise<void> };
-  const orig = inner.build.bind(c);
-  inner.build = (part) => { counts[part] = (counts[part] ?? 0) + 1; return orig(part); };
+  const inner = c as unknown as { weights: (file: string) => Promise<unknown> };
+  const orig = inner.weights.bind(c);
+  inner.weights = (file) => { counts[file] = (counts[file] ?? 0) + 1; return orig(file); };
   return counts;
 }
 
@@ -30,9 +30,9 @@ describe('concurrent calls on one codec', () => {
     await initBackend();
     const before = tf.memory().numTensors;
     const c = await MuCodec.load({ weightsDir: TINY });
-    const builds = countBuilds(c);
+    const reads = countReads(c);
     const [ra, rb] = await Promise.all([c.decode(A, { steps: 1, seed: 1 }), c.decode(B, { steps: 1, seed: 2 })]);
-    expect(builds).toEqual({ decoder: 1 });
+    expect(reads).toEqual({ decoder: 1, vae: 1 }); // the decode side was loaded once, not once per call
     const resident = tf.memory().numTensors;
     const sa = await c.decode(A, { steps: 1, seed: 1 });
     const sb = await c.decode(B, { steps: 1, seed: 2 });
