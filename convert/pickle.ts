@@ -296,8 +296,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}, offset =
       case 0x62: { // BUILD
         const state = pop();
         const obj = top();
-        const fnBuild = buildHandlers.get(obj as object);
-        if (!(fnBuild && fnBuild(obj, state))) build(obj, state);
+        build(obj, state);
         break;
       }
       case 0x51: { // BINPERSID
@@ -318,12 +317,6 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}, offset =
         throw new Error(`${src}: unknown pickle opcode 0x${op.toString(16)} at byte ${opPos}`);
     }
   }
-}
-
-/** Objects produced by a PyFunction that wants to handle BUILD itself (registered by the function). */
-const buildHandlers = new WeakMap<object, (obj: unknown, state: unknown) => boolean>();
-export function registerBuildHandler(obj: object, fn: (obj: unknown, state: unknown) => boolean): void {
-  buildHandlers.set(obj, fn);
 }
 
 function asArgs(args: unknown, src: string): unknown[] {

@@ -141,9 +141,3 @@ export class ConvTranspose1d {
     this.bias?.dispose();
   }
 }
-
-/** NCHW ↔ NHWC and NCT ↔ NTC helpers */
-export const toChannelsLast4 = (x: tf.Tensor4D): tf.Tensor4D => tf.transpose(x, [0, 2, 3, 1]);
-export const toChannelsFirst4 = (x: tf.Tensor4D): tf.Tensor4D => tf.transpose(x, [0, 3, 1, 2]);
-export const toChannelsLast3 = (x: tf.Tensor3D): tf.Tensor3D => tf.transpose(x, [0, 2, 1]);
-export const toChannelsFirst3 = (x: tf.Tensor3D): tf.Tensor3D => tf.transpose(x, [0, 2, 1]);

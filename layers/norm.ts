@@ -49,8 +49,3 @@ export function foldBatchNorm(
   }
   return { scale, shift };
 }
-
-/** BatchNorm (eval) exactly in PyTorch's operation order, channels-last: (x − m) / √(v + eps) · w + b. */
-export function batchNormEvalChannelsLast(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps: number): tf.Tensor {
-  return tf.tidy(() => tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), weight), bias));
-}

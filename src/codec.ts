@@ -19,119 +19,34 @@ import { readSafetensors } from '../convert/safetensors.js';
 import { initBackend } from './backend.js';
 import { requestWasmThreads } from './workers/wasm_threads.js';
 import { sincResampleKernel } from './audio/resample.js';
-import { TACOTRON_STFT_48K, TacotronSTFT, type TacotronStftConfig } from './audio/mel.js';
+import { TACOTRON_STFT_48K, TacotronSTFT } from './audio/mel.js';
 import { openAudioSource } from './audio/open.js';
 import type { Audio } from './audio/wav.js';
 import type { AudioSource } from './audio/source.js';
 import { Stereo48kReader, sound2codeFromSource } from './encode_source.js';
 import type { CodesMeta } from './codesfile.js';
-import { FRAME_RATE, MuCodecEncoder, prepareStereo48k, type EncodeProgress } from './encoder.js';
+import { checkConfigJson, checkModelConfig } from './config_check.js';
+import { SerialQueue } from './serial.js';
+import { checkAudio, checkCodes, checkCodesMetaAgainst, checkDecodeOptions, checkEncodeOptions } from './validate.js';
+import { FRAME_RATE, MuCodecEncoder, prepareStereo48k } from './encoder.js';
 import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
 import { Params } from './params.js';
-import { RVQ, type RVQConfig } from './rvq/rvq.js';
-import type { HostTensor } from './hosttensor.js';
+import { RVQ } from './rvq/rvq.js';
+import { NonFiniteError } from './hosttensor.js';
 import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
-import { makeNoise, type NoiseSource } from './noise.js';
-import type { Solver } from './sampler/index.js';
-import { abortCheck, drainStepsAsync, throwIfAborted, yieldToEventLoop } from './steps.js';
-import { LatentsToAudio, encodePromptLatentSteps } from './synthesis.js';
-import { AUDIOLDM_48K_VAE, AutoencoderKL, type VaeConfig } from './vae/autoencoder.js';
-import { HIFIGAN_48K, HifiGanGenerator, type HifiganConfig } from './vocoder/hifigan.js';
+import { makeNoise } from './noise.js';
+import { encodePrompt } from './prompt.js';
+import { throwIfAborted, yieldToEventLoop } from './steps.js';
+import { LatentsToAudio } from './synthesis.js';
+import { AUDIOLDM_48K_VAE, AutoencoderKL } from './vae/autoencoder.js';
+import { HIFIGAN_48K, HifiGanGenerator } from './vocoder/hifigan.js';
+import type {
+  DecodeOptions, DecodeProgress, EncodeOptions, EncodeResult, LoadOptions, MuCodecConfig, MuCodecPart, ReconstructOptions,
+} from './codec_types.js';
 
-/** The model configuration (snake_case upstream names; the `model` object of weights/config.json). */
-export interface MuCodecConfig {
-  /** MuQ kwargs (encoder_dim, encoder_depth, conv_dim, n_mels, hop_length, label_rate) + `conformer` (W2V2C config) */
-  muq: Record<string, unknown> & { conformer?: Record<string, unknown> };
-  /** MuCodec layer_num: the codes use MuQ layer_results[layer_num − 1] */
-  layer_num: number;
-  rvq_muencoder_emb: RVQConfig;
-  /** decoder side (decoderConfigFromUpstream reads these): estimator, cond_muencoder_emb, normfeat, num_channels */
-  estimator?: Record<string, unknown>;
-  /** AutoencoderKL ddconfig / embed_dim + HiFi-GAN `vocoder` */
-  vae?: Partial<VaeConfig> & { vocoder?: HifiganConfig };
-  stft?: Partial<TacotronStftConfig>;
-  sample_rate?: number;
-  [k: string]: unknown;
-}
-
-export type MuCodecPart = 'encoder' | 'decoder';
-
-export interface LoadOptions {
-  /** folder written by `mucodec convert` (config.json + encoder/decoder/vae .safetensors) */
-  weightsDir?: string;
-  /** or: parameters already in memory (the state-dict names of the three checkpoints, as in weights.pt of the
-   *  e2e fixture: `muencoder.…`, `cfm_wrapper.…`, `first_stage_model.…`, `scale_factor`) + their configuration */
-  weights?: Params | Map<string, HostTensor>;
-  config?: MuCodecConfig;
-  /** tfjs backend to initialise first (default: keep the current one / auto) */
-  backend?: string;
-  /**
-   * wasm compute threads (XNNPACK pool sharing one heap; default MUCODEC_THREADS, else one per core; 1 = the
-   * single-threaded path). Results are the same whatever the count. Fixed when the wasm backend starts: asking for
-   * another count once it runs is an error.
-   */
-  threads?: number | 'auto';
-  /** parts to build now instead of on first use */
-  parts?: MuCodecPart[];
-}
-
-export interface EncodeOptions {
-  onProgress?: (p: EncodeProgress) => void;
-  signal?: AbortSignal;
-  /** windows per MuQ batch (default 1) */
-  batchSize?: number;
-}
-
-export interface EncodeResult {
-  /** (n_codebooks, frames) row-major; MuCodec: one code per 40 ms */
-  codes: Int32Array;
-  meta: CodesMeta & { frames: number };
-}
-
-export interface DecodeProgress {
-  /** 'prompt': encoding the prompt; 'sample': DiT steps of a window; 'audio': VAE + vocoder of a window */
-  phase: 'prompt' | 'sample' | 'audio';
-  /** 0-based window and the number of windows */
-  window: number;
-  windows: number;
-  /** solver step (1-based) and steps, during 'sample' */
-  step?: number;
-  steps?: number;
-  /** overall fraction done in [0, 1] (steps weighted like the audio phase of a window) */
-  fraction: number;
-}
-
-export interface DecodeOptions {
-  /** Euler steps per window (code2sound default 20; reconstruct uses 50 like sound2sound) */
-  steps?: number;
-  /** classifier-free guidance (upstream's loop uses 1.5) */
-  guidanceScale?: number;
-  /** ODE solver: 'euler' (upstream), 'heun', 'midpoint', 'rk4', a registered name or a Solver */
-  sampler?: string | Solver;
-  /** explicit time schedule 0 … 1 (research; default linspace(0, 1, steps + 1)) */
-  tSpan?: ArrayLike<number>;
-  /** seed of the one noise source (same seed → identical output); random when absent */
-  seed?: number;
-  /** or the noise source itself (e.g. ReplayNoise of recorded draws) */
-  noise?: NoiseSource;
-  /** in-context prompt audio (any rate, mono or stereo): its first 10.24 s (20.48–30.72 s when longer than
-   *  30.76 s) condition window 0, as upstream code2sound's `prompt` */
-  prompt?: Audio;
-  onProgress?: (p: DecodeProgress) => void;
-  signal?: AbortSignal;
-  /** window duration in seconds (upstream min_duration; only 40.96 aligns with the DiT's 1024-code windows) */
-  duration?: number;
-}
-
-export interface ReconstructOptions extends DecodeOptions, Omit<EncodeOptions, 'onProgress'> {
-  onEncodeProgress?: (p: EncodeProgress) => void;
-}
-
-interface ConvertedConfigJson {
-  format?: string;
-  model?: MuCodecConfig;
-  files?: Record<string, string>;
-}
+export type {
+  DecodeOptions, DecodeProgress, EncodeOptions, EncodeResult, LoadOptions, MuCodecConfig, MuCodecPart, ReconstructOptions,
+} from './codec_types.js';
 
 type WeightFile = 'encoder' | 'decoder' | 'vae';
 
@@ -142,19 +57,16 @@ interface DecodeParts {
   stft: TacotronSTFT;
 }
 
-/** Upstream code2sound's prompt cut (generate.py): first 10.24 s, or 20.48–30.72 s when longer than 30.76 s. */
-export function cutPrompt(stereo: [Float32Array, Float32Array], sampleRate = 48000): [Float32Array, Float32Array] {
-  const n = stereo[0].length;
-  const [a, b] = n < Math.trunc(30.76 * sampleRate)
-    ? [0, Math.trunc(10.24 * sampleRate)]
-    : [Math.trunc(20.48 * sampleRate), Math.trunc(30.72 * sampleRate)];
-  return [stereo[0].slice(a, b), stereo[1].slice(a, b)];
-}
+export { cutPrompt } from './prompt.js';
 
 export class MuCodec {
   private enc: MuCodecEncoder | null = null;
   private dec: DecodeParts | null = null;
   private readonly fileCache = new Map<WeightFile, Params>();
+  /** parts being built (so two first uses build once) */
+  private readonly building = new Map<MuCodecPart, Promise<void>>();
+  /** encode / decode / reconstruct run one at a time (src/serial.ts) */
+  private readonly queue = new SerialQueue();
   private disposed = false;
 
   private constructor(
@@ -170,7 +82,7 @@ export class MuCodec {
     if (opts.weights) {
       if (!opts.config) throw new Error('MuCodec.load: `weights` needs `config`');
       const p = opts.weights instanceof Params ? opts.weights : new Params(opts.weights, '', 'weights');
-      codec = new MuCodec(opts.config, { params: p });
+      codec = new MuCodec(checkModelConfig(opts.config, 'MuCodec.load: config'), { params: p });
     } else {
       if (!opts.weightsDir) throw new Error('MuCodec.load: give `weightsDir` (a folder made by `mucodec convert`) or `weights` + `config`');
       const dir = opts.weightsDir;
@@ -178,15 +90,14 @@ export class MuCodec {
       if (!existsSync(cfgPath)) {
         throw new Error(`${dir}: no config.json — not a folder written by \`mucodec convert\` (get the released model with \`mucodec fetch-weights\`)`);
       }
-      let cj: ConvertedConfigJson;
+      let json: unknown;
       try {
-        cj = JSON.parse(await readFile(cfgPath, 'utf8')) as ConvertedConfigJson;
+        json = JSON.parse(await readFile(cfgPath, 'utf8'));
       } catch (e) {
         throw new Error(`${cfgPath}: cannot parse (${(e as Error).message})`);
       }
-      if (cj.format !== undefined && cj.format !== 'mucodec-ts-weights') throw new Error(`${cfgPath}: format "${cj.format}" is not mucodec-ts-weights`);
-      const config = opts.config ?? cj.model;
-      if (!config) throw new Error(`${cfgPath}: no "model" configuration`);
+      const cj = checkConfigJson(json, cfgPath);
+      const config = opts.config ? checkModelConfig(opts.config, 'MuCodec.load: config') : checkModelConfig(cj.model, `${cfgPath}: "model"`);
       codec = new MuCodec(config, { dir, files: cj.files ?? {} });
     }
     try {
@@ -203,7 +114,7 @@ export class MuCodec {
    * `rvq_muencoder_emb.…`, `cfm_wrapper.estimator.…`, `first_stage_model.…`; extra tensors are ignored).
    */
   static fromParams(p: Params, config: MuCodecConfig): MuCodec {
-    return new MuCodec(config, { params: p });
+    return new MuCodec(checkModelConfig(config, 'MuCodec.fromParams: config'), { params: p });
   }
 
   private async weights(file: WeightFile): Promise<Params> {
@@ -221,8 +132,20 @@ export class MuCodec {
     return p;
   }
 
+  /** Build a part once, however many callers ask for it at the same time. */
   private async ensure(part: MuCodecPart): Promise<void> {
     if (this.disposed) throw new Error('MuCodec: used after dispose()');
+    if (part === 'encoder' ? this.enc : this.dec) return;
+    let p = this.building.get(part);
+    if (!p) {
+      p = this.build(part).finally(() => this.building.delete(part));
+      this.building.set(part, p);
+    }
+    await p;
+    if (this.disposed) { this.release(); throw new Error('MuCodec: disposed while loading the model'); }
+  }
+
+  private async build(part: MuCodecPart): Promise<void> {
     if (part === 'encoder') {
       if (this.enc) return;
       const p = await this.weights('encoder');
@@ -270,41 +193,41 @@ export class MuCodec {
    * meta records the original rate/length/channels and the code format.
    */
   async encode(audio: Audio, opts: EncodeOptions = {}): Promise<EncodeResult> {
+    checkAudio(audio, 'encode');
+    checkEncodeOptions(opts, 'encode');
+    return this.queue.run('encode', opts.signal, (signal) => this.encodeNow(audio, { ...opts, signal }));
+  }
+
+  private async encodeNow(audio: Audio, opts: EncodeOptions): Promise<EncodeResult> {
     const enc = await this.encoder();
-    const stereo = prepareStereo48k(audio);
-    const codes = await enc.sound2code(stereo, opts);
-    const nCb = this.config.rvq_muencoder_emb.n_codebooks;
+    const codes = await enc.sound2code(prepareStereo48k(audio), opts);
+    return this.encodeResult(codes, audio.sampleRate, audio.channels[0]!.length, audio.channels.length);
+  }
+
+  /** the codes with the metadata a .mcodes file records (original rate/length/channels, the code format) */
+  private encodeResult(codes: Int32Array, sampleRate: number, originalLength: number, channels: number): EncodeResult {
+    const rvq = this.config.rvq_muencoder_emb;
     return {
       codes,
       meta: {
-        sampleRate: audio.sampleRate,
-        originalLength: audio.channels[0]!.length,
-        channels: audio.channels.length,
-        frameRate: FRAME_RATE,
-        codebookSize: this.config.rvq_muencoder_emb.codebook_size,
-        muqLayer: this.config.layer_num,
-        nCodebooks: nCb,
-        frames: codes.length / nCb,
+        sampleRate, originalLength, channels, frameRate: FRAME_RATE, codebookSize: rvq.codebook_size,
+        muqLayer: this.config.layer_num, nCodebooks: rvq.n_codebooks, frames: codes.length / rvq.n_codebooks,
       },
     };
   }
 
   /**
-   * A streaming source (e.g. `openWavSource(path)`) → codes, the same bytes as `encode` of the whole audio, with
+   * A streaming source (e.g. `openAudioSource(path)`) → codes, the same bytes as `encode` of the whole audio, with
    * memory bounded by a batch of windows whatever the length (src/encode_source.ts: one pass for the peak, one
-   * per window). The caller closes the source.
+   * per window). Queued like encode/decode. The caller closes the source.
    */
   async encodeSource(source: AudioSource, opts: EncodeOptions = {}): Promise<EncodeResult> {
     const reader = new Stereo48kReader(source); // refuses what cannot be encoded before the model loads
-    const codes = await sound2codeFromSource(await this.encoder(), reader, opts);
-    const rvq = this.config.rvq_muencoder_emb;
-    return {
-      codes,
-      meta: {
-        sampleRate: source.sampleRate, originalLength: source.frames, channels: source.channels, frameRate: FRAME_RATE,
-        codebookSize: rvq.codebook_size, muqLayer: this.config.layer_num, nCodebooks: rvq.n_codebooks, frames: codes.length / rvq.n_codebooks,
-      },
-    };
+    checkEncodeOptions(opts, 'encode');
+    return this.queue.run('encode', opts.signal, async (signal) => {
+      const codes = await sound2codeFromSource(await this.encoder(), reader, { ...opts, signal });
+      return this.encodeResult(codes, source.sampleRate, source.frames, source.channels);
+    });
   }
 
   /**
@@ -326,20 +249,40 @@ export class MuCodec {
    * or on the prompt for window 0), each window decoded by the VAE and vocoder per channel, cross-faded, and cut
    * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length).
    */
-  async decode(codesIn: Int32Array | ArrayLike<number>, opts: DecodeOptions = {}): Promise<Audio> {
-    const codes = Int32Array.from(codesIn as ArrayLike<number>);
-    if (codes.length === 0) throw new Error('decode: no codes');
-    const size = this.config.rvq_muencoder_emb.codebook_size;
-    for (let i = 0; i < codes.length; i++) {
-      const c = codes[i]!;
-      if (!(Number.isInteger(c) && c >= 0 && c < size)) throw new Error(`decode: code ${i} is ${c}, outside the codebook (0 … ${size - 1})`);
+  async decode(codes: Int32Array | readonly number[], opts: DecodeOptions = {}): Promise<Audio> {
+    // checked as given, before anything is converted or loaded (1.5, NaN, 2^32 + 5, "7" are refused)
+    const checked = checkCodes(codes, this.config.rvq_muencoder_emb.codebook_size, 'decode');
+    checkDecodeOptions(opts, 'decode');
+    return this.queue.run('decode', opts.signal, (signal) => this.decodeNow(checked, { ...opts, signal }, 20, 'decode'));
+  }
+
+  /**
+   * A codes file's header against this model (frame rate, codebook size and count, MuQ layer): throws naming the
+   * field, the file's value and the model's when the model cannot decode the codes.
+   */
+  checkCodesMeta(meta: CodesMeta, source = '.mcodes'): void {
+    const r = this.config.rvq_muencoder_emb;
+    checkCodesMetaAgainst(meta, { frameRate: FRAME_RATE, codebookSize: r.codebook_size, nCodebooks: r.n_codebooks, muqLayer: this.config.layer_num }, source,
+      'dir' in this.source ? `the model in ${this.source.dir}` : 'the model');
+  }
+
+  private async decodeNow(codes: Int32Array, opts: DecodeOptions, defaultSteps: number, what: string): Promise<Audio> {
+    try {
+      return await this.synthesise(codes, opts, defaultSteps);
+    } catch (e) {
+      // a stage whose output stopped being finite: say so under the call's name (nothing is returned, so nothing is written)
+      if (e instanceof NonFiniteError) throw new NonFiniteError(`${what}: ${e.message}; the weights or the noise give NaN/Inf, no audio returned`);
+      throw e;
     }
+  }
+
+  private async synthesise(codes: Int32Array, opts: DecodeOptions, defaultSteps: number): Promise<Audio> {
     throwIfAborted(opts.signal);
     await this.ensure('decoder');
     if (opts.prompt) await this.ensure('encoder');
     const { decoder, vae, vocoder, stft } = this.dec!;
     const noise = opts.noise ?? makeNoise(opts.seed);
-    const steps = opts.steps ?? 20;
+    const steps = opts.steps ?? defaultSteps;
     const signal = opts.signal;
     let windows = 1;
     let current = 0;
@@ -347,17 +290,9 @@ export class MuCodec {
       opts.onProgress?.({ ...p, fraction: Math.min(1, (current + within) / windows) });
     };
     const prompt = opts.prompt;
-    const promptFn = prompt ? async (): Promise<PromptLatent> => {
+    const promptFn = prompt ? (): Promise<PromptLatent> => {
       report({ phase: 'prompt', window: 0, windows }, 0);
-      const cut = cutPrompt(prepareStereo48k(prompt));
-      const rows = new Float32Array(2 * cut[0].length);
-      rows.set(cut[0], 0);
-      rows.set(cut[1], cut[0].length);
-      // latent: TacotronSTFT mel of the clipped (not normalised) prompt → VAE posterior sample per channel
-      const latent = await drainStepsAsync(encodePromptLatentSteps(vae, stft, rows, 2, noise), abortCheck(signal));
-      // its own codes: a full sound2code of the prompt alone (the decoder keeps the first 2·F)
-      const pcodes = await this.enc!.sound2code(cut, { signal });
-      return { latent, codes: { data: pcodes, shape: [1, 1, pcodes.length] } };
+      return encodePrompt(prompt, { vae, stft, encoder: this.enc! }, noise, signal);
     } : undefined;
 
     const synth: { s: LatentsToAudio | null } = { s: null };
@@ -401,18 +336,39 @@ export class MuCodec {
    * upstream's __main__ does (sound2sound itself returns ≈ 1920 samples per code).
    */
   async reconstruct(audio: Audio, opts: ReconstructOptions = {}): Promise<Audio> {
-    const { codes } = await this.encode(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
+    checkAudio(audio, 'reconstruct');
+    checkDecodeOptions(opts, 'reconstruct');
+    return this.queue.run('reconstruct', opts.signal, (signal) => this.reconstructNow(audio, { ...opts, signal }));
+  }
+
+  private async reconstructNow(audio: Audio, opts: ReconstructOptions): Promise<Audio> {
+    const { codes } = await this.encodeNow(audio, { signal: opts.signal, batchSize: opts.batchSize, onProgress: opts.onEncodeProgress });
     // the encoder's device state (MuQ weights, transformed Winograd filters and XNNPACK's packed copies of both: over a
     // GB at the real size) is not needed while decoding: free it before the decoder and the VAE fill the wasm heap (it is
     // rebuilt from the host weights on the next encode, or for a prompt)
     if (!opts.prompt && this.enc) { this.enc.dispose(); this.enc = null; }
-    const out = await this.decode(codes, { steps: 50, ...opts });
+    // 50 steps unless given (an explicit `steps: undefined` is the default too)
+    const out = await this.decodeNow(codes, opts, 50, 'reconstruct');
     const n48 = prepareLength48k(audio);
     return { sampleRate: 48000, channels: out.channels.map((c) => c.length > n48 ? c.slice(0, n48) : c) };
   }
 
+  /**
+   * Free every tensor. A call still running is stopped at its next check point (it rejects: "dispose() was called
+   * during this decode"), calls still queued reject without starting, and the tensors are freed once the running call
+   * has stopped; later calls reject.
+   */
   dispose(): void {
     this.disposed = true;
+    if (this.queue.busy) {
+      void this.queue.close().then(() => this.release());
+    } else {
+      void this.queue.close();
+      this.release();
+    }
+  }
+
+  private release(): void {
     this.enc?.dispose();
     this.enc = null;
     if (this.dec) {

@@ -76,6 +76,20 @@ export function bitsForCodebook(size: number): number {
   return Math.ceil(Math.log2(size));
 }
 
+/**
+ * What a header must hold whatever the model: a sample rate ≥ 1 Hz, 1 (mono) or 2 (stereo) channels, at least one
+ * codebook, a frame rate ≥ 1 and a MuQ layer ≥ 1 (layer_num counts from 1). Returns the first problem, or null.
+ * (Whether the model can decode them — frame rate, codebook, layer — is MuCodec.checkCodesMeta's question.)
+ */
+export function headerProblem(m: CodesMeta): string | null {
+  if (!(m.sampleRate >= 1)) return `sample rate ${m.sampleRate} is invalid (the original audio's rate, at least 1 Hz)`;
+  if (!(m.channels === 1 || m.channels === 2)) return `channel count ${m.channels} is invalid (the original audio is mono (1) or stereo (2))`;
+  if (!(m.nCodebooks >= 1)) return `codebook count ${m.nCodebooks} is invalid (at least 1)`;
+  if (!(m.frameRate >= 1)) return `frame rate ${m.frameRate} is invalid (codes per second, at least 1)`;
+  if (!(m.muqLayer >= 1)) return `MuQ layer ${m.muqLayer} is invalid (layer_num counts from 1)`;
+  return null;
+}
+
 function checkMeta(m: CodesMeta, frames: number, codes: ArrayLike<number>): number {
   const u = (v: number, max: number, what: string) => {
     if (!(Number.isInteger(v) && v >= 0 && v <= max)) throw new CodesFileError(`.mcodes: ${what} ${v} is out of range [0, ${max}]`);
@@ -87,6 +101,8 @@ function checkMeta(m: CodesMeta, frames: number, codes: ArrayLike<number>): numb
   u(m.frameRate, 0xffff, 'frame rate');
   u(m.muqLayer, 255, 'MuQ layer');
   u(frames, 0xffffffff, 'frame count');
+  const problem = headerProblem(m);
+  if (problem) throw new CodesFileError(`.mcodes: ${problem}`);
   const bits = bitsForCodebook(m.codebookSize);
   if (m.codebookSize > 0xffffffff) throw new CodesFileError(`.mcodes: codebook size ${m.codebookSize} does not fit the header`);
   if (codes.length !== m.nCodebooks * frames) throw new CodesFileError(`.mcodes: ${codes.length} codes for ${m.nCodebooks} codebook(s) × ${frames} frames`);
@@ -157,6 +173,12 @@ export function decodeCodesFile(bytes: Uint8Array, name = '.mcodes data'): Codes
   if (bits !== Math.ceil(Math.log2(codebookSize))) fail(`header inconsistent: ${bits} bits per code for a codebook of ${codebookSize}`);
   const len = dv.getBigUint64(10, true);
   if (len > BigInt(Number.MAX_SAFE_INTEGER)) fail(`original length ${len} is too large`);
+  const meta: CodesMeta = {
+    sampleRate: dv.getUint32(6, true), originalLength: Number(len), channels: dv.getUint8(18), nCodebooks,
+    frameRate: dv.getUint16(20, true), codebookSize, muqLayer: dv.getUint8(27),
+  };
+  const problem = headerProblem(meta);
+  if (problem) fail(`header: ${problem}`);
   const codes = new Int32Array(nCodebooks * frames);
   let pos = MCODES_HEADER_BYTES, acc = 0, nacc = 0;
   for (let i = 0; i < codes.length; i++) {
@@ -170,17 +192,7 @@ export function decodeCodesFile(bytes: Uint8Array, name = '.mcodes data'): Codes
     if (v >= codebookSize) fail(`code ${v} at index ${i} is outside [0, ${codebookSize})`);
     codes[i] = v;
   }
-  return {
-    sampleRate: dv.getUint32(6, true),
-    originalLength: Number(len),
-    channels: dv.getUint8(18),
-    nCodebooks,
-    frameRate: dv.getUint16(20, true),
-    codebookSize,
-    muqLayer: dv.getUint8(27),
-    frames,
-    codes,
-  };
+  return { ...meta, frames, codes };
 }
 
 export async function writeCodesFile(path: string, f: CodesMeta & { codes: ArrayLike<number>; frames?: number }): Promise<void> {

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
-import { shapeStr, toFloat32, toInt32, type HostTensor } from './hosttensor.js';
+import { assertFinite, shapeStr, tensorToHost, toFloat32, toInt32, type HostTensor } from './hosttensor.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import { RVQ, MUCODEC_RVQ_CONFIG, type RVQConfig } from './rvq/index.js';
 import { REAL_DIT_CONFIG, ditConfigFromUpstream, type DiTConfig } from './dit/config.js';
@@ -186,7 +186,6 @@ export const HOP_CODES = 768;
 export const OVERLAP_CODES = WINDOW_CODES - HOP_CODES; // 256
 export const WINDOW_FRAMES = 512;
 export const OVERLAP_FRAMES = OVERLAP_CODES / 2; // 128
-export const HOP_FRAMES = HOP_CODES / 2; // 384
 
 export interface WindowPlan {
   /** codes as code2sound receives them (prompt codes included) */
@@ -265,10 +264,6 @@ function hostCodes(c: HostTensor | { data: Int32Array; shape: [number, number, n
     return { data: toInt32(c), shape: c.shape as [number, number, number] };
   }
   return c;
-}
-
-async function toHost(t: tf.Tensor): Promise<HostTensor> {
-  return { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(await t.data()) };
 }
 
 /** The decoder half of PromptCondAudioDiffusion: RVQ from_codes, cond_muencoder_emb, zero_cond_embedding1, normfeat, the DiT. */
@@ -474,11 +469,12 @@ export class MuCodecDecoder {
       });
       let full: HostTensor;
       try {
-        full = await toHost(lat);
+        full = await tensorToHost(lat);
       } finally {
         lat.dispose();
       }
       const data = full.data as Float32Array;
+      assertFinite(data, `the DiT sampler produced non-finite latents in window ${w + 1} of ${count}`);
       prevTail = new Float32Array(b * C * OVERLAP_FRAMES * 32);
       for (let bc = 0; bc < b * C; bc++) {
         const o = bc * WINDOW_FRAMES * 32 + (WINDOW_FRAMES - OVERLAP_FRAMES) * 32;

@@ -2,6 +2,8 @@
  * A tensor held in plain JS memory (outside any tfjs backend): what checkpoint readers produce,
  * what fixtures hold, and what the parity runner compares. Layout is row-major (PyTorch's).
  */
+import type * as tf from '@tensorflow/tfjs-core';
+
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
@@ -96,9 +98,26 @@ export function toInt32(t: HostTensor): Int32Array {
   return out;
 }
 
-export function hostTensor(dtype: DType, shape: number[], data: HostData): HostTensor {
-  if (data.length !== numel(shape)) {
-    throw new Error(`host tensor: ${data.length} values do not fill shape ${shapeStr(shape)}`);
+/**
+ * A tfjs tensor's values read back into a new host tensor (float32, or int32 for codes). The one device → host
+ * read of model outputs; the caller still owns (and disposes) `t`.
+ */
+export async function tensorToHost(t: tf.Tensor, dtype: 'float32' | 'int32' = 'float32'): Promise<HostTensor> {
+  const values = await t.data();
+  const data = dtype === 'int32' ? Int32Array.from(values as ArrayLike<number>) : Float32Array.from(values as ArrayLike<number>);
+  return { dtype, shape: [...t.shape], data };
+}
+
+/** Model output that stopped being finite (NaN or ±Infinity): the message names the stage. */
+export class NonFiniteError extends Error {}
+
+/**
+ * Throws a NonFiniteError `${what} (value i of n is NaN)` when `data` holds a NaN or an infinity: one pass over
+ * values already on the host, so a stage's output is checked before anything is made from it.
+ */
+export function assertFinite(data: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) throw new NonFiniteError(`${what} (value ${i} of ${data.length} is ${v})`); // NaN and ±Inf give NaN
   }
-  return { dtype, shape, data };
 }

@@ -28,6 +28,9 @@ export class Params {
     const t = this.map.get(full);
     if (!t) throw new Error(`${this.source}: missing tensor "${full}"`);
     if (shape) {
+      // an expected dimension that is not an integer comes from a mis-typed configuration value, not from the file
+      const odd = shape.findIndex((d) => typeof d !== 'number' || !Number.isInteger(d));
+      if (odd >= 0) throw new Error(`${this.source}: tensor "${full}": the expected shape's dimension ${odd} is ${typeof shape[odd] === 'string' ? `the string ${JSON.stringify(shape[odd])}` : String(shape[odd])}, not an integer (check the model configuration)`);
       const ok = shape.length === t.shape.length && shape.every((d, i) => d < 0 || d === t.shape[i]);
       if (!ok) throw new Error(`${this.source}: tensor "${full}" has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
     }

@@ -14,7 +14,7 @@
  */
 import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop } from './steps.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
-import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
+import { assertFinite, toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
 import type { AutoencoderKL } from './vae/autoencoder.js';
 import type { Image } from './vae/tiled.js';
@@ -34,14 +34,6 @@ export function windowSamples(duration = 40.96, sampleRate = 48000): WindowSampl
   const minSamples = Math.trunc(duration * sampleRate);
   const hopSamples = Math.floor(minSamples / 4) * 3;
   return { minSamples, hopSamples, ovlpSamples: minSamples - hopSamples };
-}
-
-/**
- * target_len = int((codes_len − first_latent_codes_length) / 100 · 4 · sample_rate), in double precision in this
- * exact order (codes_len counted before code2sound pads the codes to whole windows).
- */
-export function targetLength(codesLen: number, firstLatentCodesLength = 0, sampleRate = 48000): number {
-  return Math.trunc(((codesLen - firstLatentCodesLength) / 100) * 4 * sampleRate);
 }
 
 /**
@@ -188,6 +180,7 @@ export class LatentsToAudio {
             z.set(src.subarray(from, from + T * F), c * T * F);
           }
           yield* this.vae.decodeSteps({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => {
+            assertFinite(m.data, `the VAE decoder produced non-finite mel in window ${index + 1} (${s ? 'right' : 'left'} channel${B > 1 ? ` of batch row ${b}` : ''})`);
             this.taps.mel?.(index, rows.length, m);
             rows.push(m);
           });
@@ -225,6 +218,7 @@ export class LatentsToAudio {
     } finally {
       if (this.residency === 'alternate') this.vocoder.release();
     }
+    assertFinite(wav.data, `the vocoder produced non-finite audio in window ${mels.index + 1}`);
     const n = wav.shape[1];
     this.taps.wav?.(mels.index, wav);
     return Array.from({ length: wav.shape[0] }, (_, r) => wav.data.slice(r * n, r * n + Math.min(n, this.win.minSamples)));
@@ -305,6 +299,7 @@ export function* encodePromptLatentSteps(
   if (rows % 2) throw new Error(`prompt latent: ${rows} audio rows cannot pair into stereo latents`);
   const { fbank, frames } = wavToFbank2(wav, rows, stft);
   const r = yield* vae.encodeSteps({ dtype: 'float32', shape: [rows, 1, frames, stft.cfg.n_mel_channels], data: fbank }, noise);
+  assertFinite(r.z.data as Float32Array, 'the VAE encoder produced a non-finite prompt latent');
   const [B, e, T, W] = r.z.shape as [number, number, number, number];
   return { dtype: 'float32', shape: [B / 2, 2 * e, T, W], data: r.z.data };
 }

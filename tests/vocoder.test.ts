@@ -5,7 +5,8 @@ import { initBackend } from '../src/backend.js';
 import { loadCase } from '../src/fixtures.js';
 import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
-import { WindowCrossFader, concatRows, targetLength, windowSamples } from '../src/synthesis.js';
+import { WindowCrossFader, concatRows, windowSamples } from '../src/synthesis.js';
+import { planCode2Sound } from '../src/decoder.js';
 import {
   BandedConv1d, ChunkStitcher, ConvTranspose1dPolyphase, HifiGanGenerator, linspace01, vocoderChunks,
 } from '../src/vocoder/hifigan.js';
@@ -224,8 +225,10 @@ describe('HiFi-GAN generator', () => {
 describe('code2sound window stitching', () => {
   it('window arithmetic of the real 40.96 s windows', () => {
     expect(windowSamples(40.96)).toEqual({ minSamples: 1966080, hopSamples: 1474560, ovlpSamples: 491520 });
-    expect(targetLength(2300, 0, 468.75)).toBe(43125); // latents_to_audio fixture (how_run)
-    expect(targetLength(1000)).toBe(1000 * 1920);
+    // target_len = int((codes_len − prompt codes) / 100 · 4 · sample_rate), as code2sound computes it
+    expect(planCode2Sound(2300, 0, 468.75).targetLen).toBe(43125); // latents_to_audio fixture (how_run)
+    expect(planCode2Sound(1000).targetLen).toBe(1000 * 1920);
+    expect(planCode2Sound(1100, 100).targetLen).toBe(1000 * 1920);
   });
 
   it('streaming cross-fade equals the whole-output computation; emits only final samples', () => {

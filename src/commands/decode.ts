@@ -75,10 +75,11 @@ async function run(
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
   const codec = await MuCodec.load({ weightsDir, backend: ctx.backend });
   if (codesFile) {
-    const cfg = codec.config.rvq_muencoder_emb;
-    if (codesFile.codebookSize !== cfg.codebook_size || codesFile.nCodebooks !== cfg.n_codebooks) {
+    try {
+      codec.checkCodesMeta(codesFile, input); // frame rate, codebook, MuQ layer: what the model can decode
+    } catch (e) {
       codec.dispose();
-      throw new Error(`${input}: codes for a ${codesFile.nCodebooks} × ${codesFile.codebookSize} codebook, but the model in ${weightsDir} has ${cfg.n_codebooks} × ${cfg.codebook_size}`);
+      throw e;
     }
   }
   const interrupts = watchInterrupts();

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import type { FixtureCase } from '../fixtures.js';
-import { toFloat32, toInt32, type HostTensor } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, toInt32, type HostTensor } from '../hosttensor.js';
 import { ditConfigFromUpstream } from '../dit/config.js';
 import { AdaLayerNormSingleFlow } from '../dit/timestep.js';
 import { BasicTransformerBlock } from '../dit/block.js';
@@ -17,10 +17,6 @@ import {
 import { DIT_FIXED, DIT_UNUSED, RVQ_UNUSED, cfgNum, expectDerived, num, sub, supportOnly, under } from './checks.js';
 
 type Rec = Record<string, unknown>;
-
-async function host(t: tf.Tensor): Promise<HostTensor> {
-  return { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(await t.data()) };
-}
 
 function input(c: FixtureCase, key: string): tf.Tensor {
   const h = c.input(key);

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
-import { toFloat32, type HostTensor } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, type HostTensor } from '../hosttensor.js';
 import { gcd, resample, sincResampleKernel, type ResampleOptions } from '../audio/resample.js';
 import { MelFeatures, transpose2d } from '../muq/features.js';
 import { Conv2dSubsampling } from '../muq/conv_subsampling.js';
@@ -12,10 +12,6 @@ import { ConformerLayer, RotaryTensors, rotaryFromStacked, rotaryTables, type Co
 import { MuQEncoder, muqConfigFromDicts } from '../muq/muq.js';
 import type { FixtureCase } from '../fixtures.js';
 import { CONFORMER_FIXED, CONFORMER_UNUSED, DESCRIPTION, cfgNum, expectDerived, num, sub, supportOnly, under } from './checks.js';
-
-function host(t: tf.Tensor): HostTensor {
-  return { dtype: 'float32', shape: [...t.shape], data: t.dataSync() as Float32Array };
-}
 
 /** case.json kernel_dtype → kernel precision: transforms.Resample builds in float64, functional.resample in the waveform's float32 */
 const KERNEL_DTYPES: Record<string, ResampleOptions['kernelPrecision']> = {
@@ -115,15 +111,15 @@ registerStage('muq.conv_subsampling', async (c) => {
       tf.keep(mids.res0!); tf.keep(mids.res1!);
       return out;
     });
-    const out = host(y);
+    const out = await host(y);
     expectDerived(cfg, 'output_frames', 'config', y.shape[1]);
     y.dispose();
     // ours (B, T, F, C) → upstream (B, C, F, T)
-    const up = (t: tf.Tensor4D): HostTensor => { const u = tf.transpose(t, [0, 3, 2, 1]); const h = host(u); u.dispose(); t.dispose(); return h; };
+    const up = async (t: tf.Tensor4D): Promise<HostTensor> => { const u = tf.transpose(t, [0, 3, 2, 1]); const h = await host(u); u.dispose(); t.dispose(); return h; };
     return {
       y: out,
-      'after conv.conv[0] (B, hdim, n_bands/2, ceil(T/2))': up(mids.res0!),
-      'after conv.conv[1] (B, hdim, n_bands/4, ceil(T/4))': up(mids.res1!),
+      'after conv.conv[0] (B, hdim, n_bands/2, ceil(T/2))': await up(mids.res0!),
+      'after conv.conv[1] (B, hdim, n_bands/4, ceil(T/4))': await up(mids.res1!),
     };
   } finally {
     fe.dispose();
@@ -154,12 +150,12 @@ registerStage('muq.conformer_layer', async (c) => {
     const mids: ConformerLayerMids = {};
     const { out, probs } = layer.apply(xt, rot, { returnProbs: true, mids });
     xt.dispose();
-    const res: Record<string, HostTensor> = { hidden_states: host(out), 'attn_probs (B, H, T, T)': host(probs!) };
+    const res: Record<string, HostTensor> = { hidden_states: await host(out), 'attn_probs (B, H, T, T)': await host(probs!) };
     out.dispose();
     probs!.dispose();
     for (const [k, name] of Object.entries(CONFORMER_MIDS)) {
       const t = mids[k as keyof ConformerLayerMids];
-      if (t) { res[name] = host(t); t.dispose(); }
+      if (t) { res[name] = await host(t); t.dispose(); }
     }
     return res;
   } finally {
@@ -194,7 +190,7 @@ registerStage('muq.encoder', async (c) => {
     const depth = enc.cfg.encoderDepth;
     const hs = enc.hiddenStates(rows, depth);
     const res: Record<string, HostTensor> = {};
-    hs.forEach((h, i) => { res[`layer_results[${i}]`] = host(h); h.dispose(); });
+    for (const [i, h] of hs.entries()) { res[`layer_results[${i}]`] = await host(h); h.dispose(); }
     const T = res['layer_results[0]']!.shape[1]!;
     res['conv frontend output (B, T, encoder_dim)'] = res['layer_results[0]']!;
     // the normalised mel the frontend takes (MuQEncoder.features: 960-sample crop), (B, n_mels, frames)

@@ -2,19 +2,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerStage } from '../parity.js';
 import { RVQ, type RVQConfig } from '../rvq/index.js';
-import type { HostTensor } from '../hosttensor.js';
-import { toFloat32, toInt32 } from '../hosttensor.js';
+import { tensorToHost as host, toFloat32, toInt32, type HostTensor } from '../hosttensor.js';
 import { MuCodec, type MuCodecConfig } from '../codec.js';
 import { ITEM_PEAK_THRESHOLD, MIN_SAMPLES, ROW_PEAK_THRESHOLD, WINDOW_SAMPLES, loopWindow, peakNormalize, windowCount } from '../encoder.js';
 import type { FixtureCase } from '../fixtures.js';
 import { CONFORMER_FIXED, CONFORMER_UNUSED, DESCRIPTION, RVQ_UNUSED, expectDerived, num, sub, supportOnly, under } from './checks.js';
 
 type Rec = Record<string, unknown>;
-
-async function host(t: tf.Tensor, dtype: 'float32' | 'int32' = 'float32'): Promise<HostTensor> {
-  const data = dtype === 'int32' ? Int32Array.from(await t.data()) : Float32Array.from(await t.data());
-  return { dtype, shape: [...t.shape], data };
-}
 
 function rvqConfig(cfg: Rec, label: string): RVQConfig {
   return {

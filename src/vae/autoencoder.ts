@@ -349,9 +349,3 @@ export function imagesToHost(imgs: Image[]): HostTensor {
   const r = imagesToNCHW(imgs);
   return { dtype: 'float32', shape: r.shape, data: r.data };
 }
-
-export function assertShape(t: HostTensor, shape: number[], what: string): void {
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => shape[i]! >= 0 && d !== shape[i]) || numel(t.shape) !== t.data.length) {
-    throw new Error(`${what}: shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
-  }
-}

@@ -78,11 +78,6 @@ export function imageTensor(x: Image): tf.Tensor4D {
   return rowsTensor(x, 0, x.h);
 }
 
-export async function tensorToImage(t: tf.Tensor4D): Promise<Image> {
-  const [, h, w, c] = t.shape;
-  return { h, w, c, data: (await t.data()) as Float32Array };
-}
-
 export interface TileOptions {
   /** upper bound on the bytes of one band's input (default 32 MiB; 64 MiB for Winograd convs) */
   tileBytes?: number;
