@@ -18,7 +18,8 @@ import { toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
 import type { AutoencoderKL } from './vae/autoencoder.js';
 import type { Image } from './vae/tiled.js';
-import { vocoderChunkInferSteps, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
+import { vocoderChunkInferSteps, linspace01 } from './vocoder/chunk_infer.js';
+import type { HifiGanGenerator } from './vocoder/hifigan.js';
 
 export interface WindowSamples {
   /** int(duration · sample_rate): each window's audio is cut to this length */
