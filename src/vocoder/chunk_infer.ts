@@ -2,7 +2,8 @@
  * GM:vocoder_chunk_infer (MuCodec tools/get_melvaehifigan48k.py): the overlapping 1024-frame vocoder calls of a
  * mel, computed with the whole-mel call reused between chunk edges, and stitched exactly as upstream.
  */
-import { drainSteps } from '../steps.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { drainSteps, type Step } from '../steps.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
 import type { HifiGanGenerator, MelInput } from './hifigan.js';
 
@@ -129,7 +130,8 @@ export function nclToNwc(mel: Float32Array, B: number, nm: number, F: number, f0
 
 /**
  * GM:vocoder_chunk_infer: `frames` mel frames of B rows → (B, samples) float32 (upstream returns a numpy
- * array). `chunkNWC(f0, f1)` supplies the mel frames [f0, f1) as NWC (B, f1 − f0, num_mels).
+ * array). `chunkNWC(f0, f1)` supplies the mel frames [f0, f1) as NWC (B, f1 − f0, num_mels): host values, or a device
+ * tensor (the device path: then every call stays on the device and the outputs are read back once, see generateMany).
  *
  * Upstream vocodes every 1024-frame chunk (shift 256) separately, so each frame is vocoded ~4 times. A chunk's
  * output differs from the output of ONE call on the whole mel only within `receptiveFrames()` (24) frames of the
@@ -142,8 +144,10 @@ export function nclToNwc(mel: Float32Array, B: number, nm: number, F: number, f0
  * sample is computed from the same inputs by the same layers); ≈ 2.4× less work for a 4096-frame window.
  * All calls of equal length (the rows, the edges) run batched. `reuse: false` runs the chunks themselves.
  */
+export type ChunkSource = (f0: number, f1: number) => Float32Array | tf.Tensor3D;
+
 export function vocoderChunkInfer(
-  gen: HifiGanGenerator, chunkNWC: (f0: number, f1: number) => Float32Array, B: number, frames: number,
+  gen: HifiGanGenerator, chunkNWC: ChunkSource, B: number, frames: number,
   onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
 ): { data: Float32Array; shape: [number, number] } {
   return drainSteps(vocoderChunkInferSteps(gen, chunkNWC, B, frames, onCall, opts));
@@ -151,9 +155,21 @@ export function vocoderChunkInfer(
 
 /** vocoderChunkInfer as a step generator (a yield after every ResBlock of every vocoder call) */
 export function* vocoderChunkInferSteps(
-  gen: HifiGanGenerator, chunkNWC: (f0: number, f1: number) => Float32Array, B: number, frames: number,
+  gen: HifiGanGenerator, chunkNWC: ChunkSource, B: number, frames: number,
   onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
-): Generator<string, { data: Float32Array; shape: [number, number] }, void> {
+): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
+  const made: tf.Tensor[] = []; // device inputs sliced here (freed when the calls are done)
+  try {
+    return yield* chunkInferSteps(gen, chunkNWC, B, frames, made, onCall, opts);
+  } finally {
+    for (const t of made) t.dispose();
+  }
+}
+
+function* chunkInferSteps(
+  gen: HifiGanGenerator, chunkNWC: ChunkSource, B: number, frames: number, made: tf.Tensor[],
+  onCall?: (i: number, inFrames: number, outSamples: number) => void, opts: { reuse?: boolean } = {},
+): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
   const st = new ChunkStitcher(B);
   const chunks = vocoderChunks(frames);
   const nm = gen.cfg.num_mels, hop = gen.hop, H = gen.haloFrames, E = 2 * H;
@@ -161,6 +177,17 @@ export function* vocoderChunkInferSteps(
   const rowsOf = (f0: number, f1: number): MelInput[] => {
     const d = chunkNWC(f0, f1);
     const per = (f1 - f0) * nm;
+    if (d instanceof tf.Tensor) {
+      made.push(d);
+      if (d.shape[0] !== B || d.shape[1] !== f1 - f0 || d.shape[2] !== nm) {
+        throw new Error(`vocoder_chunk_infer: frames [${f0}, ${f1}) gave (${d.shape.join(', ')}), expected (${B}, ${f1 - f0}, ${nm})`);
+      }
+      return Array.from({ length: B }, (_, b) => {
+        const t = tf.tidy(() => tf.reshape(tf.slice(d, [b, 0, 0], [1, f1 - f0, nm]), [f1 - f0, nm]) as tf.Tensor2D);
+        made.push(t);
+        return { tensor: t, frames: f1 - f0 };
+      });
+    }
     if (d.length !== B * per) throw new Error(`vocoder_chunk_infer: frames [${f0}, ${f1}) gave ${d.length} values, expected ${B} × ${f1 - f0} × ${nm}`);
     return Array.from({ length: B }, (_, b) => ({ data: d.subarray(b * per, (b + 1) * per), frames: f1 - f0 }));
   };
@@ -200,7 +227,12 @@ export function* vocoderChunkInferSteps(
 
 /** vocoder_chunk_infer on a host NCL mel (B, num_mels, frames), as decode_to_waveform feeds it */
 export function vocoderChunkInferNCL(gen: HifiGanGenerator, mel: HostTensor): { data: Float32Array; shape: [number, number] } {
+  return drainSteps(vocoderChunkInferNCLSteps(gen, mel));
+}
+
+/** vocoderChunkInferNCL as a step generator (drainStepsAsync reads a device backend asynchronously) */
+export function vocoderChunkInferNCLSteps(gen: HifiGanGenerator, mel: HostTensor): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
   const [B, nm, F] = mel.shape as [number, number, number];
   const d = toFloat32(mel);
-  return vocoderChunkInfer(gen, (f0, f1) => nclToNwc(d, B, nm, F, f0, f1), B, F);
+  return vocoderChunkInferSteps(gen, (f0, f1) => nclToNwc(d, B, nm, F, f0, f1), B, F);
 }

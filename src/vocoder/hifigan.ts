@@ -7,7 +7,8 @@
  * (B, 1, samples) waveform. Every step disposes its inputs as soon as it can: at the real width the last
  * stage holds 48 channels × ~491k samples per tensor for one 1024-frame chunk.
  */
-import { drainSteps } from '../steps.js';
+import { devicePath } from '../device.js';
+import { drainSteps, HostRead, type Step } from '../steps.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
 import type { Params } from '../params.js';
@@ -91,11 +92,8 @@ interface GeneratorWeights {
   convPost: BandedConv1d;
 }
 
-/** one vocoder input: NWC mel (frames × num_mels, row-major) */
-export interface MelInput {
-  data: Float32Array;
-  frames: number;
-}
+/** one vocoder input: NWC mel (frames × num_mels, row-major) on the host, or as a (frames, num_mels) device tensor */
+export type MelInput = { data: Float32Array; frames: number } | { tensor: tf.Tensor2D; frames: number };
 
 /**
  * GM:Generator_old after remove_weight_norm(). Names and shapes are checked when it is constructed; the
@@ -253,9 +251,14 @@ export class HifiGanGenerator {
 
   /** forward on host NCL mel (B, num_mels, frames) → host (B, samples) */
   generate(mel: HostTensor, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
+    return drainSteps(this.generateSteps(mel, taps));
+  }
+
+  /** generate as a step generator (drainStepsAsync reads a device backend asynchronously) */
+  *generateSteps(mel: HostTensor, taps?: (name: string, t: tf.Tensor3D) => void): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
     const [B, nm, F] = mel.shape as [number, number, number];
     if (mel.shape.length !== 3 || nm !== this.cfg.num_mels) throw new Error(`hifigan: mel must be (B, ${this.cfg.num_mels}, frames), got ${shapeStr(mel.shape)}`);
-    return this.generateNWC(nclToNwc(toFloat32(mel), B, nm, F, 0, F), B, F, taps);
+    return yield* this.generateNWCSteps(nclToNwc(toFloat32(mel), B, nm, F, 0, F), B, F, taps);
   }
 
   /**
@@ -282,9 +285,13 @@ export class HifiGanGenerator {
 
   /** forward on a host NWC mel (B, frames, num_mels) → host (B, samples) */
   generateNWC(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): { data: Float32Array; shape: [number, number] } {
-    if (taps) return drainSteps(this.forwardHostSteps(nwc, B, frames, taps));
+    return drainSteps(this.generateNWCSteps(nwc, B, frames, taps));
+  }
+
+  *generateNWCSteps(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
+    if (taps) return yield* this.forwardHostSteps(nwc, B, frames, taps);
     const nm = this.cfg.num_mels;
-    const outs = this.generateMany(Array.from({ length: B }, (_, b) => ({ data: nwc.subarray(b * frames * nm, (b + 1) * frames * nm), frames })));
+    const outs = yield* this.generateManySteps(Array.from({ length: B }, (_, b) => ({ data: nwc.subarray(b * frames * nm, (b + 1) * frames * nm), frames })));
     const n = this.outLength(frames);
     const out = new Float32Array(B * n);
     outs.forEach((o, b) => out.set(o, b * n));
@@ -300,26 +307,31 @@ export class HifiGanGenerator {
     return drainSteps(this.generateManySteps(inputs));
   }
 
-  /** generateMany as a step generator (a yield after every ResBlock of every call) */
-  *generateManySteps(inputs: MelInput[]): Generator<string, Float32Array[], void> {
+  /**
+   * generateMany as a step generator (a yield after every ResBlock of every call). Host inputs (the host path): each
+   * call's output is read as soon as it is made. Device inputs (the device path, src/device.ts): the calls' outputs
+   * stay on the device and are read back together, once, after the last call (a HostRead for the step driver).
+   */
+  *generateManySteps(inputs: MelInput[]): Generator<Step, Float32Array[], void> {
     const nm = this.cfg.num_mels, hop = this.hop, H = this.haloFrames;
     const budget = this.batchFrames;
     const results = inputs.map((x) => new Float32Array(this.outLength(x.frames)));
-    // pieces: what one batch row computes, and where its kept samples go
-    interface Piece { data: Float32Array; frames: number; dst: Float32Array; from: number; to: number; at: number }
+    // pieces: what one batch row computes (frames [a, b) of input `src`), and where its kept samples go
+    interface Piece { src: MelInput; a: number; b: number; frames: number; dst: Float32Array; from: number; to: number; at: number }
     const pieces: Piece[] = [];
     inputs.forEach((x, i) => {
       const F = x.frames;
-      if (x.data.length !== F * nm) throw new Error(`hifigan: input ${i} has ${x.data.length} values, expected ${F} × ${nm}`);
+      const have = 'data' in x ? x.data.length : x.tensor.size;
+      if (have !== F * nm) throw new Error(`hifigan: input ${i} has ${have} values, expected ${F} × ${nm}`);
       const outLen = results[i]!.length;
       const T = this.tileFrames ?? (F > budget ? Math.max(H, budget - 2 * H) : 0);
-      if (!T || F <= T) { pieces.push({ data: x.data, frames: F, dst: results[i]!, from: 0, to: outLen, at: 0 }); return; }
+      if (!T || F <= T) { pieces.push({ src: x, a: 0, b: F, frames: F, dst: results[i]!, from: 0, to: outLen, at: 0 }); return; }
       for (let c0 = 0; c0 < F; c0 += T) {
         const c1 = Math.min(F, c0 + T);
         const a = Math.max(0, c0 - H), b = Math.min(F, c1 + H);
         // tile sample s ↔ global sample a·hop + s (every stage is shift-equivariant with its stride)
         const g0 = c0 * hop, g1 = c1 === F ? outLen : c1 * hop;
-        pieces.push({ data: x.data.subarray(a * nm, b * nm), frames: b - a, dst: results[i]!, from: g0 - a * hop, to: g1 - a * hop, at: g0 });
+        pieces.push({ src: x, a, b, frames: b - a, dst: results[i]!, from: g0 - a * hop, to: g1 - a * hop, at: g0 });
       }
     });
     const byLen = new Map<number, Piece[]>();
@@ -327,29 +339,63 @@ export class HifiGanGenerator {
       const g = byLen.get(p.frames);
       if (g) g.push(p); else byLen.set(p.frames, [p]);
     }
+    const batches: Piece[][] = [];
     for (const [frames, group] of byLen) {
       const per = Math.max(1, Math.floor(budget / frames));
-      for (let g0 = 0; g0 < group.length; g0 += per) {
-        const batch = group.slice(g0, g0 + per);
-        const B = batch.length;
-        const x = new Float32Array(B * frames * nm);
-        batch.forEach((p, b) => x.set(p.data, b * frames * nm));
-        const y = yield* this.forwardHostSteps(x, B, frames);
-        const n = y.shape[1];
-        batch.forEach((p, b) => p.dst.set(y.data.subarray(b * n + p.from, b * n + p.to), p.at));
-      }
+      for (let g0 = 0; g0 < group.length; g0 += per) batches.push(group.slice(g0, g0 + per));
     }
-    return results;
+    const place = (batch: Piece[], y: Float32Array, n: number): void =>
+      batch.forEach((p, b) => p.dst.set(y.subarray(b * n + p.from, b * n + p.to), p.at));
+    const onHost = !devicePath() && pieces.every((p) => 'data' in p.src);
+    if (onHost) {
+      for (const batch of batches) {
+        const frames = batch[0]!.frames;
+        const x = new Float32Array(batch.length * frames * nm);
+        batch.forEach((p, b) => x.set((p.src as { data: Float32Array }).data.subarray(p.a * nm, p.b * nm), b * frames * nm));
+        const y = yield* this.forwardHostSteps(x, batch.length, frames);
+        place(batch, y.data, y.shape[1]);
+      }
+      return results;
+    }
+    const outs: tf.Tensor2D[] = [];
+    let all: tf.Tensor | null = null;
+    try {
+      for (const batch of batches) {
+        const x = tf.tidy(() => tf.stack(batch.map((p) => 'data' in p.src
+          ? tf.tensor2d(p.src.data.subarray(p.a * nm, p.b * nm), [p.frames, nm])
+          : tf.slice(p.src.tensor, [p.a, 0], [p.frames, nm]))) as tf.Tensor3D);
+        try {
+          outs.push(yield* this.forwardNWCSteps(x));
+        } finally { x.dispose(); }
+      }
+      all = tf.tidy(() => tf.concat(outs.map((y) => tf.reshape(y, [-1]))));
+      const read = new HostRead(all, 'vocoder output');
+      yield read;
+      let off = 0;
+      batches.forEach((batch, i) => {
+        const [B, n] = outs[i]!.shape;
+        place(batch, read.value.subarray(off, off + B * n), n);
+        off += B * n;
+      });
+      return results;
+    } finally {
+      for (const y of outs) y.dispose();
+      all?.dispose();
+    }
   }
 
-  private *forwardHostSteps(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): Generator<string, { data: Float32Array; shape: [number, number] }, void> {
+  /** one call on host input (B, frames, num_mels) → its host output (read right away: the host path) */
+  private *forwardHostSteps(nwc: Float32Array, B: number, frames: number, taps?: (name: string, t: tf.Tensor3D) => void): Generator<Step, { data: Float32Array; shape: [number, number] }, void> {
     const x = tf.tensor3d(nwc, [B, frames, this.cfg.num_mels]);
     try {
       const y = yield* this.forwardNWCSteps(x, taps);
-      const out = y.dataSync() as Float32Array;
-      const shape = y.shape as [number, number];
-      y.dispose();
-      return { data: out, shape };
+      try {
+        const shape = y.shape as [number, number];
+        if (!devicePath()) return { data: y.dataSync() as Float32Array, shape };
+        const read = new HostRead(y, 'vocoder output');
+        yield read;
+        return { data: read.value, shape };
+      } finally { y.dispose(); }
     } finally {
       x.dispose();
     }
