@@ -43,7 +43,7 @@ if (mode === 'probe') {
   await initBackend('webgpu');
   const limit = webGpuAdapter()!.limits.maxStorageBufferBindingSize;
   const n = limit / 4 + 4 * 1024 * 1024; // 16 MiB over the limit
-  const big = tf.fill([n], 1);
+  const big = tf.tensor1d(new Float32Array(n).fill(1)); // uploaded (a copy, no kernel binds it)
   const over = await errorOf(async () => { const y = tf.mul(big, 2); try { return await y.data(); } finally { y.dispose(); } });
   big.dispose();
   // the same op under the limit computes right
