@@ -59,21 +59,21 @@ describe('webgpu on the software adapter', () => {
   });
 
   run('audio family on webgpu through the asynchronous API: VAE, HiFi-GAN, chunked inference, latents_to_audio within each case tolerance', async () => {
-    const r = resultOf(await runHelper('webgpu_probe.ts', ['audio', 'webgpu'], SOFT, 1_500_000));
+    const r = resultOf(await runHelper('webgpu_probe.ts', ['audio', 'webgpu'], SOFT, 2_400_000));
     const rows = r.results as Array<{ case: string; output: string; pass: boolean; maxAbs: number; relL2: number }>;
     for (const x of rows) console.log(`webgpu ${x.pass ? 'PASS' : 'FAIL'} ${x.case} ${x.output} max_abs=${x.maxAbs} rel_l2=${x.relL2}`);
     expect(new Set(rows.map((x) => x.case)).size).toBe(5);
     expect(rows.filter((x) => !x.pass)).toEqual([]);
     expect(r.syncReads).toBe(0);
-  });
+  }, 2_500_000);
 
   run('parity on webgpu: every case of the covered stages within its tolerance', async () => {
-    const r = await runHelper('cli_src.ts', ['--backend', 'webgpu', 'parity', ...WEBGPU_PARITY_CASES.map((c) => join(ROOT, 'tests', 'fixtures', c))], SOFT, 1_500_000);
+    const r = await runHelper('cli_src.ts', ['--backend', 'webgpu', 'parity', ...WEBGPU_PARITY_CASES.map((c) => join(ROOT, 'tests', 'fixtures', c))], SOFT, 2_400_000);
     const lines = r.stdout.split('\n').filter((l) => /^(PASS|FAIL) /.test(l));
     expect(lines.length, r.stdout + r.stderr.slice(-3000)).toBe(WEBGPU_PARITY_CASES.length);
     expect(lines.filter((l) => l.startsWith('FAIL')), r.stderr.slice(-3000)).toEqual([]);
     expect(r.stdout).toMatch(new RegExp(`${WEBGPU_PARITY_CASES.length} passed, 0 failed`));
-  });
+  }, 2_500_000);
 
   const tmp = mkdtempSync(join(tmpdir(), 'mucodec-webgpu-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -83,7 +83,7 @@ describe('webgpu on the software adapter', () => {
     const n = Math.round(a.sampleRate * 2); // 2 s: one window (every window is 40.96 s of latents, whatever the input)
     const wav = join(tmp, 'short.wav');
     await writeWav(wav, { sampleRate: a.sampleRate, channels: a.channels.map((c) => c.slice(0, n)) });
-    const gpu = resultOf(await runHelper('webgpu_probe.ts', ['reconstruct', 'webgpu', wav, join(tmp, 'gpu.f32')], SOFT, 1_500_000));
+    const gpu = resultOf(await runHelper('webgpu_probe.ts', ['reconstruct', 'webgpu', wav, join(tmp, 'gpu.f32')], SOFT, 3_000_000));
     const cpu = resultOf(await runHelper('webgpu_probe.ts', ['reconstruct', 'wasm', wav, join(tmp, 'wasm.f32')], {}, 600_000));
     expect(gpu.backend).toBe('webgpu');
     expect(gpu.syncReads).toBe(0);
@@ -96,7 +96,7 @@ describe('webgpu on the software adapter', () => {
     console.log(`webgpu vs wasm reconstruct: max_abs ${maxAbs.toExponential(2)} (peak ${peak.toFixed(3)}, ${x.length} values)`);
     expect(peak).toBeGreaterThan(0);
     expect(maxAbs).toBeLessThanOrEqual(1e-4);
-  });
+  }, 3_700_000);
 });
 
 /**
