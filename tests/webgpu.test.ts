@@ -100,16 +100,19 @@ describe('webgpu on the software adapter', () => {
 });
 
 /**
- * The parity cases run on webgpu in CI (the whole set takes over half an hour on the software adapter on 2 cores:
- * mucodec.code2sound_latents alone ~7 min): the DiT, the sampler with CFG and in-context, inference_codes, resampling,
- * RVQ both ways, and MuQ + RVQ through the codec's encode (fetch_codes); the VAE and vocoder are covered by the
- * audio-family test above. The stages of src/stages/* that still call the synchronous API (audio.ts: vae.*,
+ * The parity cases run on webgpu in CI: the DiT, the sampler with CFG and in-context, inference_codes,
+ * code2sound_latents, resampling, RVQ both ways, and MuQ + RVQ through the codec's encode (fetch_codes, sound2code_short);
+ * the VAE and vocoder are covered by the audio-family test above and the reconstruct below. Left out: sound2code_long and
+ * e2e/mucodec.sound2sound (a whole window through VAE + vocoder: minutes on the software adapter, as the reconstruct). The stages of src/stages/* that still call the synchronous API (audio.ts: vae.*,
  * hifigan.generate, latents_to_audio; encoder_muq.ts: muq.*) cannot run on webgpu until they read through
  * drainStepsAsync, so they are not in this list.
  */
 const WEBGPU_PARITY_CASES = [
   'decoder/dit.timestep_embedding', 'decoder/dit.patch_embed', 'decoder/dit.block', 'decoder/dit.transformer',
   'decoder/cfm.solve_euler', 'decoder/cfm.solve_euler.g15_inc', 'decoder/cfm.solve_euler.g1_inc', 'decoder/mucodec.inference_codes',
-  'encoder/audio.resample_48k_24k', 'encoder/rvq.quantize_tiny', 'encoder/rvq.from_codes_tiny', 'encoder/mucodec.fetch_codes',
+  'decoder/mucodec.code2sound_latents',
+  'encoder/audio.resample_16k_48k', 'encoder/audio.resample_44k1_48k', 'encoder/audio.resample_48k_24k',
+  'encoder/rvq.quantize_tiny', 'encoder/rvq.quantize_real', 'encoder/rvq.from_codes_tiny', 'encoder/rvq.from_codes_real',
+  'encoder/mucodec.fetch_codes', 'encoder/mucodec.sound2code_short',
   'audio/stft.mel',
 ];
