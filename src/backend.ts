@@ -1,6 +1,7 @@
 /**
  * Backend choice. Order (unless MUCODEC_BACKEND / --backend names one): tensorflow-gpu (tfjs-node-gpu, CUDA)
- * → tensorflow (tfjs-node, native CPU) → webgpu (Dawn via the `webgpu` package; hardware adapters only)
+ * → tensorflow (tfjs-node, native CPU) → webgpu (Dawn via the `webgpu` package: a hardware adapter, or with
+ * MUCODEC_WEBGPU_ADAPTER=software its OpenGL ES software adapter; src/webgpu.ts)
  * → wasm (SIMD, one thread in Node) → cpu (pure JS). The native and webgpu backends are optional
  * dependencies: when their install failed (no libtensorflow download here) they are skipped with a reason.
  */
@@ -12,9 +13,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { prepareWasmBackend, wasmThreads } from './workers/wasm_threads.js';
 import { installWasmKernelFixes } from './workers/wasm_kernels.js';
+import { describeAdapter, initWebGpu, webGpuAdapter } from './webgpu.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -34,13 +35,6 @@ function errMsg(e: unknown): string {
   return m.split('\n')[0]!.slice(0, 200);
 }
 
-/** Dawn needs the Vulkan loader on Linux; probing without it only prints a native warning. */
-function hasVulkanLoader(): boolean {
-  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
-    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib/x86_64-linux-gnu'];
-  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
-}
-
 async function tryBackend(name: BackendName): Promise<string> {
   switch (name) {
     case 'tensorflow-gpu': {
@@ -54,20 +48,7 @@ async function tryBackend(name: BackendName): Promise<string> {
       return 'tensorflow';
     }
     case 'webgpu': {
-      if (process.platform === 'linux' && !hasVulkanLoader()) throw new Error('no Vulkan loader (libvulkan.so.1) for Dawn');
-      const webgpu = require('webgpu') as { create: (o: string[]) => unknown; globals: Record<string, unknown> };
-      Object.assign(globalThis, webgpu.globals);
-      const gpu = webgpu.create([]) as { requestAdapter: () => Promise<unknown> };
-      const adapter = (await gpu.requestAdapter()) as { isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; description?: string } } | null;
-      if (!adapter) throw new Error('no WebGPU adapter');
-      const desc = `${adapter.info?.vendor ?? ''} ${adapter.info?.architecture ?? ''} ${adapter.info?.description ?? ''}`;
-      if (adapter.isFallbackAdapter || /swiftshader|llvmpipe|software/i.test(desc)) {
-        throw new Error(`only a software adapter (${desc.trim() || 'fallback'})`);
-      }
-      (globalThis as Record<string, unknown>).navigator ??= {};
-      Object.defineProperty((globalThis as unknown as { navigator: object }).navigator, 'gpu', { value: gpu, configurable: true });
-      require('@tensorflow/tfjs-backend-webgpu');
-      if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
+      await initWebGpu(); // src/webgpu.ts: adapter choice (MUCODEC_WEBGPU_ADAPTER), Node quirks, guards
       return 'webgpu';
     }
     case 'wasm': {
@@ -107,6 +88,8 @@ export async function initBackend(requested?: string, log?: (line: string) => vo
       if (log) {
         for (const s of skipped) log(`backend ${s.name}: skipped (${s.reason})`);
         log(`backend ${name}: chosen${name === 'wasm' ? ` (${wasmThreads() ?? 1} thread${wasmThreads() === 1 ? '' : 's'})` : ''}`);
+        const gpu = name === 'webgpu' ? webGpuAdapter() : null;
+        if (gpu) for (const l of describeAdapter(gpu)) log(l);
       }
       return current;
     } catch (e) {

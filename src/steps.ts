@@ -5,11 +5,32 @@
  * single synchronous stretch of minutes (a real-size DiT step on CPU) would hold back.
  */
 
+/**
+ * A read of device data to the host that a step generator needs before it can go on (`yield read` hands it to the
+ * driver; `read.value` holds the values afterwards). `drainStepsAsync` awaits `tensor.data()`: the only way to read
+ * a device backend (webgpu) in Node; `drainSteps` reads synchronously (`dataSync()`: what the wasm and cpu backends
+ * do today, same values). The tensor is the generator's: it stays alive until the driver has read it.
+ */
+export class HostRead {
+  private v: Float32Array | Int32Array | Uint8Array | null = null;
+  constructor(readonly tensor: { dataSync(): unknown; data(): Promise<unknown> }, readonly what: string) {}
+  get value(): Float32Array {
+    if (!this.v) throw new Error(`${this.what}: read before the driver fulfilled it (yield it first)`);
+    return this.v as Float32Array;
+  }
+  fulfilSync(): void { this.v = this.tensor.dataSync() as Float32Array; }
+  async fulfil(): Promise<void> { this.v = (await this.tensor.data()) as Float32Array; }
+}
+
+/** what step generators yield: a label for the unit of work just done, or a read the driver performs */
+export type Step = string | HostRead;
+
 /** Run a step generator to its end, synchronously. */
 export function drainSteps<Y, R>(gen: Generator<Y, R, void>): R {
   for (;;) {
     const r = gen.next();
     if (r.done) return r.value;
+    if (r.value instanceof HostRead) r.value.fulfilSync();
   }
 }
 
@@ -27,6 +48,7 @@ export async function drainStepsAsync<Y, R>(gen: Generator<Y, R, void>, between?
     for (;;) {
       const r = gen.next();
       if (r.done) return r.value;
+      if (r.value instanceof HostRead) { await r.value.fulfil(); continue; }
       await yieldToEventLoop();
       between?.();
     }

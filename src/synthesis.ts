@@ -12,13 +12,18 @@
  * vocoder in 1024-frame calls) and returns the samples that no later window can change; `finish()` returns
  * the rest. Memory is bounded by one window, whatever the song length.
  */
-import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop } from './steps.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { devicePath } from './device.js';
+import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop, type Step } from './steps.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { assertFinite, toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
 import type { NoiseSource } from './noise.js';
 import type { AutoencoderKL } from './vae/autoencoder.js';
 import type { Image } from './vae/tiled.js';
-import { vocoderChunkInferSteps, type HifiGanGenerator, linspace01 } from './vocoder/hifigan.js';
+import { cloneImage, disposeImage, hostImageSteps, onDevice, type AnyImage } from './vae/device_image.js';
+import { rowsTensor } from './vae/tiled.js';
+import { vocoderChunkInferSteps, linspace01 } from './vocoder/chunk_infer.js';
+import type { HifiGanGenerator } from './vocoder/hifigan.js';
 
 export interface WindowSamples {
   /** int(duration · sample_rate): each window's audio is cut to this length */
@@ -113,10 +118,13 @@ export interface WindowTaps {
   wav?: (window: number, wav: { data: Float32Array; shape: [number, number] }) => void;
 }
 
-/** One window's mel rows (2B rows of (frames, mel_bins) log mel, NHWC images with C = 1), cut to its window. */
+/**
+ * One window's mel rows (2B rows of (frames, mel_bins) log mel, NHWC images with C = 1), cut to its window: host
+ * images, or on the device path device images (owned by the window: vocodeMels frees them).
+ */
 export interface MelWindow {
   index: number;
-  rows: Image[];
+  rows: AnyImage[];
 }
 
 /**
@@ -161,7 +169,7 @@ export class LatentsToAudio {
   }
 
   /** decodeMels as a step generator (a yield after every VAE decoder block) */
-  *decodeMelsSteps(latent: HostTensor): Generator<string, MelWindow, void> {
+  *decodeMelsSteps(latent: HostTensor): Generator<Step, MelWindow, void> {
     if (latent.shape.length !== 4 || latent.shape[1]! % 2) throw new Error(`latents_to_audio: window must be (B, 2·C, T, F), got ${shapeStr(latent.shape)}`);
     const [B, C, T0, F] = latent.shape as [number, number, number, number];
     const index = this.melIndex;
@@ -170,7 +178,9 @@ export class LatentsToAudio {
     if (T <= 0) throw new Error(`latents_to_audio: window ${index} has ${T0} frames, first_latent_length is ${cut}`);
     const src = toFloat32(latent);
     const half = C / 2;
-    const rows: Image[] = [];
+    const rows: AnyImage[] = [];
+    const device = devicePath();
+    let done = false;
     try {
       for (let b = 0; b < B; b++) {
         for (let s = 0; s < 2; s++) {
@@ -179,15 +189,28 @@ export class LatentsToAudio {
             const from = ((b * C + s * half + c) * T0 + cut) * F;
             z.set(src.subarray(from, from + T * F), c * T * F);
           }
-          yield* this.vae.decodeSteps({ dtype: 'float32', shape: [1, half, T, F], data: z }, undefined, (_b, m) => {
-            assertFinite(m.data, `the VAE decoder produced non-finite mel in window ${index + 1} (${s ? 'right' : 'left'} channel${B > 1 ? ` of batch row ${b}` : ''})`);
-            this.taps.mel?.(index, rows.length, m);
-            rows.push(m);
+          const zrow: HostTensor = { dtype: 'float32', shape: [1, half, T, F], data: z };
+          if (!device) {
+            yield* this.vae.decodeSteps(zrow, undefined, (_b, m) => {
+              assertFinite(m.data, `the VAE decoder produced non-finite mel in window ${index + 1} (${s ? 'right' : 'left'} channel${B > 1 ? ` of batch row ${b}` : ''})`);
+              this.taps.mel?.(index, rows.length, m);
+              rows.push(m);
+            });
+            continue;
+          }
+          // device path: the row's mel stays on the device (read back only for a tap; a non-finite mel is caught in
+          // the vocoder's audio below, which it turns non-finite)
+          const taps = this.taps;
+          yield* this.vae.decodeImagesSteps(zrow, true, function* (_b, m) {
+            if (taps.mel) taps.mel(index, rows.length, yield* hostImageSteps(m, 'window mel'));
+            rows.push(onDevice(m) ? cloneImage(m) : m);
           });
         }
       }
+      done = true;
     } finally {
       if (this.residency === 'alternate') this.vae.dispose();
+      if (!done) for (const m of rows) disposeImage(m);
     }
     this.melIndex++;
     return { index, rows };
@@ -202,7 +225,7 @@ export class LatentsToAudio {
   }
 
   /** vocodeMels as a step generator (a yield after every vocoder ResBlock) */
-  *vocodeMelsSteps(mels: MelWindow): Generator<string, Float32Array[], void> {
+  *vocodeMelsSteps(mels: MelWindow): Generator<Step, Float32Array[], void> {
     const rows = mels.rows;
     let wav: { data: Float32Array; shape: [number, number] };
     try {
@@ -210,13 +233,18 @@ export class LatentsToAudio {
       if (rows.some((m) => m.h !== F || m.w !== nm || m.c !== 1)) throw new Error('latents_to_audio: the mel rows of a window differ in shape');
       // (frames, mel_bins, 1) row-major is already the NWC (1, frames, mel_bins) the vocoder takes
       wav = yield* vocoderChunkInferSteps(this.vocoder, (f0, f1) => {
-        if (R === 1) return rows[0]!.data.subarray(f0 * nm, f1 * nm);
+        if (rows.some(onDevice)) {
+          return tf.tidy(() => tf.stack(rows.map((m) => tf.reshape(rowsTensor(m, f0, f1), [f1 - f0, nm]))) as tf.Tensor3D);
+        }
+        const host = rows as Image[];
+        if (R === 1) return host[0]!.data.subarray(f0 * nm, f1 * nm);
         const out = new Float32Array(R * (f1 - f0) * nm);
-        rows.forEach((m, r) => out.set(m.data.subarray(f0 * nm, f1 * nm), r * (f1 - f0) * nm));
+        host.forEach((m, r) => out.set(m.data.subarray(f0 * nm, f1 * nm), r * (f1 - f0) * nm));
         return out;
       }, R, F);
     } finally {
       if (this.residency === 'alternate') this.vocoder.release();
+      for (const m of rows) disposeImage(m);
     }
     assertFinite(wav.data, `the vocoder produced non-finite audio in window ${mels.index + 1}`);
     const n = wav.shape[1];
@@ -280,6 +308,18 @@ export function latentsToAudio(
   return concatRows(pieces);
 }
 
+/** latentsToAudio through pushAsync: the form that also runs on a device backend (webgpu reads asynchronously) */
+export async function latentsToAudioAsync(
+  vae: AutoencoderKL, vocoder: HifiGanGenerator, latents: HostTensor[],
+  opts: LatentsToAudioOptions & { residency?: 'alternate' | 'both' } = {}, taps: WindowTaps = {},
+): Promise<HostTensor> {
+  const s = new LatentsToAudio(vae, vocoder, opts, taps);
+  const pieces: Float32Array[][] = [];
+  for (const l of latents) pieces.push(await s.pushAsync(l));
+  pieces.push(s.finish());
+  return concatRows(pieces);
+}
+
 /**
  * code2sound's prompt branch after the prompt audio has been cut: (rows, N) 48 kHz audio (rows = 2: L, R)
  * → TT:wav_to_fbank2 (TacotronSTFT log mel, (rows, frames, 256)) → unsqueeze(1) → each row encoded alone
@@ -295,7 +335,7 @@ export function encodePromptLatent(
 /** encodePromptLatent as a step generator (a yield after every VAE encoder block) */
 export function* encodePromptLatentSteps(
   vae: AutoencoderKL, stft: TacotronSTFT, wav: Float32Array, rows: number, noise: NoiseSource | null,
-): Generator<string, HostTensor, void> {
+): Generator<Step, HostTensor, void> {
   if (rows % 2) throw new Error(`prompt latent: ${rows} audio rows cannot pair into stereo latents`);
   const { fbank, frames } = wavToFbank2(wav, rows, stft);
   const r = yield* vae.encodeSteps({ dtype: 'float32', shape: [rows, 1, frames, stft.cfg.n_mel_channels], data: fbank }, noise);

@@ -7,9 +7,9 @@ import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
 import { WindowCrossFader, concatRows, windowSamples } from '../src/synthesis.js';
 import { planCode2Sound } from '../src/decoder.js';
-import {
-  BandedConv1d, ChunkStitcher, ConvTranspose1dPolyphase, HifiGanGenerator, linspace01, vocoderChunks,
-} from '../src/vocoder/hifigan.js';
+import { ChunkStitcher, linspace01, vocoderChunks } from '../src/vocoder/chunk_infer.js';
+import { BandedConv1d, ConvTranspose1dPolyphase } from '../src/vocoder/conv.js';
+import { HifiGanGenerator } from '../src/vocoder/hifigan.js';
 import { fixtureDir } from './parity-helper.js';
 
 function rand(n: number, seed: number): Float32Array {
@@ -168,7 +168,7 @@ describe('HiFi-GAN generator', () => {
   });
 
   it('vocoder_chunk_infer from one whole-mel call + chunk edges equals calling every chunk (batched rows, short last chunk)', async () => {
-    const { vocoderChunkInfer } = await import('../src/vocoder/hifigan.js');
+    const { vocoderChunkInfer } = await import('../src/vocoder/chunk_infer.js');
     const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
     const gen = new HifiGanGenerator(await c.weights(), c.json.config as never);
     expect(gen.receptiveFrames()).toBe(24);

@@ -246,7 +246,9 @@ export class RVQ {
       const [B, n, T] = c.shape as [number, number, number];
       if (n > this.quantizers.length) throw new Error(`rvq: codes ${shapeStr(c.shape)} have ${n} codebooks, model has ${this.quantizers.length}`);
       const N = this.config.codebook_size;
-      const flat = c.dataSync();
+      // host codes are checked where they are (no read back of the tensor just made from them; a device backend
+      // cannot read synchronously); a tensor argument is read (host backends)
+      const flat = codes instanceof tf.Tensor ? c.dataSync() : codes.data;
       for (let i = 0; i < flat.length; i++) {
         const v = flat[i]!;
         if (!(v >= 0 && v < N)) throw new Error(`rvq: code ${v} at index ${i} is outside [0, ${N})`);

@@ -1,9 +1,11 @@
 /**
  * AudioLDM 48 kHz first-stage model (MuCodec tools/get_melvaehifigan48k.py: Encoder, Decoder, AutoencoderKL,
  * DiagonalGaussianDistribution). Mel images are (B, 1, frames, 256) NCHW at the boundaries (H = time,
- * W = mel bins); inside, one sample at a time as a host NHWC Image with row-banded convs (./tiled.ts).
+ * W = mel bins); inside, one sample at a time as a host NHWC Image with row-banded convs (./tiled.ts), or on the
+ * device path (src/device.ts) as a DeviceImage whose bands stay on the device until the stage's result is read.
  */
-import { drainSteps } from '../steps.js';
+import { devicePath } from '../device.js';
+import { drainSteps, type Step } from '../steps.js';
 import { Conv2d } from '../../layers/conv.js';
 import { numel, shapeStr, toFloat32, type HostTensor } from '../hosttensor.js';
 import type { NoiseSource } from '../noise.js';
@@ -12,6 +14,7 @@ import { AttnBlock, conv2d, GroupNormParams, ResnetBlock } from './blocks.js';
 import {
   conv1x1, conv3x3, downsample, imageFromNCHW, imagesToNCHW, normSwish, upsample, type Image, type TileOptions,
 } from './tiled.js';
+import { cloneImage, deviceImage, disposeImage, hostImageSteps, onDevice, type AnyImage } from './device_image.js';
 
 /** ddconfig of GM:build_pretrained_models (upstream names) */
 export interface DdConfig {
@@ -88,31 +91,37 @@ export class Encoder {
   }
 
   /** one sample (H = frames, W = mel bins, C = in_channels) → (H/8, W/8, 2·z_channels); `mid` gets the mid-block output */
-  apply(x: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Image {
+  apply<I extends AnyImage>(x: I, o: TileOptions = {}, taps?: { mid?: (h: I) => void }): I {
     return drainSteps(this.applySteps(x, o, taps));
   }
 
-  /** apply as a step generator: one yield after every block (src/steps.ts; the images between blocks are host arrays) */
-  *applySteps(x: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Generator<string, Image, void> {
+  /**
+   * apply as a step generator: one yield after every block (src/steps.ts). The images between blocks are host
+   * arrays, or device images (freed as soon as the next block has run, and when the generator is closed early).
+   */
+  *applySteps<I extends AnyImage>(x: I, o: TileOptions = {}, taps?: { mid?: (h: I) => void }): Generator<string, I, void> {
     let h = conv3x3(x, this.convIn, o);
-    for (let i = 0; i < this.down.length; i++) {
-      const lvl = this.down[i]!;
-      for (let j = 0; j < lvl.block.length; j++) {
-        h = lvl.block[j]!.apply(h, o);
-        yield `down.${i}.block.${j}`;
-      }
-      if (lvl.downsample) h = downsample(h, lvl.downsample, o);
-    }
-    h = this.mid1.apply(h, o);
-    yield 'mid.block_1';
-    h = this.midAttn.apply(h, o);
-    yield 'mid.attn_1';
-    h = this.mid2.apply(h, o);
-    taps?.mid?.(h);
-    const a = this.normOut.affine(h);
+    const next = (y: I): void => { disposeImage(h); h = y; };
     try {
-      return conv3x3(h, this.convOut, { ...o, pre: (t) => normSwish(t, a) });
-    } finally { a.dispose(); }
+      for (let i = 0; i < this.down.length; i++) {
+        const lvl = this.down[i]!;
+        for (let j = 0; j < lvl.block.length; j++) {
+          next(lvl.block[j]!.apply(h, o));
+          yield `down.${i}.block.${j}`;
+        }
+        if (lvl.downsample) next(downsample(h, lvl.downsample, o));
+      }
+      next(this.mid1.apply(h, o));
+      yield 'mid.block_1';
+      next(this.midAttn.apply(h, o));
+      yield 'mid.attn_1';
+      next(this.mid2.apply(h, o));
+      taps?.mid?.(h);
+      const a = this.normOut.affine(h);
+      try {
+        return conv3x3(h, this.convOut, { ...o, pre: (t) => normSwish(t, a) });
+      } finally { a.dispose(); }
+    } finally { disposeImage(h); }
   }
 
   dispose(): void {
@@ -158,32 +167,35 @@ export class Decoder {
   }
 
   /** one sample (T, W_z, z_channels) → (T·2^(L−1), W_z·2^(L−1), out_ch) */
-  apply(z: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Image {
+  apply<I extends AnyImage>(z: I, o: TileOptions = {}, taps?: { mid?: (h: I) => void }): I {
     return drainSteps(this.applySteps(z, o, taps));
   }
 
-  /** apply as a step generator: one yield after every block (src/steps.ts; the images between blocks are host arrays) */
-  *applySteps(z: Image, o: TileOptions = {}, taps?: { mid?: (h: Image) => void }): Generator<string, Image, void> {
+  /** apply as a step generator: one yield after every block (src/steps.ts; images between blocks as in Encoder) */
+  *applySteps<I extends AnyImage>(z: I, o: TileOptions = {}, taps?: { mid?: (h: I) => void }): Generator<string, I, void> {
     let h = conv3x3(z, this.convIn, o);
-    h = this.mid1.apply(h, o);
-    yield 'mid.block_1';
-    h = this.midAttn.apply(h, o);
-    yield 'mid.attn_1';
-    h = this.mid2.apply(h, o);
-    taps?.mid?.(h);
-    yield 'mid.block_2';
-    for (let i = this.up.length - 1; i >= 0; i--) {
-      const lvl = this.up[i]!;
-      for (let j = 0; j < lvl.block.length; j++) {
-        h = lvl.block[j]!.apply(h, o);
-        yield `up.${i}.block.${j}`;
-      }
-      if (lvl.upsample) h = upsample(h, lvl.upsample, o);
-    }
-    const a = this.normOut.affine(h);
+    const next = (y: I): void => { disposeImage(h); h = y; };
     try {
-      return conv3x3(h, this.convOut, { ...o, pre: (t) => normSwish(t, a) });
-    } finally { a.dispose(); }
+      next(this.mid1.apply(h, o));
+      yield 'mid.block_1';
+      next(this.midAttn.apply(h, o));
+      yield 'mid.attn_1';
+      next(this.mid2.apply(h, o));
+      taps?.mid?.(h);
+      yield 'mid.block_2';
+      for (let i = this.up.length - 1; i >= 0; i--) {
+        const lvl = this.up[i]!;
+        for (let j = 0; j < lvl.block.length; j++) {
+          next(lvl.block[j]!.apply(h, o));
+          yield `up.${i}.block.${j}`;
+        }
+        if (lvl.upsample) next(upsample(h, lvl.upsample, o));
+      }
+      const a = this.normOut.affine(h);
+      try {
+        return conv3x3(h, this.convOut, { ...o, pre: (t) => normSwish(t, a) });
+      } finally { a.dispose(); }
+    } finally { disposeImage(h); }
   }
 
   dispose(): void {
@@ -256,8 +268,11 @@ export class AutoencoderKL {
     return drainSteps(this.encodeSteps(mel, noise, taps));
   }
 
-  /** encode as a step generator: one yield after every encoder block of every row (src/steps.ts) */
-  *encodeSteps(mel: HostTensor, noise: NoiseSource | null, taps?: { mid?: (b: number, h: Image) => void; moments?: (b: number, m: Image) => void }): Generator<string, EncodeResult, void> {
+  /**
+   * encode as a step generator: one yield after every encoder block of every row (src/steps.ts). On the device path
+   * the row stays on the device through the encoder; its moments (and the tapped images) are read back once per row.
+   */
+  *encodeSteps(mel: HostTensor, noise: NoiseSource | null, taps?: { mid?: (b: number, h: Image) => void; moments?: (b: number, m: Image) => void }): Generator<Step, EncodeResult, void> {
     const [B, cin, F, M] = mel.shape as [number, number, number, number];
     if (mel.shape.length !== 4 || cin !== this.cfg.ddconfig.in_channels) throw new Error(`vae.encode: mel must be (B, ${this.cfg.ddconfig.in_channels}, frames, mel_bins), got ${shapeStr(mel.shape)}`);
     const enc = this.encoder;
@@ -267,9 +282,8 @@ export class AutoencoderKL {
     let zs: Float32Array | null = null, means: Float32Array | null = null, logvars: Float32Array | null = null;
     let T = 0, W = 0;
     for (let b = 0; b < B; b++) {
-      const img = imageFromNCHW(x, [B, cin, F, M], b);
-      const h = yield* enc.applySteps(img, this.tile, { mid: (m) => taps?.mid?.(b, m) });
-      const moments = conv1x1(h, this.quantConv!, this.tile);
+      const host = imageFromNCHW(x, [B, cin, F, M], b);
+      const moments = yield* this.encodeRowSteps(devicePath() ? deviceImage(host) : host, b, taps);
       taps?.moments?.(b, moments);
       T = moments.h; W = moments.w;
       const per = e * T * W;
@@ -297,6 +311,20 @@ export class AutoencoderKL {
     return { z: hostF32(shape, zs!), mean: hostF32(shape, means!), logvar: hostF32(shape, logvars!) };
   }
 
+  /** one row through the encoder and quant_conv → its moments on the host (a device row: read back here, once) */
+  private *encodeRowSteps(img: AnyImage, b: number, taps?: { mid?: (b: number, h: Image) => void }): Generator<Step, Image, void> {
+    let mid: AnyImage | null = null;
+    let h: AnyImage | null = null, moments: AnyImage | null = null;
+    try {
+      h = yield* this.encoder.applySteps(img, this.tile, { mid: (m) => { mid = onDevice(m) ? cloneImage(m) : m; } });
+      if (mid && taps?.mid) taps.mid(b, yield* hostImageSteps(mid, 'vae.encode mid'));
+      moments = conv1x1(h, this.quantConv!, this.tile);
+      return yield* hostImageSteps(moments, 'vae.encode moments');
+    } finally {
+      for (const t of [img, mid, h, moments]) if (t) disposeImage(t);
+    }
+  }
+
   /**
    * decode_first_stage: z·(1/scale_factor) (the reciprocal as a double, rounded to float32 like a tensor ×
    * Python-float product) → post_quant_conv → decoder. (B, embed_dim, T, W) → (B, out_ch, 8T, 8W) log mel.
@@ -313,29 +341,59 @@ export class AutoencoderKL {
     return drainSteps(this.decodeSteps(z, taps, onRow));
   }
 
-  /** decode as a step generator: one yield after every decoder block of every row (src/steps.ts) */
+  /**
+   * decode as a step generator: one yield after every decoder block of every row (src/steps.ts). On the device path
+   * each row stays on the device through the decoder and its mel (and any tapped image) is read back once.
+   */
   *decodeSteps(
     z: HostTensor,
     taps?: { postQuant?: (b: number, x: Image) => void; mid?: (b: number, h: Image) => void },
     onRow?: (b: number, mel: Image) => void,
-  ): Generator<string, HostTensor | null, void> {
+  ): Generator<Step, HostTensor | null, void> {
+    const rows: Image[] = [];
+    yield* this.decodeImagesSteps(z, devicePath(), function* (b, mel, tapped) {
+      const host = yield* hostImageSteps(mel, 'vae.decode mel');
+      if (tapped.postQuant && taps?.postQuant) taps.postQuant(b, yield* hostImageSteps(tapped.postQuant, 'vae.decode post_quant'));
+      if (tapped.mid && taps?.mid) taps.mid(b, yield* hostImageSteps(tapped.mid, 'vae.decode mid'));
+      if (onRow) onRow(b, host); else rows.push(host);
+    }, !!taps);
+    if (onRow) return null;
+    const r = imagesToNCHW(rows);
+    return hostF32(r.shape, r.data);
+  }
+
+  /**
+   * decode_first_stage per row, each row's mel handed to `row` (a step generator, run before the next row) as a host
+   * image or, with `device`, a device image that `row` must not keep (it is freed after it returns); `tap`: hand it
+   * the post_quant and mid images of the row too.
+   */
+  *decodeImagesSteps(
+    z: HostTensor, device: boolean,
+    row: (b: number, mel: AnyImage, tapped: { postQuant?: AnyImage; mid?: AnyImage }) => Generator<Step, void, void>, tap = false,
+  ): Generator<Step, void, void> {
     const [B, e, T, W] = z.shape as [number, number, number, number];
     if (z.shape.length !== 4 || e !== this.cfg.embed_dim) throw new Error(`vae.decode: z must be (B, ${this.cfg.embed_dim}, T, W), got ${shapeStr(z.shape)}`);
     const dec = this.decoder;
     const inv = Math.fround(1.0 / this.scaleFactor);
     const zf = toFloat32(z);
-    const rows: Image[] = [];
     for (let b = 0; b < B; b++) {
       const img = imageFromNCHW(zf, [B, e, T, W], b);
       for (let i = 0; i < img.data.length; i++) img.data[i] = Math.fround(inv * img.data[i]!);
-      const pq = conv1x1(img, this.postQuantConv!, this.tile);
-      taps?.postQuant?.(b, pq);
-      const mel = yield* dec.applySteps(pq, this.tile, { mid: (h) => taps?.mid?.(b, h) });
-      if (onRow) onRow(b, mel); else rows.push(mel);
+      const held: AnyImage[] = [];
+      const keep = (x: AnyImage): AnyImage => { const k = onDevice(x) ? cloneImage(x) : x; held.push(k); return k; };
+      try {
+        const zin = device ? deviceImage(img) : img;
+        held.push(zin);
+        const pq = conv1x1(zin, this.postQuantConv!, this.tile);
+        held.push(pq);
+        let mid: AnyImage | undefined;
+        const mel = yield* dec.applySteps(pq, this.tile, tap ? { mid: (h) => { mid = keep(h); } } : undefined);
+        held.push(mel);
+        yield* row(b, mel, tap ? { postQuant: pq, mid } : {});
+      } finally {
+        for (const x of held) disposeImage(x);
+      }
     }
-    if (onRow) return null;
-    const r = imagesToNCHW(rows);
-    return hostF32(r.shape, r.data);
   }
 
   dispose(): void {

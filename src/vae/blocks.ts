@@ -1,14 +1,16 @@
 /**
  * AudioLDM VAE building blocks (MuCodec tools/get_melvaehifigan48k.py: ResnetBlock, AttnBlock, Normalize,
- * nonlinearity) on host-resident images with row-banded convolutions (./tiled.ts).
+ * nonlinearity) on host-resident images with row-banded convolutions (./tiled.ts), or on device images (the same
+ * bands kept on the device). A block returns a new image; its input stays the caller's.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import { affineSwish } from '../simd/swish.js';
 import {
-  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type Image, type TileOptions,
+  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type TileOptions,
 } from './tiled.js';
+import { disposeImage, onDevice, type AnyImage } from './device_image.js';
 import { wasmBackend } from '../simd/heap.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 
@@ -23,7 +25,7 @@ export class GroupNormParams {
     this.gamma = Float32Array.from(p.f32(`${name}.weight`, [channels]));
     this.beta = Float32Array.from(p.f32(`${name}.bias`, [channels]));
   }
-  affine(x: Image) {
+  affine(x: AnyImage) {
     return groupNormAffine(x, GN_GROUPS, GN_EPS, this.gamma, this.beta);
   }
 }
@@ -56,10 +58,10 @@ export class ResnetBlock {
     this.ninShortcut = inChannels !== outChannels ? conv2d(p, 'nin_shortcut', inChannels, outChannels, 1) : null;
   }
 
-  apply(x: Image, o: TileOptions = {}): Image {
+  apply<I extends AnyImage>(x: I, o: TileOptions = {}): I {
     if (x.c !== this.inChannels) throw new Error(`ResnetBlock: input has ${x.c} channels, expected ${this.inChannels}`);
     const a1 = this.norm1.affine(x);
-    let h: Image;
+    let h: I;
     try {
       h = conv3x3(x, this.conv1, { ...o, pre: (t) => normSwish(t, a1) });
     } finally { a1.dispose(); }
@@ -77,7 +79,7 @@ export class ResnetBlock {
           return s;
         },
       });
-    } finally { a2.dispose(); }
+    } finally { a2.dispose(); disposeImage(h); }
   }
 
   dispose(): void {
@@ -108,7 +110,7 @@ export class AttnBlock {
     this.projOut = conv2d(p, 'proj_out', channels, channels, 1);
   }
 
-  apply(x: Image, o: TileOptions = {}): Image {
+  apply<I extends AnyImage>(x: I, o: TileOptions = {}): I {
     const c = this.channels;
     if (x.c !== c) throw new Error(`AttnBlock: input has ${x.c} channels, expected ${c}`);
     const n = x.h * x.w;
@@ -125,7 +127,9 @@ export class AttnBlock {
     } finally { a.dispose(); }
     const scale = c ** -0.5; // int(c) ** (-0.5)
     const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor((64 * 1024 * 1024) / (4 * n))));
-    const out = uninitF32(n * c); // every query chunk is written
+    const dev = onDevice(x);
+    const out = dev ? null : uninitF32(n * c); // every query chunk is written (host path)
+    const parts: tf.Tensor2D[] = []; // device path: the query chunks, joined into one band at the end
     let stats: ChannelStats | null = null;
     try {
       // the score scale is applied to q once (q·s)·k instead of to every score (q·k)·s: same up to float rounding
@@ -140,15 +144,27 @@ export class AttnBlock {
           const y = tf.tidy(() => {
             const w = tf.softmax(tf.matMul(tf.slice(q, [i0, 0], [rows, c]), kT));
             const h = tf.add(tf.matMul(tf.matMul(w, v), wp), this.projOut.bias!);
-            return tf.add(tf.tensor2d(x.data.subarray(i0 * c, (i0 + rows) * c), [rows, c]), h);
+            const xr = onDevice(x)
+              ? tf.slice(tf.reshape(imageTensor(x), [n, c]), [i0, 0], [rows, c])
+              : tf.tensor2d(x.data.subarray(i0 * c, (i0 + rows) * c), [rows, c]);
+            return tf.add(xr, h) as tf.Tensor2D;
           });
+          if (dev) { parts.push(y); continue; }
           if (c % 32 === 0 && wasmBackend()) stats = combineStats(stats, channelStats(y));
-          download(y, out, i0 * c);
+          download(y, out!, i0 * c);
           y.dispose();
         }
       } finally { wp.dispose(); }
+    } catch (e) {
+      for (const p of parts) p.dispose();
+      throw e;
     } finally { q.dispose(); kT.dispose(); v.dispose(); }
-    return stats ? { h: x.h, w: x.w, c, data: out, stats } : { h: x.h, w: x.w, c, data: out };
+    if (dev) {
+      const t = tf.tidy(() => tf.reshape(parts.length === 1 ? parts[0]! : tf.concat(parts, 0), [1, x.h, x.w, c]) as tf.Tensor4D);
+      for (const p of parts) p.dispose();
+      return { h: x.h, w: x.w, c, bands: [{ r0: 0, r1: x.h, t }] } as AnyImage as I;
+    }
+    return (stats ? { h: x.h, w: x.w, c, data: out!, stats } : { h: x.h, w: x.w, c, data: out! }) as AnyImage as I;
   }
 
   dispose(): void {

@@ -14,6 +14,10 @@
  *    and travel with the image (`Image.stats`), so GroupNorm needs no host pass;
  *  - GroupNorm's affine + swish is one SIMD pass over the band;
  *  - bands are downloaded straight from the heap into the host image (one copy).
+ *
+ * On the device path (src/device.ts: webgpu) the same band loops run on a `DeviceImage`: the bands stay on the
+ * device as tensors (each under the adapter's binding limit), GroupNorm's statistics are reduced on the device, and
+ * nothing is read back inside the VAE.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
@@ -22,6 +26,8 @@ import { offsetOf, wasmBackend } from '../simd/heap.js';
 import { Winograd3x3, winogradAvailable } from '../simd/winograd.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 import { affineSwish } from '../simd/swish.js';
+import { bindingLimit } from '../device.js';
+import { groupNormAffineDevice, onDevice, type AnyImage, type DeviceBand } from './device_image.js';
 
 /** One sample, channels-last (H, W, C) row-major. */
 export interface Image {
@@ -69,12 +75,21 @@ export function imagesToNCHW(imgs: Image[]): { data: Float32Array; shape: [numbe
 }
 
 /** rows [r0, r1) of an image as a (1, r1−r0, W, C) tensor (a copy into the backend) */
-export function rowsTensor(x: Image, r0: number, r1: number): tf.Tensor4D {
+export function rowsTensor(x: AnyImage, r0: number, r1: number): tf.Tensor4D {
+  if (onDevice(x)) {
+    // slices of the bands that overlap [r0, r1), joined (a band seam inside the range: two slices)
+    const parts = x.bands.filter((b) => b.r1 > r0 && b.r0 < r1).map((b) => {
+      const a = Math.max(r0, b.r0), e = Math.min(r1, b.r1);
+      return tf.slice(b.t, [0, a - b.r0, 0, 0], [1, e - a, x.w, x.c]);
+    });
+    if (!parts.length) throw new Error(`image rows [${r0}, ${r1}) are outside its ${x.h} rows`);
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
+  }
   const stride = x.w * x.c;
   return tf.tensor4d(x.data.subarray(r0 * stride, r1 * stride), [1, r1 - r0, x.w, x.c]);
 }
 
-export function imageTensor(x: Image): tf.Tensor4D {
+export function imageTensor(x: AnyImage): tf.Tensor4D {
   return rowsTensor(x, 0, x.h);
 }
 
@@ -91,22 +106,44 @@ const DEFAULT_TILE_BYTES = 32 * 1024 * 1024;
 
 function bandRows(hOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number; wide?: boolean }): number {
   if (o.tileRows) return Math.max(1, Math.min(hOut, o.tileRows));
-  const budget = o.tileBytes ?? (o.wide ? WINOGRAD_TILE_BYTES : DEFAULT_TILE_BYTES);
+  const budget = Math.min(o.tileBytes ?? (o.wide ? WINOGRAD_TILE_BYTES : DEFAULT_TILE_BYTES), bindingLimit() / 4);
   const rows = Math.max(1, Math.min(hOut, Math.floor(budget / Math.max(1, bytesPerOutRow))));
   const al = o.align ?? 1; // a multiple of the Winograd tile height, so bands do not split tiles
   return rows < hOut && rows >= al ? rows - (rows % al) : rows;
 }
 
+/** a (1, r1−r0, wOut, cOut) band result checked against what it should be */
+function checkBand(t: tf.Tensor4D, r0: number, r1: number, wOut: number, cOut: number): void {
+  if (t.shape[1] !== r1 - r0 || t.shape[2] !== wOut || t.shape[3] !== cOut) {
+    throw new Error(`band [${r0}, ${r1}) produced shape (${t.shape.join(', ')}), expected (1, ${r1 - r0}, ${wOut}, ${cOut})`);
+  }
+}
+
 /**
  * Run `band(r0, r1)` (returning a (1, r1−r0, wOut, cOut) tensor, created inside a tidy by this runner) over
- * bands of output rows and assemble the host result.
+ * bands of output rows and assemble the host result (`device`: keep the bands on the device as a DeviceImage).
  */
 export function runBands(
   hOut: number, wOut: number, cOut: number, bytesPerOutRow: number, o: TileOptions & { align?: number; wide?: boolean },
-  band: (r0: number, r1: number) => tf.Tensor4D,
-): Image {
-  const out = uninitF32(hOut * wOut * cOut); // every band is written
+  band: (r0: number, r1: number) => tf.Tensor4D, device = false,
+): AnyImage {
   const rows = bandRows(hOut, bytesPerOutRow, o);
+  if (device) {
+    const bands: DeviceBand[] = [];
+    try {
+      for (let r0 = 0; r0 < hOut; r0 += rows) {
+        const r1 = Math.min(hOut, r0 + rows);
+        const t = tf.tidy(() => band(r0, r1));
+        bands.push({ r0, r1, t });
+        checkBand(t, r0, r1, wOut, cOut);
+      }
+    } catch (e) {
+      for (const b of bands) b.t.dispose();
+      throw e;
+    }
+    return { h: hOut, w: wOut, c: cOut, bands };
+  }
+  const out = uninitF32(hOut * wOut * cOut); // every band is written
   const stride = wOut * cOut;
   // GroupNorm statistics of the result, gathered per band while it is in the backend (≥ 32 channels: normalisable)
   const wantStats = cOut % 32 === 0 && wasmBackend() !== null;
@@ -115,9 +152,7 @@ export function runBands(
     const r1 = Math.min(hOut, r0 + rows);
     const t = tf.tidy(() => band(r0, r1));
     try {
-      if (t.shape[1] !== r1 - r0 || t.shape[2] !== wOut || t.shape[3] !== cOut) {
-        throw new Error(`band [${r0}, ${r1}) produced shape (${t.shape.join(', ')}), expected (1, ${r1 - r0}, ${wOut}, ${cOut})`);
-      }
+      checkBand(t, r0, r1, wOut, cOut);
       if (wantStats) stats = combineStats(stats, channelStats(t));
       download(t, out, r0 * stride);
     } finally {
@@ -161,10 +196,11 @@ export interface ChannelAffine {
  * affine parameters into y = x·scale_c + shift_c, scale_c = γ_c·rstd_g, shift_c = β_c − mean_g·scale_c
  * (ATen group_norm_kernel's ApplyScaleBias form).
  */
-export function groupNormAffine(x: Image, groups: number, eps: number, gamma: Float32Array, beta: Float32Array): ChannelAffine {
+export function groupNormAffine(x: AnyImage, groups: number, eps: number, gamma: Float32Array, beta: Float32Array): ChannelAffine {
   const c = x.c;
   if (c % groups) throw new Error(`GroupNorm: ${c} channels are not divisible into ${groups} groups`);
   if (gamma.length !== c || beta.length !== c) throw new Error(`GroupNorm: affine parameters have ${gamma.length} values for ${c} channels`);
+  if (onDevice(x)) return groupNormAffineDevice(x, groups, eps, gamma, beta);
   const cg = c / groups;
   const n = x.h * x.w;
   const count = n * cg;
@@ -223,10 +259,10 @@ function convValid(x: tf.Tensor4D, conv: Conv2d, stride: number): tf.Tensor4D {
  * 3×3 conv, stride 1, zero padding 1 (nn.Conv2d(k=3, p=1)), over row bands. `pre` transforms the input
  * rows before the zero padding (GroupNorm + swish in ResnetBlock), `residual(r0, r1)` is added to the band.
  */
-export function conv3x3(
-  x: Image, conv: Conv2d,
+export function conv3x3<I extends AnyImage>(
+  x: I, conv: Conv2d,
   opts: TileOptions & { pre?: (t: tf.Tensor4D) => tf.Tensor4D; residual?: (r0: number, r1: number) => tf.Tensor4D } = {},
-): Image {
+): I {
   const cOut = conv.outChannels;
   checkConv(conv, x.c, 3, 'conv3x3');
   const wino = winogradOf(conv, opts, x.h, x.w);
@@ -246,24 +282,24 @@ export function conv3x3(
       let y = convValid(t, conv, 1);
       if (opts.residual) y = tf.add(y, opts.residual(r0, r1));
       return y;
-    });
+    }, onDevice(x)) as I;
   } finally {
     if (U?.fresh) for (const u of U.U) u.dispose();
   }
 }
 
 /** 1×1 conv over row bands (q/k/v/proj_out, nin_shortcut, quant convs) */
-export function conv1x1(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+export function conv1x1<I extends AnyImage>(x: I, conv: Conv2d, opts: TileOptions = {}): I {
   checkConv(conv, x.c, 1, 'conv1x1');
   return runBands(x.h, x.w, conv.outChannels, x.w * Math.max(x.c, conv.outChannels) * 4, opts,
-    (r0, r1) => convValid(rowsTensor(x, r0, r1), conv, 1));
+    (r0, r1) => convValid(rowsTensor(x, r0, r1), conv, 1), onDevice(x)) as I;
 }
 
 /**
  * GM:Downsample: F.pad(x, (0, 1, 0, 1)) (one zero column right, one zero row bottom), then 3×3 conv
  * stride 2 padding 0 → floor(H/2) × floor(W/2).
  */
-export function downsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+export function downsample<I extends AnyImage>(x: I, conv: Conv2d, opts: TileOptions = {}): I {
   checkConv(conv, x.c, 3, 'downsample');
   const hOut = Math.floor((x.h + 1 - 3) / 2) + 1;
   const wOut = Math.floor((x.w + 1 - 3) / 2) + 1;
@@ -272,14 +308,14 @@ export function downsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Imag
     const b = Math.min(x.h, want);
     const t = tf.pad(rowsTensor(x, a, b), [[0, 0], [0, want - b], [0, 1], [0, 0]]);
     return convValid(t, conv, 2);
-  });
+  }, onDevice(x)) as I;
 }
 
 /**
  * GM:Upsample: F.interpolate(scale_factor=2, mode='nearest') (out[i] = in[floor(i/2)] on both axes), then
  * 3×3 conv padding 1, over bands of output rows (the ×2 image is never materialised whole).
  */
-export function upsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image {
+export function upsample<I extends AnyImage>(x: I, conv: Conv2d, opts: TileOptions = {}): I {
   checkConv(conv, x.c, 3, 'upsample');
   const H = 2 * x.h, W = 2 * x.w;
   const wino = winogradOf(conv, opts, H, W);
@@ -296,7 +332,7 @@ export function upsample(x: Image, conv: Conv2d, opts: TileOptions = {}): Image 
       let t = tf.slice(up, [0, ua - 2 * sa, 0, 0], [1, ub - ua, W, x.c]);
       t = tf.pad(t, [[0, 0], [r0 === 0 ? 1 : 0, r1 === H ? 1 : 0], [1, 1], [0, 0]]);
       return convValid(t, conv, 1);
-    });
+    }, onDevice(x)) as I;
   } finally {
     if (U?.fresh) for (const u of U.U) u.dispose();
   }

@@ -1,0 +1,179 @@
+/**
+ * The convolution cores of the HiFi-GAN vocoder (MuCodec tools/get_melvaehifigan48k.py: the nn.Conv1d and
+ * nn.ConvTranspose1d layers of Generator_old and ResBlock), channels-last (B, T, C), from the checkpoint's
+ * weights (weight norm already removed).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv1dFilter } from '../../layers/host.js';
+import { shapeStr, toFloat32 } from '../hosttensor.js';
+import type { Params } from '../params.js';
+import { bandGather, conv1dSmall, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
+
+/** get_padding(k, d) = int((k·d − d)/2) */
+export const getPadding = (k: number, d: number): number => Math.floor((k * d - d) / 2);
+
+/** y = tidy(fn(x)), disposing x (when owned) afterwards */
+export function step<T extends tf.Tensor>(x: tf.Tensor, owned: boolean, fn: (x: tf.Tensor) => T): T {
+  const y = tf.tidy(() => fn(x));
+  if (owned) x.dispose();
+  return y;
+}
+
+/**
+ * Convolutions with at most this many output channels run on the SIMD kernels of src/simd/conv1d.ts (wasm backend):
+ * XNNPACK vectorises over output channels in tiles of 8, so 1–4 channels waste most of every vector.
+ */
+export const SIMD_MAX_CHANNELS = 4;
+
+export interface ConvApplyOptions {
+  /** leaky ReLU slope applied to the conv output (conv → + bias → leaky ReLU) */
+  slope?: number | null;
+  /** added last (conv → + bias → [leaky ReLU] → + res) */
+  res?: tf.Tensor3D | null;
+}
+
+/**
+ * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, from a tfjs conv1d filter (k, Cin, Cout) and bias.
+ *   - narrow outputs (≤ SIMD_MAX_CHANNELS) on the wasm backend: the SIMD kernels (implicit zero padding, bias,
+ *     activation and residual in the same pass);
+ *   - otherwise tf.fused.conv2d (bias and leaky ReLU fused, padding given to the kernel, so no padded copy), over
+ *     bands of at most `band` output samples per row when a row is longer: the wasm conv kernel caches, per weight
+ *     tensor, an indirection buffer of k pointers per output sample of ONE row (the batch does not count), so the
+ *     bands are folded into the batch dimension (one gather copy, one conv call).
+ */
+export class Conv1dCore {
+  readonly filter: tf.Tensor3D;
+  readonly filter4: tf.Tensor4D;
+  readonly bias: tf.Tensor1D;
+  readonly kernel: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+
+  constructor(
+    filter: Float32Array, shape: [number, number, number], bias: Float32Array,
+    readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16,
+  ) {
+    [this.kernel, this.inChannels, this.outChannels] = shape;
+    if (bias.length !== this.outChannels) throw new Error(`Conv1d: ${bias.length} bias values for ${this.outChannels} channels`);
+    this.filter = tf.tensor3d(filter, shape);
+    this.filter4 = this.filter.reshape([1, ...shape]) as tf.Tensor4D;
+    this.bias = tf.tensor1d(bias);
+  }
+
+  outLength(len: number): number {
+    return len + this.padL + this.padR - (this.kernel - 1) * this.dilation;
+  }
+
+  get simd(): boolean {
+    return this.outChannels <= SIMD_MAX_CHANNELS && smallConvStrategy(this.inChannels, this.outChannels) !== null && simdAvailable();
+  }
+
+  apply(x: tf.Tensor3D, o: ConvApplyOptions = {}): tf.Tensor3D {
+    const [n, len, cin] = x.shape;
+    if (cin !== this.inChannels) throw new Error(`Conv1d: input has ${cin} channels, expected ${this.inChannels}`);
+    const d = this.dilation, span = (this.kernel - 1) * d, cout = this.outChannels;
+    const L = this.outLength(len);
+    if (L <= 0) throw new Error(`Conv1d: input of ${len} samples is shorter than the kernel span`);
+    const slope = o.slope ?? null;
+    if (this.simd) return conv1dSmall(x, this.filter, this.bias, { dilation: d, padL: this.padL, padR: this.padR, slope, res: o.res });
+    return tf.tidy(() => {
+      const act = slope !== null ? { activation: 'leakyrelu' as const, leakyreluAlpha: slope } : {};
+      let y: tf.Tensor3D;
+      if (L <= this.band) {
+        y = tf.fused.conv2d({
+          x: x.reshape([n, 1, len, cin]) as tf.Tensor4D, filter: this.filter4, strides: 1,
+          pad: [[0, 0], [0, 0], [this.padL, this.padR], [0, 0]], dilations: [1, d], bias: this.bias, ...act,
+        }).reshape([n, L, cout]);
+      } else {
+        const nb = Math.ceil(L / this.band), m = Math.ceil(L / nb);
+        const bands = bandGather(x, m, span, this.padL, nb);
+        y = tf.fused.conv2d({
+          x: bands.reshape([n * nb, 1, m + span, cin]) as tf.Tensor4D, filter: this.filter4, strides: 1, pad: 'valid',
+          dilations: [1, d], bias: this.bias, ...act,
+        }).reshape([n, nb * m, cout]);
+        if (nb * m > L) y = tf.slice(y, [0, 0, 0], [n, L, cout]);
+      }
+      if (o.res) y = tf.add(y, o.res);
+      return y;
+    });
+  }
+
+  dispose(): void {
+    this.filter4.dispose();
+    this.filter.dispose();
+    this.bias.dispose();
+  }
+}
+
+/**
+ * nn.ConvTranspose1d(cin, cout, k, stride u, padding p) on NWC input, computed polyphase as ONE ordinary
+ * convolution (tfjs-wasm's transposed conv kernel is ~10× slower than its conv):
+ * full output y[q·u + r] = Σ_j x[q − j] · W[:, :, j·u + r] (j = 0 … J−1, J = ceil(k/u)), i.e. a J-tap conv over
+ * x zero-padded by J−1 on both sides with u·cout output channels (phase-major, bias repeated per phase),
+ * interleaved to (q·u + r), then cropped to [p, p + (L−1)·u − 2p + k) as PyTorch's padding does.
+ */
+export class ConvTranspose1dPolyphase {
+  readonly conv: Conv1dCore;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernel: number;
+  private readonly taps: number;
+
+  constructor(p: Params, name: string, readonly stride: number, readonly padding: number) {
+    const w = p.get(`${name}.weight`);
+    if (w.shape.length !== 3) throw new Error(`${name}.weight: expected (in, out, k), got ${shapeStr(w.shape)}`);
+    const [cin, cout, k] = w.shape as [number, number, number];
+    this.inChannels = cin; this.outChannels = cout; this.kernel = k;
+    const u = stride;
+    const J = Math.ceil(k / u);
+    this.taps = J;
+    const wd = toFloat32(w);
+    // filter (J, cin, u·cout): tap m, phase r ← W[ci, co, (J−1−m)·u + r]
+    const f = new Float32Array(J * cin * u * cout);
+    for (let m = 0; m < J; m++) {
+      for (let r = 0; r < u; r++) {
+        const kk = (J - 1 - m) * u + r;
+        if (kk >= k) continue;
+        for (let ci = 0; ci < cin; ci++) {
+          const dst = (m * cin + ci) * u * cout + r * cout;
+          const src = ci * cout * k + kk;
+          for (let co = 0; co < cout; co++) f[dst + co] = wd[src + co * k]!;
+        }
+      }
+    }
+    const b = p.f32(`${name}.bias`, [cout]);
+    const bias = new Float32Array(u * cout);
+    for (let r = 0; r < u; r++) bias.set(b, r * cout);
+    this.conv = new Conv1dCore(f, [J, cin, u * cout], bias, J - 1, J - 1);
+  }
+
+  outLength(len: number): number {
+    return (len - 1) * this.stride - 2 * this.padding + this.kernel;
+  }
+
+  apply(x: tf.Tensor3D): tf.Tensor3D {
+    const [n, len, cin] = x.shape;
+    if (cin !== this.inChannels) throw new Error(`ConvTranspose1d: input has ${cin} channels, expected ${this.inChannels}`);
+    const y = this.conv.apply(x); // (n, len + J − 1, u·cout)
+    const q = len + this.taps - 1;
+    return step(y, true, (t) => tf.slice(t.reshape([n, q * this.stride, this.outChannels]) as tf.Tensor3D, [0, this.padding, 0], [n, this.outLength(len), this.outChannels]));
+  }
+
+  dispose(): void {
+    this.conv.dispose();
+  }
+}
+
+/**
+ * nn.Conv1d as the checkpoint stores it ((out, in, k) weight, bias), symmetric zero padding, dilation; see
+ * Conv1dCore for how it runs. `band`: the longest output per row of one wasm conv call (XNNPACK path).
+ */
+export class BandedConv1d extends Conv1dCore {
+  constructor(p: Params, name: string, readonly padding: number, dilation = 1, band = 1 << 16) {
+    const w = p.get(`${name}.weight`);
+    if (w.shape.length !== 3) throw new Error(`${name}.weight: expected (out, in, k), got ${shapeStr(w.shape)}`);
+    const [cout] = w.shape as [number, number, number];
+    const f = conv1dFilter(w); // (k, in, out)
+    super(f.data, f.shape as [number, number, number], p.f32(`${name}.bias`, [cout]), padding, padding, dilation, band);
+  }
+}
