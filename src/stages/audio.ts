@@ -8,11 +8,13 @@ import type { FixtureCase } from '../fixtures.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
 import { registerStage } from '../parity.js';
 import { DESCRIPTION, VAE_DECODE_UNUSED, VAE_ENCODE_UNUSED, cfgNum, expectDerived, sub, supportOnly } from './checks.js';
-import { latentsToAudio } from '../synthesis.js';
+import { drainStepsAsync } from '../steps.js';
+import { latentsToAudioAsync } from '../synthesis.js';
 import { AutoencoderKL, imagesToHost, type VaeConfig } from '../vae/autoencoder.js';
 import type { Params } from '../params.js';
 import type { Image } from '../vae/tiled.js';
-import { HifiGanGenerator, vocoderChunkInferNCL, type HifiganConfig } from '../vocoder/hifigan.js';
+import { vocoderChunkInferNCLSteps } from '../vocoder/chunk_infer.js';
+import { HifiGanGenerator, type HifiganConfig } from '../vocoder/hifigan.js';
 import * as tf from '@tensorflow/tfjs-core';
 
 const f32 = (shape: number[], data: Float32Array): HostTensor => ({ dtype: 'float32', shape, data });
@@ -72,7 +74,8 @@ registerStage('vae.encode', async (c) => {
   try {
     const mids: Image[] = [];
     const mel = c.input('mel');
-    const r = vae.encode(mel, c.replayNoise(), { mid: (_b, h) => mids.push(h) });
+    // read back asynchronously (drainStepsAsync): the path every backend can run, webgpu included
+    const r = await drainStepsAsync(vae.encodeSteps(mel, c.replayNoise(), { mid: (_b, h) => mids.push(h) }));
     const [B, e, T, W] = r.z.shape as [number, number, number, number];
     vaeShapes(c, mel.shape, r.z.shape);
     return {
@@ -95,7 +98,7 @@ registerStage('vae.decode', async (c) => {
   try {
     const pq: Image[] = [], mids: Image[] = [];
     const z = c.input('z');
-    const mel = vae.decode(z, { postQuant: (_b, x) => pq.push(x), mid: (_b, h) => mids.push(h) });
+    const mel = (await drainStepsAsync(vae.decodeSteps(z, { postQuant: (_b, x) => pq.push(x), mid: (_b, h) => mids.push(h) })))!;
     vaeShapes(c, mel.shape, z.shape);
     return { mel, post_quant_conv: imagesToHost(pq), 'decoder.mid.block_2': imagesToHost(mids) };
   } finally {
@@ -111,14 +114,14 @@ registerStage('vae.decode_to_waveform', async (c) => {
   const voc = new HifiGanGenerator(p.sub('vocoder.'), vocoderConfig(c));
   try {
     const z = c.input('z');
-    const mel = vae.decode(z);
+    const mel = (await drainStepsAsync(vae.decodeSteps(z)))!;
     vaeShapes(c, mel.shape, z.shape);
     const [B, , F, M] = mel.shape as [number, number, number, number];
     // decode_to_waveform: squeeze(1).permute(0, 2, 1) → (B, mel_bins, frames)
     const ncl = new Float32Array(B * M * F);
     const md = mel.data as Float32Array;
     for (let b = 0; b < B; b++) for (let t = 0; t < F; t++) for (let m = 0; m < M; m++) ncl[(b * M + m) * F + t] = md[(b * F + t) * M + m]!;
-    const wav = vocoderChunkInferNCL(voc, f32([B, M, F], ncl));
+    const wav = await drainStepsAsync(vocoderChunkInferNCLSteps(voc, f32([B, M, F], ncl)));
     expectDerived(c.config, 'out_samples', 'config', wav.shape[1]);
     return { wav: f32(wav.shape, wav.data), mel };
   } finally {
@@ -139,13 +142,11 @@ registerStage('hifigan.generate', async (c) => {
     const wanted = new Set(Object.keys(c.json.intermediates ?? {}));
     const mel = c.input('mel');
     // tap names are the generator's module names (conv_pre, ups.i, conv_post), as case.json names them
-    const y = voc.generate(mel, (name, t) => {
-      if (!wanted.has(name)) return;
-      // NWC → NCL as the fixture stores it
-      const nct = tf.tidy(() => tf.transpose(t, [0, 2, 1]));
-      taps[name] = f32(nct.shape, nct.dataSync() as Float32Array);
-      nct.dispose();
-    });
+    const tapped: [string, tf.Tensor][] = [];
+    const y = await drainStepsAsync(voc.generateSteps(mel, (name, t) => {
+      if (wanted.has(name)) tapped.push([name, tf.tidy(() => tf.transpose(t, [0, 2, 1]))]); // NWC → NCL as the fixture stores it
+    }));
+    for (const [name, nct] of tapped) { taps[name] = f32(nct.shape, (await nct.data()) as Float32Array); nct.dispose(); }
     expectDerived(c.config, 'batch', 'config', mel.shape[0]);
     expectDerived(c.config, 'mel_frames', 'config', mel.shape[2]);
     expectDerived(c.config, 'out_samples', 'config', y.shape[1]);
@@ -168,7 +169,7 @@ registerStage('mucodec.latents_to_audio', async (c) => {
     expectDerived(c.config, 'latent_frames_per_segment', 'config', latents[0]?.shape[2]);
     const mids: Record<string, HostTensor> = {};
     const mel0: Image[] = [];
-    const out = latentsToAudio(vae, voc, latents, {
+    const out = await latentsToAudioAsync(vae, voc, latents, {
       minSamples: cfgNum(c, 'min_samples'), hopSamples: cfgNum(c, 'hop_samples'), ovlpSamples: cfgNum(c, 'ovlp_samples'),
       targetLen: cfgNum(c, 'target_len'), firstLatentLength: cfgNum(c, 'first_latent_length'),
     }, {
