@@ -72,7 +72,7 @@ describe('installed package (npm pack → npm ci in a temporary project)', () =>
   });
 
   it('mucodec --help and each command\'s --help print a usage, exit 0', async () => {
-    expect(ok(await mucodec(['--help'])).stdout).toMatch(/mucodec encode +<in\.wav>/);
+    expect(ok(await mucodec(['--help'])).stdout).toMatch(/mucodec encode +<in\.audio>/);
     const r = ok(await mucodec(['convert', '--help']));
     expect(r.stdout).toMatch(/^usage: mucodec convert +--mucodec/);
   });
