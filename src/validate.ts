@@ -56,12 +56,19 @@ function checkCommon(o: Record<string, unknown>, what: string, callbacks: string
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail(what, 'signal', o.signal, 'an AbortSignal');
 }
 
-/** Encode options (batchSize, onProgress, signal). */
-export function checkEncodeOptions(opts: unknown, what = 'encode'): void {
-  if (opts === undefined) return;
+/** An options argument as a record (undefined when left out), with the checks every method shares. */
+function optionsObject(opts: unknown, what: string): Record<string, unknown> | undefined {
+  if (opts === undefined) return undefined;
   if (typeof opts !== 'object' || opts === null) throw new Error(`${what}: options must be an object, got ${describeValue(opts)}`);
   const o = opts as Record<string, unknown>;
   checkCommon(o, what, ['onProgress', 'onEncodeProgress']);
+  return o;
+}
+
+/** Encode options (batchSize, onProgress, signal). */
+export function checkEncodeOptions(opts: unknown, what = 'encode'): void {
+  const o = optionsObject(opts, what);
+  if (!o) return;
   if (o.batchSize !== undefined && !isPositiveInt(o.batchSize)) fail(what, 'batchSize', o.batchSize, 'a positive integer (windows per MuQ batch)');
 }
 
@@ -73,10 +80,8 @@ const MAX_DURATION = 40.96;
  * the caller resolves it (`?? 20` / `?? 50`), never a spread that lets `undefined` override it.
  */
 export function checkDecodeOptions(opts: unknown, what = 'decode'): void {
-  if (opts === undefined) return;
-  if (typeof opts !== 'object' || opts === null) throw new Error(`${what}: options must be an object, got ${describeValue(opts)}`);
-  const o = opts as Record<string, unknown>;
-  checkCommon(o, what, ['onProgress', 'onEncodeProgress']);
+  const o = optionsObject(opts, what);
+  if (!o) return;
   if (o.steps !== undefined && !isPositiveInt(o.steps)) fail(what, 'steps', o.steps, 'a positive integer');
   const g = o.guidanceScale;
   if (g !== undefined && !(typeof g === 'number' && Number.isFinite(g) && g >= 0)) fail(what, 'guidanceScale', g, 'a finite number ≥ 0');

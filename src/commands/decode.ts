@@ -1,5 +1,5 @@
 /**
- * `mucodec decode <in.mcodes> -o <out.wav>` and `mucodec reconstruct <in.wav> -o <out.wav>`, with
+ * `mucodec decode <in.mcodes> -o <out.wav>` and `mucodec reconstruct <in.audio> -o <out.wav>`, with
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
  * [--weights DIR] [--quiet]. Progress bar with ETA on a TTY, quiet lines otherwise; the output is written
  * atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
@@ -57,7 +57,7 @@ async function run(
   checkKnown(a, DECODE_OPTS);
   const usage = kind === 'decode'
     ? 'usage: mucodec decode <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]'
-    : 'usage: mucodec reconstruct <in.wav> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]';
+    : 'usage: mucodec reconstruct <in.audio> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]';
   if (a.positionals.length !== 1) throw new Error(`${kind}: give exactly one input file\n${usage}`);
   const input = a.positionals[0]!;
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded.wav`;

@@ -1,5 +1,5 @@
 /**
- * `mucodec encode <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]`
+ * `mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]`
  *
  * Reads an audio file (WAV, FLAC, MP3, Ogg Vorbis or Opus, by content; any rate, mono or stereo), encodes it with upstream's file2code + sound2code semantics and
  * writes a .mcodes file atomically (nothing is left under the output name if encoding fails or is interrupted).
@@ -18,7 +18,7 @@ import { checkOutputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-export const ENCODE_USAGE = 'usage: mucodec encode <in.wav> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]';
+export const ENCODE_USAGE = 'usage: mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]';
 
 export async function encodeCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const a = parseArgs(argv, ['quiet']);
