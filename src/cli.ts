@@ -13,17 +13,21 @@ const COMMAND_USAGE: Record<string, string> = {
   WAV (PCM u8/16/24/32, float 32/64), FLAC, MP3, Ogg Vorbis or Opus (told by content), mono or stereo, 8–384 kHz
   → a .mcodes file (25 codes per second); the file is read streamed (memory bounded by a window)
   --weights DIR   converted model (default: $MUCODEC_WEIGHTS, else ./weights when it holds one, else the tiny test model)
-  --batch N       MuQ windows per batch (default 1)`,
-  decode: `mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]
+  --batch N       MuQ windows per batch (default 1)
+  a folder: \`mucodec encode <dir> -o <out dir>\` encodes every audio file below it (layout mirrored; done ones skipped)`,
+  decode: `mucodec decode      <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float] [--format wav|flac]
   --steps N       ODE steps per 40.96 s window (default 20)
   --guidance G    classifier-free guidance scale (default 1.5, as upstream)
   --sampler S     euler (upstream), heun, midpoint or rk4
   --seed N        same seed → identical output (default: random)
   --prompt p.wav  in-context prompt conditioning the first window (as upstream's code2sound)
   --float         write 32-bit float WAV (default 16-bit PCM; upstream writes float)
-  --weights DIR, --quiet`,
+  --format F      wav or flac (16-bit, lossless; default: by the output's extension, .flac → FLAC, else WAV)
+  --weights DIR, --quiet
+  a folder: \`mucodec decode <dir> -o <out dir>\` decodes every .mcodes file below it (layout mirrored; done ones skipped)`,
   reconstruct: `mucodec reconstruct <in.audio> -o <out.wav> [decode options]
-  encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration`,
+  encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration
+  a folder: \`mucodec reconstruct <dir> -o <out dir>\` every audio file below it (layout mirrored; done ones skipped)`,
   convert: `mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/ [--config config.json]
   convert the released PyTorch checkpoints (no Python) into encoder/decoder/vae .safetensors + config.json`,
   inspect: `mucodec inspect     <file.pt|file.pth|file.safetensors|file.mcodes> [--json]

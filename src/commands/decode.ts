@@ -1,13 +1,14 @@
 /**
  * `mucodec decode <in.mcodes> -o <out.wav>` and `mucodec reconstruct <in.audio> -o <out.wav>`, with
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
- * [--weights DIR] [--quiet]. Progress bar with ETA on a TTY, quiet lines otherwise; the output is written
- * atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
+ * [--format wav|flac] [--weights DIR] [--quiet] (a folder input goes to src/commands/folders.ts). Progress bar
+ * with ETA on a TTY, quiet lines otherwise; the output is written atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
  */
 import { basename, extname } from 'node:path';
 import { withWriteSignal } from '../atomic.js';
 import { readAudio } from '../audio/open.js';
-import { writeWav, type Audio } from '../audio/wav.js';
+import { describeFormat, extensionFor, outputFormat, writeAudioFile } from '../audio/audio_out.js';
+import type { Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
 import { prepareStereo48k } from '../encoder.js';
@@ -15,11 +16,12 @@ import { solverNames } from '../sampler/index.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, type ParsedArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { watchInterrupts } from './interrupt.js';
+import { isFolder, runFolder } from './folders.js';
 import { checkOutputFile, type InputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'weights', 'quiet', 'verbose'];
+const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'format', 'weights', 'quiet', 'verbose'];
 
 /** The prompt WAV, read and checked now (errors name the prompt file, not a later "encode:" step), as 48 kHz stereo. */
 async function readPrompt(path: string): Promise<Audio> {
@@ -56,15 +58,23 @@ async function run(
   const a = parseArgs(argv, ['float', 'quiet']);
   checkKnown(a, DECODE_OPTS);
   const usage = kind === 'decode'
-    ? 'usage: mucodec decode <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]'
-    : 'usage: mucodec reconstruct <in.audio> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float]';
+    ? 'usage: mucodec decode <in.mcodes> -o <out.wav> [--steps 20] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float] [--format wav|flac]'
+    : 'usage: mucodec reconstruct <in.audio> -o <out.wav> [--steps 50] [--guidance 1.5] [--sampler euler] [--seed N] [--prompt p.wav] [--float] [--format wav|flac]';
   if (a.positionals.length !== 1) throw new Error(`${kind}: give exactly one input file\n${usage}`);
   const input = a.positionals[0]!;
-  const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded.wav`;
   const log = ctx.log ?? ((l: string) => console.log(l));
   const stderr = ctx.stderr ?? process.stderr;
   const opts = decodeOptions(a, kind === 'decode' ? 20 : 50);
   const promptPath = optString(a, 'prompt');
+  const formatOpts = { float: optFlag(a, 'float'), format: optString(a, 'format') };
+  if (await isFolder(input)) {
+    const format = outputFormat(kind, undefined, formatOpts);
+    if (promptPath) opts.prompt = await readPrompt(promptPath);
+    const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
+    return runFolder({ kind, input, output: optString(a, 'output'), weightsDir, quiet: optFlag(a, 'quiet'), decode: opts, format }, ctx);
+  }
+  const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded${extensionFor(outputFormat(kind, undefined, formatOpts))}`;
+  const format = outputFormat(kind, output, formatOpts);
   const inputs: InputFile[] = [{ path: input, what: 'input' }];
   if (promptPath) inputs.push({ path: promptPath, what: 'prompt' });
   await checkOutputFile(kind, output, inputs);
@@ -100,10 +110,9 @@ async function run(
     }
     bar.done();
     if (signal.aborted) throw signal.reason as Error;
-    const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
-    await withWriteSignal(signal, () => writeWav(output, out, format));
+    await withWriteSignal(signal, () => writeAudioFile(output, out, format));
     const secs = out.channels[0]!.length / out.sampleRate;
-    log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
+    log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${describeFormat(format)}` +
       (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
     return 0;
   } finally {

@@ -1,5 +1,6 @@
 /**
- * `mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]`
+ * `mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]`, or a folder:
+ * `mucodec encode <dir> -o <dir>` (every audio file below it, src/commands/folders.ts)
  *
  * Reads an audio file (WAV, FLAC, MP3, Ogg Vorbis or Opus, by content; any rate, mono or stereo), encodes it with upstream's file2code + sound2code semantics and
  * writes a .mcodes file atomically (nothing is left under the output name if encoding fails or is interrupted).
@@ -14,17 +15,23 @@ import { writeCodesFile } from '../codesfile.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { watchInterrupts } from './interrupt.js';
+import { isFolder, runFolder } from './folders.js';
 import { checkOutputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-export const ENCODE_USAGE = 'usage: mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]';
+export const ENCODE_USAGE = 'usage: mucodec encode <in.audio> -o <out.mcodes> [--weights DIR] [--batch N] [--quiet]\n       mucodec encode <dir> -o <out dir> [same options]';
 
 export async function encodeCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const a = parseArgs(argv, ['quiet']);
   checkKnown(a, ['output', 'weights', 'batch', 'quiet', 'verbose']);
   if (a.positionals.length !== 1) throw new Error(`encode: give exactly one input file\n${ENCODE_USAGE}`);
   const input = a.positionals[0]!;
+  if (await isFolder(input)) {
+    const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => (ctx.stderr ?? process.stderr).write(`${l}\n`));
+    const batchSize = optNumber(a, 'batch', (n) => Number.isInteger(n) && n >= 1, 'a positive integer') ?? 1;
+    return runFolder({ kind: 'encode', input, output: optString(a, 'output'), weightsDir, quiet: optFlag(a, 'quiet'), batchSize }, ctx);
+  }
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.mcodes`;
   await checkOutputFile('encode', output, [{ path: input, what: 'input' }]);
   const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => (ctx.stderr ?? process.stderr).write(`${l}\n`));
