@@ -17,6 +17,12 @@ export type { EncodeProgress } from './encoder.js';
 export { readWav, writeWav, decodeWav, encodeWav, openWavSource, WavSource, type Audio } from './audio/wav.js';
 export { openAudioSource, readAudio, detectFormat, SUPPORTED_FORMATS, type OpenedAudio } from './audio/open.js';
 export { DecodedSource, AudioDecodeError } from './audio/decoded_source.js';
+export { FlacEncoder, encodeFlac, floatToPcm, type FlacOptions } from './audio/flac_encode.js';
+export { writeAudioFile, FlacFileWriter, outputFormat, type OutputFormat } from './audio/audio_out.js';
+export {
+  encodeFiles, decodeFiles, reconstructFiles, planFolder, AUDIO_EXTENSIONS,
+  type FileJob, type FileResult, type FileProgress, type BatchOptions, type FolderPlan,
+} from './batch_files.js';
 export { memorySource, readAllFrames, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, type AudioSource } from './audio/source.js';
 export { resample } from './audio/resample.js';
 export {
