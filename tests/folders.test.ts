@@ -3,7 +3,7 @@
  * layout mirrored, a bad file reported and the others done (exit 1, summary), a rerun skipping what is done (the
  * outputs untouched), the output folder inside the input folder never read back, and refusals before any work.
  * Audio is short (0.5–0.6 s); each tiny-model decode still runs a whole 40.96 s window (VAE + vocoder), so there
- * are two decodes in this file (one decode, one reconstruct), at 1 step.
+ * are three decodes in this file (two decodes, one reconstruct), at 1 step: ≈ 50 s of CPU on 2 cores.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeAudioFile } from '../src/audio/audio_out.js';
 import { readAudio } from '../src/audio/open.js';
-import { writeWav, type Audio } from '../src/audio/wav.js';
+import { readWav, writeWav, type Audio } from '../src/audio/wav.js';
 import { encodeFiles, planFolder } from '../src/batch_files.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { decodeCommand, reconstructCommand } from '../src/commands/decode.js';
@@ -91,6 +91,11 @@ describe('encode a folder', () => {
     const frames = (await readCodesFile(join(CODES, 'a', 'b', 'two.mcodes'))).frames;
     const audio = await readAudio(join(DEC, 'a', 'b', 'two.flac'));
     expect([audio.sampleRate, audio.channels.length, audio.channels[0]!.length]).toEqual([48000, 2, frames * 1920]);
+    // the one-file command with the same seed, to a 16-bit WAV: the same samples, bit for bit
+    const wavOut = join(tmp, 'two.wav');
+    expect(await decodeCommand([join(CODES, 'a', 'b', 'two.mcodes'), '-o', wavOut, '--steps', '1', '--seed', '1', '--weights', TINY, '--quiet'], ctx())).toBe(0);
+    const wav = await readWav(wavOut);
+    wav.channels.forEach((ch, i) => expect(Buffer.from(ch.buffer).equals(Buffer.from(audio.channels[i]!.buffer))).toBe(true));
   });
 });
 
