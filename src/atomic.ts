@@ -18,6 +18,11 @@ export function withWriteSignal<T>(signal: AbortSignal, fn: () => Promise<T>): P
   return writeSignal.run(signal, fn);
 }
 
+/** the signal of the innermost withWriteSignal() around the caller (for writers other than writeFileAtomic) */
+export function currentWriteSignal(): AbortSignal | undefined {
+  return writeSignal.getStore();
+}
+
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
 }

@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { withWriteSignal } from '../src/atomic.js';
 import { FlacFileWriter, outputFormat, writeAudioFile } from '../src/audio/audio_out.js';
 import { parseFlacStreamInfo } from '../src/audio/decoders.js';
 import { encodeFlac, floatToPcm } from '../src/audio/flac_encode.js';
@@ -94,6 +95,23 @@ describe('FLAC encoder: exact round trip through the project decoder', () => {
     expect(flac.length).toBeLessThanOrEqual(42 + wavData.length + 2 * (16 + 2 * 1));
   });
 
+  it('last frames that codec-parser alone would drop (13 bytes or shorter; a false sync near the end) read back whole', async () => {
+    // mono -1 everywhere (0xFF bytes), 192-sample blocks, tails of 3 … 100 samples: read short by 3 … 100 samples
+    // before the decoder fed its trailer (src/audio/decoders.ts FLAC_TRAILER); 2 channels of a synthetic ramp too
+    for (const last of [3, 12, 100]) {
+      const path = join(tmp, `tail${last}.flac`);
+      const x = new Int32Array(2 * 192 + last).fill(-1);
+      writeFileSync(path, encodeFlac([x], { sampleRate: 48000, channels: 1, blockSize: 192 }));
+      const back = await readAudio(path);
+      expect(Array.from(back.channels[0]!, (v) => v * 32768)).toEqual(Array.from(x));
+      if (hasFlacTool) expect(spawnSync('flac', ['-t', '-s', path]).status).toBe(0);
+    }
+    const chans = [0, 13].map((k) => Int32Array.from({ length: 2 * 192 + 2 }, (_, i) => ((i * 7919 + k) % 2001) - 1000));
+    writeFileSync(join(tmp, 'tail-sync.flac'), encodeFlac(chans, { sampleRate: 48000, channels: 2, blockSize: 192 }));
+    const back = await readAudio(join(tmp, 'tail-sync.flac'));
+    back.channels.forEach((c, k) => expect(Array.from(c, (v) => v * 32768)).toEqual(Array.from(chans[k]!)));
+  });
+
   it('24-bit: the integers round(x · 2^23) come back', async () => {
     const ch = music(5000, 2, 3);
     const ints = floatToPcm(ch, 24);
@@ -126,7 +144,7 @@ describe('FLAC file writing', () => {
     }
     await w.finish();
     expect(readFileSync(path).equals(Buffer.from(whole))).toBe(true);
-    await writeAudioFile(join(tmp, 'whole.flac'), { sampleRate: 48000, channels: ch }, 'flac');
+    await writeAudioFile(join(tmp, 'whole.flac'), { sampleRate: 48000, channels: ch }, 'flac'); // written in chunks too
     expect(readFileSync(join(tmp, 'whole.flac')).equals(Buffer.from(whole))).toBe(true);
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
@@ -140,6 +158,11 @@ describe('FLAC file writing', () => {
     await w2.write([new Float32Array(5000)]);
     ac.abort(new Error('interrupted'));
     await expect(w2.finish()).rejects.toThrow(/^interrupted$/);
+    // writeAudioFile inside withWriteSignal (the CLI's final write): a fired signal stops it the same way
+    const ac3 = new AbortController();
+    ac3.abort(new Error('interrupted (Ctrl-C)'));
+    await expect(withWriteSignal(ac3.signal, () => writeAudioFile(join(tmp, 'signalled3.flac'), { sampleRate: 48000, channels: [new Float32Array(9)] }, 'flac')))
+      .rejects.toThrow(/^interrupted \(Ctrl-C\)$/);
     expect(readdirSync(tmp).filter((f) => f.startsWith('aborted') || f.startsWith('signalled'))).toEqual([]);
   });
 

@@ -8,8 +8,8 @@
  */
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
-import { encodeFlac, FlacEncoder, floatToPcm } from './flac_encode.js';
+import { currentWriteSignal } from '../atomic.js';
+import { FlacEncoder, floatToPcm } from './flac_encode.js';
 import { writeWav, type Audio } from './wav.js';
 
 export type OutputFormat = 'pcm16' | 'float32' | 'flac';
@@ -44,11 +44,20 @@ export function describeFormat(f: OutputFormat): string {
   return f === 'flac' ? 'FLAC 16-bit' : f === 'float32' ? '32-bit float' : '16-bit PCM';
 }
 
-/** Writes `audio` to `path` in `format`, atomically (temp file + rename). */
+/** frames per FLAC write of writeAudioFile (each write hands the event loop back: Ctrl-C is seen during a long one) */
+const FLAC_WRITE_FRAMES = 1 << 18;
+
+/**
+ * Writes `audio` to `path` in `format`, atomically (temp file + rename); inside withWriteSignal() (src/atomic.ts)
+ * a fired signal stops the write and leaves nothing behind.
+ */
 export async function writeAudioFile(path: string, audio: Audio, format: OutputFormat): Promise<void> {
   if (format !== 'flac') return writeWav(path, audio, format);
-  const bytes = encodeFlac(floatToPcm(audio.channels, 16), { sampleRate: audio.sampleRate, channels: audio.channels.length, bitsPerSample: 16 });
-  await writeFileAtomic(path, bytes);
+  const n = audio.channels[0]?.length ?? 0;
+  if (!audio.channels.length || audio.channels.some((c) => c.length !== n)) throw new Error(`${path}: cannot write (no channels, or channels of different lengths)`);
+  const w = await FlacFileWriter.open(path, { sampleRate: audio.sampleRate, channels: audio.channels.length, signal: currentWriteSignal() });
+  for (let at = 0; at < n; at += FLAC_WRITE_FRAMES) await w.write(audio.channels.map((c) => c.subarray(at, at + FLAC_WRITE_FRAMES)));
+  await w.finish();
 }
 
 let counter = 0;
