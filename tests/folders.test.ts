@@ -3,7 +3,8 @@
  * layout mirrored, a bad file reported and the others done (exit 1, summary), a rerun skipping what is done (the
  * outputs untouched), the output folder inside the input folder never read back, and refusals before any work.
  * Audio is short (0.5–0.6 s); each tiny-model decode still runs a whole 40.96 s window (VAE + vocoder), so there
- * are three decodes in this file (two decodes, one reconstruct), at 1 step: ≈ 50 s of CPU on 2 cores.
+ * are three decodes in this file (two decodes, one reconstruct), at 1 step: ≈ 50 s of CPU on 2 cores, plus a child
+ * process for Ctrl-C (≈ 18 s wall, two 3 s slowed fsyncs).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { encodeFiles, planFolder } from '../src/batch_files.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { decodeCommand, reconstructCommand } from '../src/commands/decode.js';
 import { encodeCommand } from '../src/commands/encode.js';
+import { startHelper } from './helpers/run_child.js';
 import { TINY, useTinyCodec } from './helpers/tiny_codec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mucodec-folders-'));
@@ -116,6 +118,28 @@ describe('reconstruct a folder, output inside the input folder', () => {
     const c2 = ctx();
     expect(await reconstructCommand([IN3, '-o', OUT3, '--weights', join(tmp, 'no-weights'), '--quiet'], c2)).toBe(0);
     expect(c2.lines).toContain(`reconstruct ${IN3} → ${OUT3}: 1 file: 0 done, 1 skipped (output exists), 0 failed`);
+  });
+});
+
+describe('Ctrl-C in folder mode', () => {
+  it('during the second file\'s write: exit 1, "interrupted", the first output kept, no partial or temporary file; a rerun resumes', async () => {
+    const OUT4 = join(tmp, 'codes4');
+    // the child's every fsync waits 3 s (tests/helpers/cli_slow_write.ts): the signal lands inside the second write
+    const run = startHelper('cli_slow_write.ts', ['encode', IN, '-o', OUT4, '--weights', TINY, '--quiet'], {}, 240_000);
+    const t0 = Date.now();
+    while (run.stderrSoFar().split('[slow-write] syncing').length < 3) {
+      if (run.child.exitCode !== null || Date.now() - t0 > 180_000) throw new Error(`never reached the second write:\n${run.stderrSoFar().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    run.child.kill('SIGINT');
+    const r = await run.result;
+    expect(r.status, r.stderr.slice(-2000)).toBe(1);
+    expect(r.stderr).toContain('interrupted (Ctrl-C)');
+    expect(r.stdout).toMatch(/: 3 files: 1 done, 0 skipped \(output exists\), 1 failed; 1 file ignored \(not audio\); stopped at file 3 \(the files done are kept: run again to resume\)/);
+    expect(files(OUT4)).toEqual(['a/b/two.mcodes']);
+    const c = ctx();
+    expect(await encodeCommand([IN, '-o', OUT4, '--weights', TINY, '--quiet'], c)).toBe(1);
+    expect(c.lines).toContain(`encode ${IN} → ${OUT4}: 3 files: 1 done, 1 skipped (output exists), 1 failed; 1 file ignored (not audio)`);
   });
 });
 

@@ -55,8 +55,8 @@ function joinChunks(a: DecodedChunk, b: DecodedChunk): DecodedChunk {
 /**
  * Fed after a FLAC file's last byte: codec-parser (inside @wasm-audio-decoders/flac) finds the end of a frame by
  * the next frame's header, and at the end of the stream it drops the last frame when that is 13 bytes or shorter or
- * holds a false frame sync (0xFF 0xF8/0xF9) near its end (measured on 2026-12-04 with codec-parser 2.5: about 4 %
- * of the final frames of quiet or synthetic signals; `flac -t` decodes them). This trailer is a valid frame header
+ * holds a false frame sync (0xFF 0xF8/0xF9) near its end (measured on 2026-12-04 with codec-parser 2.5.0: 177 of
+ * 4800 synthetic streams of our encoder, 0 of 150 `flac`-made files of a noisy tone; `flac -t` decodes them all). This trailer is a valid frame header
  * (4096 samples, 44.1 kHz, stereo, 16-bit, frame 0, CRC-8) and 18 bytes with a CRC-16 made wrong on purpose: the
  * real last frame is ended by it, and the trailer itself, failing its CRC-16, is never decoded.
  */
