@@ -166,6 +166,12 @@ describe('FLAC file writing', () => {
     expect(readdirSync(tmp).filter((f) => f.startsWith('aborted') || f.startsWith('signalled'))).toEqual([]);
   });
 
+  it('the package root exports the FLAC and many-files API', async () => {
+    const api = await import('../src/index.js') as Record<string, unknown>;
+    for (const name of ['FlacEncoder', 'encodeFlac', 'floatToPcm', 'writeAudioFile', 'FlacFileWriter', 'outputFormat',
+      'encodeFiles', 'decodeFiles', 'reconstructFiles', 'planFolder']) expect(typeof api[name], name).toBe('function');
+  });
+
   it('the output format: --format, else the extension; FLAC with float refused', () => {
     expect(outputFormat('decode', 'a.wav', {})).toBe('pcm16');
     expect(outputFormat('decode', 'a.WAV', { float: true })).toBe('float32');
