@@ -31,7 +31,7 @@ interface AttentionCase { dh: number; heads: number; tq: number; tk: number; mod
 
 describe('WGSL kernels on the software adapter', () => {
   run('fused attention equals float64 attention within float32 accumulation, as close as the plain form', async () => {
-    const r = resultOf(await runHelper('attention_probe.ts', [], SOFT, 300_000));
+    const r = resultOf(await runHelper('webgpu_kernels_probe.ts', [], SOFT, 300_000));
     expect(r.backend).toBe('webgpu');
     const cases = r.cases as AttentionCase[];
     expect(cases.map((c) => c.dh)).toEqual([72, 12, 24, 64, 4]);
@@ -46,9 +46,35 @@ describe('WGSL kernels on the software adapter', () => {
     expect(r.leaked).toBe(0);
   }, 320_000);
 
+  run('each matMul program the DiT can be given runs that program and computes the linear within float32 accumulation', async () => {
+    const r = resultOf(await runHelper('webgpu_kernels_probe.ts', ['matmul'], SOFT, 300_000));
+    const cases = r.cases as Array<{ program: string; programs: string[]; shape: number[]; err: number; peak: number }>;
+    const cls: Record<string, string> = { packed: 'MatMulPackedProgram', splitk: 'MatMulSplitKProgram', small: 'MatMulSmallOutputSizeProgram', reduce: 'MatMulReduceProgram' };
+    expect(cases.length).toBe(15);
+    for (const c of cases) {
+      const what = `${c.program} on ${c.shape.join('×')}: ${c.programs.join(', ')}, err ${c.err}`;
+      expect(c.programs.length, what).toBe(1);
+      if (c.program !== 'auto') expect(c.programs[0], what).toBe(cls[c.program]);
+      expect(c.err, what).toBeLessThanOrEqual(4e-6 * Math.max(1, c.peak));
+    }
+    expect(r.leaked).toBe(0);
+  }, 320_000);
+
+  run('bench/webgpu_kernels.ts runs on webgpu and names the fastest program (small shapes; timings meaningless here)', async () => {
+    const r = resultOf(await runHelper('webgpu_kernels_probe.ts', ['bench'], SOFT, 300_000));
+    expect(r.backend).toBe('webgpu');
+    const rows = r.rows as Array<{ what: string; program: string; s: number }>;
+    expect(rows.filter((x) => x.what === 'linear').length).toBe(6); // 3 shapes × 2 programs
+    expect(rows.filter((x) => x.what === 'attention').map((x) => x.program)).toEqual(['fused', 'plain']);
+    for (const x of rows) expect(x.s).toBeGreaterThan(0);
+    expect(['auto', 'packed']).toContain(r.best_for_block);
+    expect(String(r.note)).toMatch(/software adapter/);
+    expect(r.leaked).toBe(0);
+  }, 320_000);
+
   run('parity cases that use attention pass on webgpu with the fused kernel', async () => {
     const cases = ['decoder/dit.block', 'decoder/dit.transformer', 'decoder/cfm.solve_euler.g15_inc', 'encoder/muq.conformer_layer', 'encoder/muq.encoder'];
-    const r = await runHelper('attention_probe.ts', ['parity', ...cases.map((c) => join(ROOT, 'tests', 'fixtures', c))], SOFT, 600_000);
+    const r = await runHelper('webgpu_kernels_probe.ts', ['parity', ...cases.map((c) => join(ROOT, 'tests', 'fixtures', c))], SOFT, 600_000);
     const res = resultOf(r);
     expect(r.stdout.split('\n').filter((l) => l.startsWith('FAIL')), r.stdout).toEqual([]);
     expect(r.stdout).toMatch(/5 passed, 0 failed/);

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
+import { ditMatmulProgram, withMatmulProgram } from '../../layers/webgpu/matmul_program.js';
 
 export interface LinearW {
   /** (in, out) */
@@ -25,7 +26,8 @@ export function linear(x: tf.Tensor, l: LinearW): tf.Tensor {
   return tf.tidy(() => {
     const [inF, outF] = l.wT.shape;
     const lead = x.shape.slice(0, -1);
-    let y: tf.Tensor = tf.matMul(x.reshape([-1, inF]) as tf.Tensor2D, l.wT);
+    // on webgpu, on the matMul program chosen for the DiT (layers/webgpu/matmul_program.ts; auto by default)
+    let y: tf.Tensor = withMatmulProgram(ditMatmulProgram(), () => tf.matMul(x.reshape([-1, inF]) as tf.Tensor2D, l.wT));
     if (l.b) y = tf.add(y, l.b);
     return y.reshape([...lead, outF]);
   });

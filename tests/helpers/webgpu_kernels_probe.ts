@@ -2,6 +2,9 @@
  * Child process of tests/webgpu_kernels.test.ts: on webgpu (MUCODEC_WEBGPU_ADAPTER from the env), the fused attention
  * kernel against the plain tfjs-op attention on random inputs (several head dims, lengths off the tiles, Tk ≠ Tq, the
  * three scaling orders), and which form multiHeadAttention takes. One "RESULT {json}" line on stdout.
+ * `-- matmul`: the DiT's `linear` on each of tfjs-webgpu's matMul programs (layers/webgpu/matmul_program.ts) against a
+ * float64 host product, on shapes off every tile.
+ * `-- bench`: bench/webgpu_kernels.ts on small shapes (that it runs and reports; the timings mean nothing here).
  * `-- parity <dir>...`: `mucodec parity` on those cases through the CLI's entry point, on webgpu, then a RESULT line
  * with the exit code and how many attention calls each form computed.
  */
@@ -9,6 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend.js';
 import { attentionCalls, attentionImplFor, multiHeadAttention } from '../../layers/attention.js';
 import { main } from '../../src/cli.js';
+import { linear } from '../../src/dit/weights.js';
+import { MATMUL_PROGRAMS, setDitMatmulProgram } from '../../layers/webgpu/matmul_program.js';
+import { benchWebGpuKernels } from '../../bench/webgpu_kernels.js';
 
 const say = (o: unknown): void => { console.log(`RESULT ${JSON.stringify(o)}`); };
 
@@ -50,6 +56,47 @@ const args = process.argv.slice(2).filter((a) => a !== '--');
 if (args[0] === 'parity') {
   const code = await main(['parity', ...args.slice(1)]);
   say({ code, calls: attentionCalls() });
+  process.exit(0);
+}
+if (args[0] === 'bench') {
+  const start = tf.memory().numTensors;
+  const r = await benchWebGpuKernels({ backend: 'webgpu', rows: 8, tokens: 40, runs: 1, programs: ['auto', 'packed'], log: () => {} });
+  say({ ...r, leaked: tf.memory().numTensors - start });
+  process.exit(0);
+}
+if (args[0] === 'matmul') {
+  const start = tf.memory().numTensors;
+  const out = [];
+  // the programs tfjs runs, by class name (MatMulPackedProgram, …), to show which one each choice took
+  const be = tf.backend() as unknown as { runWebGPUProgram: (p: { constructor: { name: string } }, ...r: unknown[]) => unknown };
+  const ran: string[] = [];
+  const run = be.runWebGPUProgram.bind(be);
+  be.runWebGPUProgram = (p, ...r) => { ran.push(p.constructor.name); return run(p, ...r); };
+  for (const [m, kk, n] of [[37, 72, 100], [130, 264, 40], [3, 2100, 24]] as Array<[number, number, number]>) {
+    const a = randn(m * kk, m, 1), w = randn(kk * n, kk, 0.1), bias = randn(n, n, 0.1);
+    const ref = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+      let acc = bias[j]!;
+      for (let e = 0; e < kk; e++) acc += a[i * kk + e]! * w[e * n + j]!;
+      ref[i * n + j] = acc;
+    }
+    const x = tf.tensor2d(a, [m, kk]);
+    const l = { wT: tf.tensor2d(w, [kk, n]), b: tf.tensor1d(bias) };
+    for (const p of MATMUL_PROGRAMS) {
+      setDitMatmulProgram(p);
+      ran.length = 0;
+      const y = linear(x, l);
+      const programs = ran.filter((n) => n.startsWith('MatMul'));
+      const v = (await y.data()) as Float32Array;
+      y.dispose();
+      let err = 0, peak = 0;
+      for (let i = 0; i < v.length; i++) { err = Math.max(err, Math.abs(v[i]! - ref[i]!)); peak = Math.max(peak, Math.abs(ref[i]!)); }
+      out.push({ program: p, programs, shape: [m, kk, n], err, peak });
+    }
+    setDitMatmulProgram(null);
+    x.dispose(); l.wT.dispose(); l.b.dispose();
+  }
+  say({ cases: out, leaked: tf.memory().numTensors - start });
   process.exit(0);
 }
 const shapes: Shape[] = [
