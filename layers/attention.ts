@@ -44,13 +44,17 @@ export interface AttentionResult {
  */
 export function multiHeadAttention(
   q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number,
-  opts: { scale?: number; scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number; impl?: AttentionImpl } = {},
+  opts: {
+    scale?: number; scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number; impl?: AttentionImpl;
+    /** rounding applied to the scores, the probabilities and the output (layers/f16.ts; the plain form only) */
+    round?: (t: tf.Tensor) => tf.Tensor;
+  } = {},
 ): AttentionResult {
   const [b, tq, d] = q.shape;
   const tk = k.shape[1];
   const dh = d / heads;
   const scale = opts.scale ?? 1 / Math.sqrt(dh);
-  const impl = opts.impl ?? attentionImplFor(q, k, v, heads);
+  const impl = opts.round ? 'plain' : opts.impl ?? attentionImplFor(q, k, v, heads);
   counts[impl]++;
   if (impl === 'plain') return plainAttention(q, k, v, heads, scale, opts);
   const scaleMode: ScaleMode = opts.divideScores !== undefined ? 'divide' : opts.scaleQuery ? 'query' : 'scores';
@@ -65,8 +69,9 @@ export function multiHeadAttention(
 /** the reference form: per head, scores = q kᵀ (scaled as asked), softmax, times v */
 function plainAttention(
   q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, scale: number,
-  opts: { scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number },
+  opts: { scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number; round?: (t: tf.Tensor) => tf.Tensor },
 ): AttentionResult {
+  const rnd = opts.round ?? ((t: tf.Tensor) => t);
   const [b, tq, d] = q.shape;
   const tk = k.shape[1];
   const dh = d / heads;
@@ -88,9 +93,9 @@ function plainAttention(
           let s: tf.Tensor2D = tf.matMul(qi, ki);
           if (opts.divideScores !== undefined) s = tf.div(s, opts.divideScores);
           else if (!opts.scaleQuery) s = tf.mul(s, scale);
-          const p = tf.softmax(s) as tf.Tensor2D;
+          const p = rnd(tf.softmax(rnd(s))) as tf.Tensor2D;
           if (opts.returnProbs) probsAll.push(tf.keep(p));
-          return tf.matMul(p, vi) as tf.Tensor2D;
+          return rnd(tf.matMul(p, vi)) as tf.Tensor2D;
         });
         hs.push(r);
       }
