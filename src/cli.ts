@@ -21,6 +21,8 @@ const COMMAND_USAGE: Record<string, string> = {
   --seed N        same seed → identical output (default: random)
   --prompt p.wav  in-context prompt conditioning the first window (as upstream's code2sound)
   --float         write 32-bit float WAV (default 16-bit PCM; upstream writes float)
+  --precision P   the DiT's arithmetic: f32 (default) or f16-emulated (research: fp16 autocast's rounding in float32,
+                  to measure its error; slower, any backend); real half-precision kernels (f16) are not available
   --weights DIR, --quiet`,
   reconstruct: `mucodec reconstruct <in.audio> -o <out.wav> [decode options]
   encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration`,
