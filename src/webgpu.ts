@@ -17,7 +17,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-
 import { requestedAttention } from '../layers/attention.js';
 import { ditMatmulProgram } from '../layers/webgpu/matmul_program.js';
 
