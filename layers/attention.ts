@@ -1,8 +1,34 @@
 /**
- * Scaled dot-product attention computed head by head with plain 2-D matMuls: tfjs-wasm runs batched or
- * transpose-flagged matMul ~10× slower than a 2-D matMul with an explicitly transposed operand.
+ * Scaled dot-product attention. The plain form (the reference, and the only one on wasm/cpu/tfjs-node) is computed
+ * head by head with plain 2-D matMuls: tfjs-wasm runs batched or transpose-flagged matMul ~10× slower than a 2-D
+ * matMul with an explicitly transposed operand. On webgpu the fused WGSL kernel (layers/webgpu/attention_kernel.ts:
+ * online softmax over key tiles, no (Tq, Tk) scores) runs instead unless MUCODEC_ATTENTION=plain or the shapes do
+ * not suit it (the probabilities, asked for only by the parity stages, are then computed by the plain form beside it).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedAttention, fusedAttentionUnsupported, type ScaleMode } from './webgpu/attention_kernel.js';
+
+export type AttentionImpl = 'fused' | 'plain';
+
+/** MUCODEC_ATTENTION = fused (default: the fused kernel where the backend has one) | plain (tfjs ops everywhere) */
+export function requestedAttention(): AttentionImpl {
+  const v = (process.env.MUCODEC_ATTENTION ?? 'fused').trim().toLowerCase() || 'fused';
+  if (v !== 'fused' && v !== 'plain') throw new Error(`MUCODEC_ATTENTION="${v}" is not one of: fused, plain`);
+  return v;
+}
+
+const counts: Record<AttentionImpl, number> = { fused: 0, plain: 0 };
+
+/** multiHeadAttention calls since start, by the form that computed the output (for the tests) */
+export function attentionCalls(): Record<AttentionImpl, number> {
+  return { ...counts };
+}
+
+/** which form multiHeadAttention takes for these inputs on the current backend (without the probabilities) */
+export function attentionImplFor(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): AttentionImpl {
+  if (requestedAttention() === 'plain' || tf.getBackend() !== 'webgpu') return 'plain';
+  return fusedAttentionUnsupported(q, k, v, heads) === null ? 'fused' : 'plain';
+}
 
 export interface AttentionResult {
   /** (B, T, H·dh) heads concatenated */
@@ -18,12 +44,37 @@ export interface AttentionResult {
  */
 export function multiHeadAttention(
   q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number,
-  opts: { scale?: number; scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number } = {},
+  opts: {
+    scale?: number; scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number; impl?: AttentionImpl;
+    /** rounding applied to the scores, the probabilities and the output (layers/f16.ts; the plain form only) */
+    round?: (t: tf.Tensor) => tf.Tensor;
+  } = {},
 ): AttentionResult {
   const [b, tq, d] = q.shape;
   const tk = k.shape[1];
   const dh = d / heads;
   const scale = opts.scale ?? 1 / Math.sqrt(dh);
+  const impl = opts.round ? 'plain' : opts.impl ?? attentionImplFor(q, k, v, heads);
+  counts[impl]++;
+  if (impl === 'plain') return plainAttention(q, k, v, heads, scale, opts);
+  const scaleMode: ScaleMode = opts.divideScores !== undefined ? 'divide' : opts.scaleQuery ? 'query' : 'scores';
+  const out = fusedAttention(q, k, v, { heads, scaleMode, scale: opts.divideScores ?? scale });
+  if (!opts.returnProbs) return { out };
+  // the probabilities (parity intermediates only) come from the plain form; the output stays the fused kernel's
+  const ref = plainAttention(q, k, v, heads, scale, opts);
+  ref.out.dispose();
+  return { out, probs: ref.probs };
+}
+
+/** the reference form: per head, scores = q kᵀ (scaled as asked), softmax, times v */
+function plainAttention(
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, scale: number,
+  opts: { scaleQuery?: boolean; returnProbs?: boolean; divideScores?: number; round?: (t: tf.Tensor) => tf.Tensor },
+): AttentionResult {
+  const rnd = opts.round ?? ((t: tf.Tensor) => t);
+  const [b, tq, d] = q.shape;
+  const tk = k.shape[1];
+  const dh = d / heads;
   const probsAll: tf.Tensor2D[] = [];
   const out = tf.tidy(() => {
     // (B, T, H, dh) → (B, H, T, dh); K → (B, H, dh, Tk): materialised once, then every per-head slice is contiguous
@@ -42,9 +93,9 @@ export function multiHeadAttention(
           let s: tf.Tensor2D = tf.matMul(qi, ki);
           if (opts.divideScores !== undefined) s = tf.div(s, opts.divideScores);
           else if (!opts.scaleQuery) s = tf.mul(s, scale);
-          const p = tf.softmax(s) as tf.Tensor2D;
+          const p = rnd(tf.softmax(rnd(s))) as tf.Tensor2D;
           if (opts.returnProbs) probsAll.push(tf.keep(p));
-          return tf.matMul(p, vi) as tf.Tensor2D;
+          return rnd(tf.matMul(p, vi)) as tf.Tensor2D;
         });
         hs.push(r);
       }

@@ -23,6 +23,8 @@ const COMMAND_USAGE: Record<string, string> = {
   --prompt p.wav  in-context prompt conditioning the first window (as upstream's code2sound)
   --float         write 32-bit float WAV (default 16-bit PCM; upstream writes float)
   --format F      wav or flac (16-bit, lossless; default: by the output's extension, .flac → FLAC, else WAV)
+  --precision P   the DiT's arithmetic: f32 (default) or f16-emulated (research: fp16 autocast's rounding in float32,
+                  to measure its error; slower, any backend); real half-precision kernels (f16) are not available
   --weights DIR, --quiet
   a folder: \`mucodec decode <dir> -o <out dir>\` decodes every .mcodes file below it (layout mirrored; done ones skipped)`,
   reconstruct: `mucodec reconstruct <in.audio> -o <out.wav> [decode options]

@@ -45,6 +45,8 @@ export { loadTorchCheckpoint, readStateDict } from '../convert/torch.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors } from '../convert/safetensors.js';
 export { fetchWeights, RELEASED_CHECKPOINTS } from './commands/fetch_weights.js';
 export { runParity } from './parity.js';
+export { setDitPrecision, ditPrecision, parseDitPrecision, DIT_PRECISIONS, type DitPrecision } from './dit/precision.js';
+export { roundToHalf } from '../layers/f16.js';
 export {
   compareAudio, alignPair, computeMetrics, multiScaleMelDistance, multiResolutionStftDistance, logSpectralDistance, siSdr,
   integratedLoudness, type Metrics,

@@ -17,6 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { requestedAttention } from '../layers/attention.js';
+import { ditMatmulProgram } from '../layers/webgpu/matmul_program.js';
 
 const require = createRequire(import.meta.url);
 
@@ -66,6 +68,8 @@ let report: WebGpuAdapterReport | null = null;
  */
 export async function initWebGpu(): Promise<WebGpuAdapterReport> {
   const kind = requestedAdapterKind();
+  requestedAttention(); // MUCODEC_ATTENTION and MUCODEC_WEBGPU_MATMUL checked before any work
+  ditMatmulProgram();
   if (kind === 'hardware' && process.platform === 'linux' && !hasVulkanLoader()) {
     throw new Error('no Vulkan loader (libvulkan.so.1) for Dawn (MUCODEC_WEBGPU_ADAPTER=software uses its OpenGL ES software adapter)');
   }

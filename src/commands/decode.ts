@@ -1,7 +1,7 @@
 /**
  * `mucodec decode <in.mcodes> -o <out.wav>` and `mucodec reconstruct <in.audio> -o <out.wav>`, with
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
- * [--format wav|flac] [--weights DIR] [--quiet] (a folder input goes to src/commands/folders.ts). Progress bar
+ * [--format wav|flac] [--precision f32|f16-emulated] [--weights DIR] [--quiet] (a folder input goes to src/commands/folders.ts). Progress bar
  * with ETA on a TTY, quiet lines otherwise; the output is written atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
  */
 import { basename, extname } from 'node:path';
@@ -13,6 +13,7 @@ import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
 import { prepareStereo48k } from '../encoder.js';
 import { solverNames } from '../sampler/index.js';
+import { ditPrecision, parseDitPrecision, setDitPrecision } from '../dit/precision.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, type ParsedArgs } from './args.js';
 import type { CommandContext } from './context.js';
 import { watchInterrupts } from './interrupt.js';
@@ -21,7 +22,7 @@ import { checkOutputFile, type InputFile } from './output_check.js';
 import { makeProgress } from './progress.js';
 import { resolveWeightsDir } from './weights.js';
 
-const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'format', 'weights', 'quiet', 'verbose'];
+const DECODE_OPTS = ['output', 'steps', 'guidance', 'sampler', 'seed', 'prompt', 'float', 'format', 'precision', 'weights', 'quiet', 'verbose'];
 
 /** The prompt WAV, read and checked now (errors name the prompt file, not a later "encode:" step), as 48 kHz stereo. */
 async function readPrompt(path: string): Promise<Audio> {
@@ -65,13 +66,20 @@ async function run(
   const log = ctx.log ?? ((l: string) => console.log(l));
   const stderr = ctx.stderr ?? process.stderr;
   const opts = decodeOptions(a, kind === 'decode' ? 20 : 50);
+  const precision = parseDitPrecision(optString(a, 'precision') ?? 'f32', '--precision');
   const promptPath = optString(a, 'prompt');
   const formatOpts = { float: optFlag(a, 'float'), format: optString(a, 'format') };
   if (await isFolder(input)) {
     const format = outputFormat(kind, undefined, formatOpts);
     if (promptPath) opts.prompt = await readPrompt(promptPath);
     const weightsDir = resolveWeightsDir(optString(a, 'weights'), (l) => stderr.write(`${l}\n`));
-    return runFolder({ kind, input, output: optString(a, 'output'), weightsDir, quiet: optFlag(a, 'quiet'), decode: opts, format }, ctx);
+    const precisionBefore = ditPrecision();
+    setDitPrecision(precision);
+    try {
+      return await runFolder({ kind, input, output: optString(a, 'output'), weightsDir, quiet: optFlag(a, 'quiet'), decode: opts, format }, ctx);
+    } finally {
+      setDitPrecision(precisionBefore);
+    }
   }
   const output = optString(a, 'output') ?? `${input.slice(0, input.length - extname(input).length)}.decoded${extensionFor(outputFormat(kind, undefined, formatOpts))}`;
   const format = outputFormat(kind, output, formatOpts);
@@ -97,6 +105,8 @@ async function run(
   const quiet = optFlag(a, 'quiet');
   const bar = makeProgress(kind, stderr, quiet);
   const encBar = makeProgress('encode', stderr, quiet);
+  const precisionBefore = ditPrecision();
+  setDitPrecision(precision); // process-wide (src/dit/precision.ts); restored below for in-process callers
   try {
     let out: Audio;
     const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
@@ -113,9 +123,10 @@ async function run(
     await withWriteSignal(signal, () => writeAudioFile(output, out, format));
     const secs = out.channels[0]!.length / out.sampleRate;
     log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${describeFormat(format)}` +
-      (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
+      (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale}${precision === 'f32' ? '' : `, DiT ${precision}`})` : ''));
     return 0;
   } finally {
+    setDitPrecision(precisionBefore);
     encBar.done(); bar.done(); // stop their redraw timers (also when the decode failed)
     interrupts.dispose();
     codec.dispose();

@@ -14,6 +14,8 @@ import type { Params } from '../params.js';
 import { multiHeadAttention } from '../../layers/attention.js';
 import { layerNorm } from '../../layers/norm.js';
 import { disposeLinear, linear, uploadLinear, type LinearW } from './weights.js';
+import { ditPrecision } from './precision.js';
+import { roundToHalf } from '../../layers/f16.js';
 
 export interface BlockWeights {
   /** (6, D) */
@@ -96,7 +98,10 @@ export class BasicTransformerBlock {
           const v = linear(nh, own.toV) as tf.Tensor3D;
           nh.dispose();
           // scaling q (T·d values) instead of the scores (T² per head): same math, one pass less over T²
-          const { out } = multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, scaleQuery: true });
+          const { out } = ditPrecision() === 'f16-emulated'
+            // fp16 autocast: baddbmm(q, kᵀ, alpha = scale) in half, then softmax in float32 cast back (src/dit/precision.ts)
+            ? multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, round: roundToHalf })
+            : multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, scaleQuery: true });
           q.dispose(); k.dispose(); v.dispose();
           const a = linear(out, own.toOut);
           out.dispose();
@@ -112,7 +117,7 @@ export class BasicTransformerBlock {
             parts.push(tf.tidy(() => {
               const x = rows <= FF_CHUNK_ROWS ? nh : nh.slice([r0, 0], [r, d]);
               const hid = linear(x, own.ff0);
-              const g = geluTanhFast(hid);
+              const g = ditPrecision() === 'f16-emulated' ? roundToHalf(geluTanhFast(hid)) : geluTanhFast(hid);
               hid.dispose();
               return linear(g, own.ff2);
             }));

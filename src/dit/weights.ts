@@ -6,6 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
+import { ditMatmulProgram, withMatmulProgram } from '../../layers/webgpu/matmul_program.js';
+import { roundToHalf } from '../../layers/f16.js';
+import { ditPrecision } from './precision.js';
 
 export interface LinearW {
   /** (in, out) */
@@ -25,9 +28,13 @@ export function linear(x: tf.Tensor, l: LinearW): tf.Tensor {
   return tf.tidy(() => {
     const [inF, outF] = l.wT.shape;
     const lead = x.shape.slice(0, -1);
-    let y: tf.Tensor = tf.matMul(x.reshape([-1, inF]) as tf.Tensor2D, l.wT);
-    if (l.b) y = tf.add(y, l.b);
-    return y.reshape([...lead, outF]);
+    // src/dit/precision.ts: half-precision rounding points of fp16 autocast, when asked for (research)
+    const half = ditPrecision() === 'f16-emulated';
+    const r = half ? roundToHalf : (t: tf.Tensor) => t;
+    // on webgpu, on the matMul program chosen for the DiT (layers/webgpu/matmul_program.ts; auto by default)
+    let y: tf.Tensor = withMatmulProgram(ditMatmulProgram(), () => tf.matMul(r(x.reshape([-1, inF])) as tf.Tensor2D, r(l.wT) as tf.Tensor2D));
+    if (l.b) y = tf.add(y, r(l.b));
+    return r(y).reshape([...lead, outF]);
   });
 }
 
