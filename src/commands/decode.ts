@@ -3,13 +3,17 @@
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
  * [--weights DIR] [--quiet]. Progress bar with ETA on a TTY, quiet lines otherwise; the output is written
  * atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
+ * `decode` streams: each final chunk of the decode is appended to the temporary WAV as it comes out.
  */
 import { basename, extname } from 'node:path';
 import { withWriteSignal } from '../atomic.js';
 import { readAudio } from '../audio/open.js';
 import { writeWav, type Audio } from '../audio/wav.js';
+import { WavStreamWriter } from '../audio/wav_writer.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
+import { planCode2Sound } from '../decoder.js';
+import { OUTPUT_SAMPLE_RATE } from '../decode_stream.js';
 import { prepareStereo48k } from '../encoder.js';
 import { solverNames } from '../sampler/index.js';
 import { checkKnown, optFlag, optNumber, optString, parseArgs, type ParsedArgs } from './args.js';
@@ -88,22 +92,38 @@ async function run(
   const bar = makeProgress(kind, stderr, quiet);
   const encBar = makeProgress('encode', stderr, quiet);
   try {
-    let out: Audio;
     const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
+    const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
+    let frames: number;
     if (codesFile) {
-      out = await codec.decode(codesFile.codes, { ...opts, signal, onProgress });
+      // streamed: each final chunk goes to the temporary file as it comes (memory constant in the song's length);
+      // the header is completed and the file renamed at the end, or the file removed on any error or signal
+      const codes = codesFile.codes;
+      frames = await withWriteSignal(signal, async () => {
+        const sink = await WavStreamWriter.create(output, OUTPUT_SAMPLE_RATE, 2, { format, frames: planCode2Sound(codes.length).targetLen });
+        try {
+          for await (const chunk of codec.decodeStream(codes, { ...opts, signal, onProgress })) await sink.write(chunk.channels);
+          bar.done();
+          if (signal.aborted) throw signal.reason as Error;
+          await sink.finish();
+        } catch (e) {
+          await sink.abort();
+          throw e;
+        }
+        return sink.frames;
+      });
     } else {
-      out = await codec.reconstruct(audioIn!, {
+      const out = await codec.reconstruct(audioIn!, {
         ...opts, signal, onProgress,
         onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
       });
+      bar.done();
+      if (signal.aborted) throw signal.reason as Error;
+      await withWriteSignal(signal, () => writeWav(output, out, format));
+      frames = out.channels[0]!.length;
     }
-    bar.done();
-    if (signal.aborted) throw signal.reason as Error;
-    const format = optFlag(a, 'float') ? 'float32' : 'pcm16';
-    await withWriteSignal(signal, () => writeWav(output, out, format));
-    const secs = out.channels[0]!.length / out.sampleRate;
-    log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
+    const secs = frames / OUTPUT_SAMPLE_RATE;
+    log(`${output}: ${OUTPUT_SAMPLE_RATE} Hz, 2 channels, ${secs.toFixed(2)} s, ${format === 'float32' ? '32-bit float' : '16-bit PCM'}` +
       (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale})` : ''));
     return 0;
   } finally {
