@@ -32,15 +32,18 @@ const ENCODER_PREFIXES = ['muencoder.', 'rvq_muencoder_emb.', 'rsq48tomuencoder.
 function rounded(p: Params, encoder: boolean): { params: Params; halved: number; kept: number } {
   const map = new Map<string, HostTensor>();
   let halved = 0, kept = 0;
+  const keptNames: string[] = [];
   for (const [name, t] of p.map) {
     const isFloat = t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16';
     const enc = ENCODER_PREFIXES.some((x) => name.startsWith(x));
     if (!isFloat || (enc && !encoder)) { map.set(name, t); continue; }
     const v = toFloat32(t);
-    if (keepFloat32Reason(name, t.shape, v)) { kept++; map.set(name, t); continue; }
+    const why = keepFloat32Reason(name, t.shape, v);
+    if (why) { kept++; keptNames.push(`${name} (${why})`); map.set(name, t); continue; }
     halved++;
     map.set(name, { dtype: 'float32', shape: [...t.shape], data: widenHalf(narrowToHalf(v)) });
   }
+  if (keptNames.length) console.log(`  kept float32: ${keptNames.join(', ')}`);
   return { params: new Params(map, p.prefix, `${p.source} (f16-rounded)`), halved, kept };
 }
 
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
         continue;
       }
       const s = stats(toFloat32(a), toFloat32(b));
-      const audio = /wav|audio|output/.test(key) && a.shape.length === 2;
+      const audio = /wav|audio|output/.test(key) && a.shape.length >= 2;
       const sdr = audio ? siSdr(rowsOf(b), rowsOf(a)) : NaN;
       console.log(`${c32.name} ${key} ${JSON.stringify(a.shape)}: max_abs ${s.maxAbs.toExponential(2)} rel_l2 ${s.relL2.toExponential(2)}` +
         (audio ? ` SI-SDR ${sdr.toFixed(1)} dB` : '') + ` (${r.halved} tensors halved, ${r.kept} kept f32)`);

@@ -8,7 +8,9 @@
  *     refused, since the rest of the file still halves (e.g. normfeat.counts, ≥ 100000 in the released checkpoint);
  *   - the normfeat running statistics (counts, sum_x, sum_x2): the latent mean and std are their quotients and
  *     std = sqrt(sum_x2 / counts − mean²) cancels, which would magnify their rounding (4 KiB each);
- *   - 0-d scalars (scale_factor): nothing to save.
+ *   - 0-d scalars (scale_factor): nothing to save;
+ *   - rsq48tomuencoder.kernel (28 values, with --half-encoder): the loader checks it exactly against torchaudio's
+ *     Resample(48000, 24000) kernel.
  * The loader widens float16 to float32 (a table lookup per value, src/hosttensor.ts toFloat32), so every backend
  * computes in float32 as with float32 files; only the weights' values are rounded (relative error ≤ 2^−11).
  *
@@ -38,6 +40,7 @@ export function parseWeightsDtype(v: string | undefined, option = '--dtype'): We
 export function keepFloat32Reason(name: string, shape: readonly number[], values: Float32Array): string | null {
   if (shape.length === 0) return 'a scalar';
   if (/(^|\.)normfeat\.(counts|sum_x|sum_x2)$/.test(name)) return 'normfeat running statistics (mean and std are their quotients)';
+  if (name === 'rsq48tomuencoder.kernel') return 'the 48→24 kHz resampling kernel, checked exactly against torchaudio\'s at load';
   if (!fitsHalf(values)) return `|value| up to ${maxAbsFinite(values)} is beyond half precision (65504)`;
   return null;
 }
@@ -115,7 +118,7 @@ export async function convertFolderDtype(o: HalveFolderOptions): Promise<{ files
       const tensors: FloatTensor[] = [...src.tensors.values()].map((t) => ({
         name: t.name, shape: [...t.shape], read: async () => toFloat32(await src.read(t.name)),
       }));
-      const r = await writeFloatFile(path, tensors, dt, { format: 'pt', source: `mucodec-ts convert --dtype ${dt === 'float16' ? 'f16' : 'f32'}` },
+      const r = await writeFloatFile(path, tensors, dt, { format: 'pt', source: `mucodec-ts convert${dt === 'float16' ? ' --dtype f16' : ''}` },
         (_b, name) => { done += numel(src.info(name).shape) * 4; o.onProgress?.(done, total, `${files[i]!.name} ${name}`); });
       Object.assign(kept, r.kept);
       out.push({ path, bytes: r.bytes });
