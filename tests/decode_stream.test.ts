@@ -15,6 +15,8 @@ import { decodeCommand } from '../src/commands/decode.js';
 import { writeCodesFile } from '../src/codesfile.js';
 import { planCode2Sound } from '../src/decoder.js';
 import { windowSamples } from '../src/synthesis.js';
+import { SeededNoise, type NoiseSource } from '../src/noise.js';
+import { WavStreamWriter } from '../src/audio/wav_writer.js';
 import { TINY, allFinite, useTinyCodec } from './helpers/tiny_codec.js';
 
 const env = useTinyCodec();
@@ -94,6 +96,27 @@ describe('decodeStream', () => {
     })()).rejects.toThrow('stop after one chunk');
     expect(got).toHaveLength(1);
     expect(tf.memory().numTensors).toBe(resident);
+  });
+
+  it('non-finite output in a later window: the chunks before it were final and finite, then the error names the window; a sink aborted on it leaves no file', async () => {
+    // the noise of window 1 (its in-context fill) is NaN: window 0 decodes, window 1's latents are refused
+    const seeded = new SeededNoise(5);
+    const noise: NoiseSource = { randn: (shape, what) => (what === 'in-context fill' ? new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(NaN) : seeded.randn(shape)) };
+    const out = join(tmp, 'nan.wav');
+    const sink = await WavStreamWriter.create(out, 48000, 2);
+    const got: Audio[] = [];
+    await expect((async () => {
+      try {
+        for await (const c of env.codec.decodeStream(CODES, { steps: 1, noise })) { got.push(c); await sink.write(c.channels); }
+        await sink.finish();
+      } catch (e) {
+        await sink.abort();
+        throw e;
+      }
+    })()).rejects.toThrow(/^decode: the DiT sampler produced non-finite latents in window 2 of 2 .*no audio returned/);
+    expect(got).toHaveLength(1);
+    expect(allFinite(got[0]!.channels)).toBe(true);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('nan.wav'))).toEqual([]);
   });
 
   it('arguments are checked when decodeStream is called, before any work', () => {
