@@ -65,7 +65,7 @@ describe('decodeStream', () => {
     expect(bytes(joined[1]!).equals(bytes(whole.channels[1]!))).toBe(true);
   });
 
-  it('break after the first chunk: tensors back to the start, the queue released (the next call runs and matches)', async () => {
+  it('break after the first chunk: tensors back to the start, the queue released (the next call runs)', async () => {
     const before = tf.memory().numTensors;
     const c = await MuCodec.load({ weightsDir: TINY });
     let sampled = 0;

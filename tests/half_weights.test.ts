@@ -5,13 +5,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertCommand } from '../convert/cli-commands.js';
 import { keepFloat32Reason } from '../convert/half_weights.js';
 import { readSafetensors } from '../convert/safetensors.js';
 import { MuCodec } from '../src/codec.js';
+import { fetchWeightsCommand } from '../src/commands/fetch_weights.js';
 import { siSdr } from '../src/metrics/sisdr.js';
 import { TINY, allFinite, useTinyCodec } from './helpers/tiny_codec.js';
 
@@ -64,5 +65,10 @@ describe('half-size weights', () => {
     expect(keepFloat32Reason('normfeat.sum_x', [2], v(1))).toMatch(/normfeat/);
     expect(keepFloat32Reason('scale_factor', [], Float32Array.of(0.5))).toBe('a scalar');
     expect(keepFloat32Reason('rsq48tomuencoder.kernel', [1, 1, 2], v(0.1))).toMatch(/resampling kernel/);
+  });
+
+  it('fetch-weights --dtype: an unknown dtype is refused before any download', async () => {
+    await expect(fetchWeightsCommand(['--dir', join(tmp, 'fw'), '--dtype', 'f8', '--base-url', 'http://127.0.0.1:9/'])).rejects.toThrow('option --dtype: "f8" is not a weights dtype (f32 or f16)');
+    expect(existsSync(join(tmp, 'fw'))).toBe(false);
   });
 });
