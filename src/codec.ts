@@ -238,7 +238,8 @@ export class MuCodec {
    * Codes (25 Hz, one codebook) → 48 kHz stereo, as upstream code2sound: codes repeated to whole 1024-code
    * windows at hop 768, the DiT sampled per window (in-context on the previous window's last 128 latent frames,
    * or on the prompt for window 0), each window decoded by the VAE and vocoder per channel, cross-faded, and cut
-   * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length).
+   * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length);
+   * the result is the concatenation of `decodeStream`'s chunks (src/decode_stream.ts).
    */
   async decode(codes: Int32Array | readonly number[], opts: DecodeOptions = {}): Promise<Audio> {
     // checked as given, before anything is converted or loaded (1.5, NaN, 2^32 + 5, "7" are refused)
