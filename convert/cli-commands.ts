@@ -5,7 +5,8 @@
  *       every tensor: name (container path joined with '.'), dtype, shape; --json prints a JSON array of
  *       {name, dtype, shape}.
  *   mucodec convert --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/
- *                   [--config config.json]
+ *                   [--config config.json] [--dtype f32|f16] [--half-encoder]
+ *   mucodec convert --from weights/ --dtype f16 -o weights-f16/     (a converted folder rewritten as f16 / f32)
  */
 import { stat } from 'node:fs/promises';
 import { checkKnown, optFlag, optString, parseArgs } from '../src/commands/args.js';
@@ -13,6 +14,7 @@ import type { CommandContext } from '../src/commands/context.js';
 import { makeProgress } from '../src/commands/progress.js';
 import { numel, type DType } from '../src/hosttensor.js';
 import { convert } from './convert.js';
+import { convertFolderDtype, parseWeightsDtype } from './half_weights.js';
 import { readCodesFile } from '../src/codesfile.js';
 import { SafetensorsFile } from './safetensors.js';
 import { loadTorchCheckpoint, stateDictRoot } from './torch.js';
@@ -76,8 +78,24 @@ export async function inspectCommand(argv: string[], ctx: CommandContext = {}): 
 
 export async function convertCommand(argv: string[], ctx: CommandContext = {}): Promise<number> {
   const print = ctx.log ?? ((s: string) => console.log(s));
-  const a = parseArgs(argv);
-  checkKnown(a, ['mucodec', 'muq', 'audioldm', 'output', 'config']);
+  const a = parseArgs(argv, ['half-encoder']);
+  checkKnown(a, ['mucodec', 'muq', 'audioldm', 'output', 'config', 'dtype', 'from', 'half-encoder']);
+  const dtype = parseWeightsDtype(optString(a, 'dtype'));
+  const halfEncoder = optFlag(a, 'half-encoder');
+  if (halfEncoder && dtype !== 'float16') throw new Error('convert: --half-encoder needs --dtype f16');
+  const from = optString(a, 'from');
+  if (from !== undefined) {
+    if (a.positionals.length) throw new Error(`convert: unexpected argument "${a.positionals[0]}"`);
+    for (const k of ['mucodec', 'muq', 'audioldm', 'config']) if (optString(a, k) !== undefined) throw new Error(`convert: --from rewrites a converted folder; --${k} does not go with it`);
+    const outDir = optString(a, 'output');
+    if (!outDir) throw new Error('convert: -o is required (usage: mucodec convert --from weights/ --dtype f16 -o weights-f16/)');
+    const progress = makeProgress('convert', process.stderr, !process.stderr.isTTY);
+    const r = await convertFolderDtype({ from, outDir, dtype, halfEncoder, onProgress: (done, total, label) => progress.update(done, total, label.split(' ')[0]) });
+    progress.done();
+    for (const f of r.files) print(`${f.path}: ${(f.bytes / 2 ** 20).toFixed(1)} MiB`);
+    print(`${outDir}/config.json written (${dtype}${Object.keys(r.kept).length ? `, ${Object.keys(r.kept).length} tensors kept float32` : ''})`);
+    return 0;
+  }
   const need = (k: string): string => {
     const v = optString(a, k);
     if (!v) throw new Error(`convert: --${k} is required (usage: mucodec convert --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/)`);
@@ -89,6 +107,7 @@ export async function convertCommand(argv: string[], ctx: CommandContext = {}): 
   const r = await convert({
     ...opts,
     config: optString(a, 'config'),
+    dtype, halfEncoder,
     onProgress: (done, total, label) => progress.update(done, total, label.split(' ')[0]),
   });
   progress.done();

@@ -21,7 +21,8 @@
  * Choices: weight norm is NOT folded here (RVQ in_proj/out_proj keep weight_g / weight_v; loaders fold them, as
  * the fixture containers store them); the vocoder is already weight-norm-free in audioldm_48k.pth. MuQ
  * pos_conv_embed keys (whose names depend on the saving torch) are ignored. Float tensors stored as
- * float16/bfloat16/float64 are written as float32; every expected tensor is float32.
+ * float16/bfloat16/float64 are written as float32; every expected tensor is float32, or with `dtype: 'float16'`
+ * float16 in the decoder and VAE files (convert/half_weights.ts says which tensors stay float32 and why).
  *
  * Every expected tensor (convert/manifest.ts) is checked by name and shape before anything is written; all
  * problems are reported together. Files are written to temporaries and renamed, so a failed conversion leaves
@@ -30,8 +31,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/atomic.js';
-import { bytesPerElement, numel, shapeStr, toFloat32, type HostData } from '../src/hosttensor.js';
-import { writeSafetensors, type TensorSource } from './safetensors.js';
+import { numel, shapeStr, toFloat32 } from '../src/hosttensor.js';
+import { writeFloatFile, type FloatTensor, type WeightsDtype } from './half_weights.js';
 import { loadTorchCheckpoint, stateDictRoot, type TensorEntry, type TorchCheckpoint } from './torch.js';
 import {
   REAL_CONFIG, deriveExpected, expectedFromManifests, muqLayersNeeded, readConfigFile,
@@ -52,6 +53,10 @@ export interface ConvertOptions {
    * from it (convert/manifest.ts deriveExpected).
    */
   config?: ModelConfig | string;
+  /** 'float16': half-size files (convert/half_weights.ts: decoder and VAE files; a few tensors stay float32) */
+  dtype?: WeightsDtype;
+  /** with float16: halve encoder.safetensors too (the codes may change) */
+  halfEncoder?: boolean;
   /** progress in bytes written over all files */
   onProgress?: (done: number, total: number, label: string) => void;
 }
@@ -77,7 +82,12 @@ export interface ConvertedConfig {
     muq_layers_stored: number;
     muq_final_layer_norm_stored: boolean;
     weight_norm: string;
-    dtype: 'float32';
+    /** the weights' dtype: 'float16' = half-size files (some tensors kept float32: float32_kept) */
+    dtype: WeightsDtype;
+    /** with float16: the encoder file's dtype (float32 unless halved on request) */
+    encoder_dtype?: WeightsDtype;
+    /** float16 files: the tensors kept float32, with the reason */
+    float32_kept?: Record<string, string>;
     expected_from: 'manifests' | 'config';
     sources: { mucodec: string; muq: string; audioldm: string };
   };
@@ -149,22 +159,22 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     const total = Object.values(plan).flat().reduce((s, p) => s + numel(p.out.shape) * 4, 0);
     let done = 0;
     const result: ConvertResult['files'] = [];
+    const dtype = opts.dtype ?? 'float32';
+    const kept: Record<string, string> = {};
     for (const file of ['encoder', 'decoder', 'vae'] as const) {
       const path = join(opts.outDir, FILES[file]);
-      const srcs: TensorSource[] = plan[file].map((p) => ({
+      const tensors: FloatTensor[] = plan[file].map((p) => ({
         name: p.out.name,
-        dtype: 'float32',
         shape: p.out.shape,
-        load: async (): Promise<HostData> => {
-          const t = await p.ckpt.read(p.src.name);
-          const data = t.dtype === 'float32' ? t.data : toFloat32(t);
-          done += data.byteLength;
-          opts.onProgress?.(done, total, `${FILES[file]} ${p.out.name}`);
-          return data;
-        },
+        read: async (): Promise<Float32Array> => toFloat32(await p.ckpt.read(p.src.name)),
       }));
-      await writeSafetensors(path, srcs, { format: 'pt', source: 'mucodec-ts convert' });
-      result.push({ file: FILES[file], path, tensors: srcs.length, bytes: srcs.reduce((s, x) => s + numel(x.shape) * bytesPerElement(x.dtype), 0) });
+      const dt: WeightsDtype = file === 'encoder' && !opts.halfEncoder ? 'float32' : dtype;
+      const r = await writeFloatFile(path, tensors, dt, { format: 'pt', source: `mucodec-ts convert${dt === 'float16' ? ' --dtype f16' : ''}` }, (_b, name) => {
+        done += numel(plan[file].find((p) => p.out.name === name)!.out.shape) * 4;
+        opts.onProgress?.(done, total, `${FILES[file]} ${name}`);
+      });
+      Object.assign(kept, r.kept);
+      result.push({ file: FILES[file], path, tensors: tensors.length, bytes: r.bytes });
     }
     const { layers, finalNorm } = muqLayersNeeded(cfg);
     const config: ConvertedConfig = {
@@ -176,7 +186,8 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
         muq_layers_stored: layers,
         muq_final_layer_norm_stored: finalNorm,
         weight_norm: 'not folded: rvq_muencoder_emb in_proj/out_proj keep weight_g/weight_v (fold at load); vocoder already plain',
-        dtype: 'float32',
+        dtype,
+        ...(dtype === 'float16' ? { encoder_dtype: opts.halfEncoder ? 'float16' as const : 'float32' as const, float32_kept: kept } : {}),
         expected_from: opts.config === undefined ? 'manifests' : 'config',
         sources: { mucodec: opts.mucodec, muq: opts.muq, audioldm: opts.audioldm },
       },

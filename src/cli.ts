@@ -31,11 +31,15 @@ const COMMAND_USAGE: Record<string, string> = {
   encode then decode (50 steps by default, like upstream's sound2sound); output cut to the input's duration
   a folder: \`mucodec reconstruct <dir> -o <out dir>\` every audio file below it (layout mirrored; done ones skipped)`,
   convert: `mucodec convert     --mucodec ckpt/mucodec.pt --muq muq_dev/muq.pt --audioldm tools/audioldm_48k.pth -o weights/ [--config config.json]
-  convert the released PyTorch checkpoints (no Python) into encoder/decoder/vae .safetensors + config.json`,
+  convert the released PyTorch checkpoints (no Python) into encoder/decoder/vae .safetensors + config.json
+  --dtype f16     half-size weights: decoder and VAE files in float16 (widened to float32 on load; README "Real weights")
+  --half-encoder  with --dtype f16, the encoder file too (its codes may differ from float32 weights')
+  --from DIR      rewrite a converted folder (e.g. --from weights --dtype f16 -o weights-f16) instead of checkpoints`,
   inspect: `mucodec inspect     <file.pt|file.pth|file.safetensors|file.mcodes> [--json]
   every tensor of a checkpoint (name, dtype, shape), or the validated header of a codes file`,
   'fetch-weights': `mucodec fetch-weights [--dir weights/] [--base-url URL] [--keep] [--no-convert]
-  download the released checkpoints (resumable, SHA-256 checked) and convert them`,
+  download the released checkpoints (resumable, SHA-256 checked) and convert them
+  --dtype f16     convert to half-size weights (as mucodec convert --dtype f16)`,
   compare: `mucodec compare     <ref> <test> [--json] [--png out.png]
   quality metrics of a test recording against a reference (aligned as reconstruct crops): DAC multi-scale mel and
   multi-resolution STFT distances, SI-SDR, log-spectral distance, BS.1770 loudness difference

@@ -32,16 +32,12 @@ import { FRAME_RATE, MuCodecEncoder, prepareStereo48k } from './encoder.js';
 import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
 import { Params } from './params.js';
 import { RVQ } from './rvq/rvq.js';
-import { NonFiniteError } from './hosttensor.js';
-import { MuCodecDecoder, decoderConfigFromUpstream, type PromptLatent } from './decoder.js';
-import { makeNoise } from './noise.js';
-import { encodePrompt } from './prompt.js';
-import { throwIfAborted, yieldToEventLoop } from './steps.js';
-import { LatentsToAudio } from './synthesis.js';
+import { MuCodecDecoder, decoderConfigFromUpstream } from './decoder.js';
+import { collectAudio, decodeChunks, type DecodeParts as StreamParts } from './decode_stream.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator } from './vocoder/hifigan.js';
 import type {
-  DecodeOptions, DecodeProgress, EncodeOptions, EncodeResult, LoadOptions, MuCodecConfig, MuCodecPart, ReconstructOptions,
+  DecodeOptions, EncodeOptions, EncodeResult, LoadOptions, MuCodecConfig, MuCodecPart, ReconstructOptions,
 } from './codec_types.js';
 
 export type {
@@ -50,12 +46,7 @@ export type {
 
 type WeightFile = 'encoder' | 'decoder' | 'vae';
 
-interface DecodeParts {
-  decoder: MuCodecDecoder;
-  vae: AutoencoderKL;
-  vocoder: HifiGanGenerator;
-  stft: TacotronSTFT;
-}
+type DecodeParts = Omit<StreamParts, 'encoder'>;
 
 export { cutPrompt } from './prompt.js';
 
@@ -247,13 +238,14 @@ export class MuCodec {
    * Codes (25 Hz, one codebook) → 48 kHz stereo, as upstream code2sound: codes repeated to whole 1024-code
    * windows at hop 768, the DiT sampled per window (in-context on the previous window's last 128 latent frames,
    * or on the prompt for window 0), each window decoded by the VAE and vocoder per channel, cross-faded, and cut
-   * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length).
+   * to int(n / 100 · 4 · 48000) samples. Windows are processed one at a time (memory does not grow with length);
+   * the result is the concatenation of `decodeStream`'s chunks (src/decode_stream.ts).
    */
   async decode(codes: Int32Array | readonly number[], opts: DecodeOptions = {}): Promise<Audio> {
     // checked as given, before anything is converted or loaded (1.5, NaN, 2^32 + 5, "7" are refused)
     const checked = checkCodes(codes, this.config.rvq_muencoder_emb.codebook_size, 'decode');
     checkDecodeOptions(opts, 'decode');
-    return this.queue.run('decode', opts.signal, (signal) => this.decodeNow(checked, { ...opts, signal }, 20, 'decode'));
+    return this.queue.run('decode', opts.signal, (signal) => collectAudio(this.chunks(checked, { ...opts, signal }, 20, 'decode')));
   }
 
   /**
@@ -266,69 +258,25 @@ export class MuCodec {
       'dir' in this.source ? `the model in ${this.source.dir}` : 'the model');
   }
 
-  private async decodeNow(codes: Int32Array, opts: DecodeOptions, defaultSteps: number, what: string): Promise<Audio> {
-    try {
-      return await this.synthesise(codes, opts, defaultSteps);
-    } catch (e) {
-      // a stage whose output stopped being finite: say so under the call's name (nothing is returned, so nothing is written)
-      if (e instanceof NonFiniteError) throw new NonFiniteError(`${what}: ${e.message}; the weights or the noise give NaN/Inf, no audio returned`);
-      throw e;
-    }
+  /**
+   * `decode` as a stream: an async iterable of final 48 kHz stereo chunks (src/decode_stream.ts), window by window —
+   * the first after window 0 (before window 1 is sampled), joining to exactly `decode`'s output. Arguments are
+   * checked now; the call takes its turn in the codec's queue when the stream is first pulled and holds it until the
+   * stream ends, fails or is left (`break` frees what it holds; a stream abandoned without `return()` keeps the
+   * codec busy).
+   */
+  decodeStream(codes: Int32Array | readonly number[], opts: DecodeOptions = {}): AsyncGenerator<Audio, void, void> {
+    const checked = checkCodes(codes, this.config.rvq_muencoder_emb.codebook_size, 'decodeStream');
+    checkDecodeOptions(opts, 'decodeStream');
+    return this.queue.stream('decode', opts.signal, (signal) => this.chunks(checked, { ...opts, signal }, 20, 'decode'));
   }
 
-  private async synthesise(codes: Int32Array, opts: DecodeOptions, defaultSteps: number): Promise<Audio> {
-    throwIfAborted(opts.signal);
-    await this.ensure('decoder');
-    if (opts.prompt) await this.ensure('encoder');
-    const { decoder, vae, vocoder, stft } = this.dec!;
-    const noise = opts.noise ?? makeNoise(opts.seed);
-    const steps = opts.steps ?? defaultSteps;
-    const signal = opts.signal;
-    let windows = 1;
-    let current = 0;
-    const report = (p: Omit<DecodeProgress, 'fraction'>, within: number): void => {
-      opts.onProgress?.({ ...p, fraction: Math.min(1, (current + within) / windows) });
-    };
-    const prompt = opts.prompt;
-    const promptFn = prompt ? (): Promise<PromptLatent> => {
-      report({ phase: 'prompt', window: 0, windows }, 0);
-      return encodePrompt(prompt, { vae, stft, encoder: this.enc! }, noise, signal);
-    } : undefined;
-
-    const synth: { s: LatentsToAudio | null } = { s: null };
-    const pieces: Float32Array[][] = [];
-    try {
-      const gen = decoder.code2soundLatents({ data: codes, shape: [1, 1, codes.length] }, {
-        numSteps: steps, guidanceScale: opts.guidanceScale ?? 1.5, solver: opts.sampler, tSpan: opts.tSpan, noise, signal,
-        prompt: promptFn,
-        onWindow: ({ window, windows: n }) => { windows = n; current = window; throwIfAborted(signal); },
-        onStep: ({ step, steps: m }) => {
-          throwIfAborted(signal);
-          report({ phase: 'sample', window: current, windows, step, steps: m }, (0.9 * step) / m);
-        },
-      });
-      for await (const w of gen) {
-        throwIfAborted(signal);
-        report({ phase: 'audio', window: w.index, windows: w.count }, 0.9);
-        // the decoder already cut the prompt frames from window 0
-        synth.s ??= new LatentsToAudio(vae, vocoder, { targetLen: w.plan.targetLen, duration: opts.duration ?? 40.96, sampleRate: 48000 });
-        await yieldToEventLoop();
-        pieces.push(await synth.s.pushAsync(w.latents, signal));
-        current = w.index + 1;
-        report({ phase: 'audio', window: w.index, windows: w.count }, 0);
-      }
-      pieces.push(synth.s!.finish());
-    } finally {
-      if (synth.s?.residency === 'alternate') { vae.dispose(); vocoder.release(); }
-    }
-    const total = pieces.reduce((n, p) => n + p[0]!.length, 0);
-    const channels = [0, 1].map((r) => {
-      const out = new Float32Array(total);
-      let off = 0;
-      for (const p of pieces) { out.set(p[r]!, off); off += p[r]!.length; }
-      return out;
-    });
-    return { sampleRate: 48000, channels };
+  private chunks(codes: Int32Array, opts: DecodeOptions, defaultSteps: number, what: string): AsyncGenerator<Audio, void, void> {
+    return decodeChunks(async () => {
+      await this.ensure('decoder');
+      if (opts.prompt) await this.ensure('encoder');
+      return { ...this.dec!, encoder: this.enc };
+    }, codes, opts, defaultSteps, what);
   }
 
   /**
@@ -348,7 +296,7 @@ export class MuCodec {
     // rebuilt from the host weights on the next encode, or for a prompt)
     if (!opts.prompt && this.enc) { this.enc.dispose(); this.enc = null; }
     // 50 steps unless given (an explicit `steps: undefined` is the default too)
-    const out = await this.decodeNow(codes, opts, 50, 'reconstruct');
+    const out = await collectAudio(this.chunks(codes, opts, 50, 'reconstruct'));
     const n48 = prepareLength48k(audio);
     return { sampleRate: 48000, channels: out.channels.map((c) => c.length > n48 ? c.slice(0, n48) : c) };
   }

@@ -3,6 +3,7 @@
  * what fixtures hold, and what the parity runner compares. Layout is row-major (PyTorch's).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { widenHalf } from './half.js';
 
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
@@ -37,23 +38,13 @@ export function bytesPerElement(dtype: DType): number {
 const f32scratch = new Float32Array(1);
 const u32scratch = new Uint32Array(f32scratch.buffer);
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
 /** Any numeric host tensor as float32 values (int64 converted exactly when |v| < 2^24, else rounded). */
 export function toFloat32(t: HostTensor): Float32Array {
   const n = t.data.length;
   if (t.dtype === 'float32') return t.data as Float32Array;
   const out = new Float32Array(t.dtype === 'float16' || t.dtype === 'bfloat16' ? n : n);
   if (t.dtype === 'float16') {
-    const d = t.data as Uint16Array;
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(d[i]!);
+    widenHalf(t.data as Uint16Array, out); // a table lookup per value (half-size weights load through here)
   } else if (t.dtype === 'bfloat16') {
     const d = t.data as Uint16Array;
     for (let i = 0; i < n; i++) { u32scratch[0] = d[i]! << 16; out[i] = f32scratch[0]!; }

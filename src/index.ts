@@ -15,6 +15,7 @@ export {
 } from './codec.js';
 export type { EncodeProgress } from './encoder.js';
 export { readWav, writeWav, decodeWav, encodeWav, openWavSource, WavSource, type Audio } from './audio/wav.js';
+export { WavStreamWriter, type AudioSink, type WavWriterOptions } from './audio/wav_writer.js';
 export { openAudioSource, readAudio, detectFormat, SUPPORTED_FORMATS, type OpenedAudio } from './audio/open.js';
 export { DecodedSource, AudioDecodeError } from './audio/decoded_source.js';
 export { FlacEncoder, encodeFlac, floatToPcm, type FlacOptions } from './audio/flac_encode.js';
@@ -41,6 +42,8 @@ export { MuCodecDecoder, planCode2Sound, type Code2SoundOptions, type LatentWind
 export { Params } from './params.js';
 export type { HostTensor, DType } from './hosttensor.js';
 export { convert, type ConvertOptions, type ConvertResult } from '../convert/convert.js';
+export { convertFolderDtype, type WeightsDtype } from '../convert/half_weights.js';
+export { toHalfBits, narrowToHalf, widenHalf } from './half.js';
 export { loadTorchCheckpoint, readStateDict } from '../convert/torch.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors } from '../convert/safetensors.js';
 export { fetchWeights, RELEASED_CHECKPOINTS } from './commands/fetch_weights.js';

@@ -35,6 +35,11 @@ export function registerStage(stage: string, fn: StageFn, spec: StageSpec = {}):
   registry.set(stage, { fn, spec });
 }
 
+/** The registered implementation of a stage (bench/f16_weights_error.ts runs stages on rounded weights). */
+export function stageFn(stage: string): StageFn | undefined {
+  return registry.get(stage)?.fn;
+}
+
 export async function findCases(dirs: string[]): Promise<string[]> {
   const out: string[] = [];
   async function walk(d: string): Promise<void> {

@@ -44,6 +44,27 @@ export class SerialQueue {
     return result;
   }
 
+  /**
+   * A streamed call (e.g. decodeStream): takes its turn when the consumer first pulls, holds the queue while the
+   * consumer iterates, and releases it when the stream ends, fails or is left early (`break` in a for-await calls
+   * `return()`, which runs `make`'s finally blocks first). `make` gets the signal `run` gives.
+   */
+  async *stream<T>(what: string, signal: AbortSignal | undefined, make: (signal: AbortSignal) => AsyncGenerator<T, void, void>): AsyncGenerator<T, void, void> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    let started!: (s: AbortSignal) => void;
+    const turn = new Promise<AbortSignal>((r) => { started = r; });
+    const done = this.run(what, signal, (s) => { started(s); return held; });
+    try {
+      // the turn comes, or the queue refuses the call (closed before it started)
+      const s = await Promise.race([turn, done.then(() => { throw new Error(`MuCodec: ${what} ended before it started`); })]);
+      yield* make(s);
+    } finally {
+      release();
+      await done.catch(() => undefined);
+    }
+  }
+
   /** Stop accepting calls; abort the running one. Resolves when nothing runs any more. */
   close(): Promise<void> {
     this.closed = true;

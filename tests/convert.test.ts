@@ -19,7 +19,8 @@ import {
 } from '../convert/manifest.js';
 import { readSafetensors } from '../convert/safetensors.js';
 import { loadTorchCheckpoint, readStateDict } from '../convert/torch.js';
-import type { HostTensor } from '../src/hosttensor.js';
+import { toFloat32, type HostTensor } from '../src/hosttensor.js';
+import { narrowToHalf } from '../src/half.js';
 import { FIXTURES } from './parity-helper.js';
 import { T, obj, odict, torchSave, type PyVal } from './helpers/torchsave.js';
 
@@ -158,6 +159,41 @@ describe('convert', () => {
     expect(conf.model.layer_num).toBe(7);
     expect(conf.converted.muq_layers_stored).toBe(6);
     expect(readdirSync(out).sort()).toEqual(['config.json', 'decoder.safetensors', 'encoder.safetensors', 'vae.safetensors']);
+  });
+
+  it('--dtype f16: decoder and VAE files in float16 (each value rounded to nearest even), statistics and scalars kept float32, the encoder file float32', async () => {
+    const dir = join(tmp, 'f16');
+    const src = await makeContainers(dir, all);
+    const out = join(dir, 'weights');
+    const r = await convert({ ...src, outDir: out, config: E2E_CONFIG, dtype: 'float16' });
+    const f32 = await convert({ ...src, outDir: join(dir, 'w32'), config: E2E_CONFIG });
+    const bytes = (f: string, d: string): number => statSync(join(d, f)).size;
+    for (const f of ['decoder.safetensors', 'vae.safetensors']) expect(bytes(f, out), f).toBeLessThanOrEqual(0.6 * bytes(f, join(dir, 'w32')));
+    expect(readFileSync(join(out, 'encoder.safetensors')).equals(readFileSync(join(dir, 'w32', 'encoder.safetensors')))).toBe(true);
+    expect(r.files.map((f) => f.bytes)).not.toEqual(f32.files.map((f) => f.bytes));
+    const conf = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { converted: { dtype: string; encoder_dtype: string; float32_kept: Record<string, string> } };
+    expect(conf.converted.dtype).toBe('float16');
+    expect(conf.converted.encoder_dtype).toBe('float32');
+    expect(Object.keys(conf.converted.float32_kept).sort()).toEqual(['normfeat.counts', 'normfeat.sum_x', 'normfeat.sum_x2', 'scale_factor']);
+    for (const f of ['decoder', 'vae'] as const) {
+      for (const [name, t] of await readSafetensors(join(out, `${f}.safetensors`))) {
+        const ref = toFloat32(all.get(name)!);
+        if (conf.converted.float32_kept[name]) {
+          expect(t.dtype, name).toBe('float32');
+          expect(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength)), name).toBe(true);
+          continue;
+        }
+        expect(t.dtype, name).toBe('float16');
+        const want = narrowToHalf(ref);
+        expect(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(want.buffer)), name).toBe(true);
+      }
+    }
+    // the same folder through the CLI's --from (a converted folder rewritten): the same bytes
+    const again = join(dir, 'again');
+    expect(await convertCommand(['--from', join(dir, 'w32'), '--dtype', 'f16', '-o', again], { log: () => undefined })).toBe(0);
+    for (const f of ['encoder', 'decoder', 'vae']) expect(readFileSync(join(again, `${f}.safetensors`)).equals(readFileSync(join(out, `${f}.safetensors`))), f).toBe(true);
+    await expect(convertCommand(['--from', join(dir, 'w32'), '--dtype', 'f8', '-o', again])).rejects.toThrow('option --dtype: "f8" is not a weights dtype (f32 or f16)');
+    await expect(convertCommand(['--from', again, '--dtype', 'f16', '-o', again])).rejects.toThrow(/--from and -o are the same folder/);
   });
 
   it('rejects containers with missing or mis-shaped tensors, listing all of them, and writes nothing', async () => {

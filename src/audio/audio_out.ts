@@ -11,6 +11,7 @@ import { extname } from 'node:path';
 import { currentWriteSignal } from '../atomic.js';
 import { FlacEncoder, floatToPcm } from './flac_encode.js';
 import { writeWav, type Audio } from './wav.js';
+import { WavStreamWriter } from './wav_writer.js';
 
 export type OutputFormat = 'pcm16' | 'float32' | 'flac';
 
@@ -58,6 +59,26 @@ export async function writeAudioFile(path: string, audio: Audio, format: OutputF
   const w = await FlacFileWriter.open(path, { sampleRate: audio.sampleRate, channels: audio.channels.length, signal: currentWriteSignal() });
   for (let at = 0; at < n; at += FLAC_WRITE_FRAMES) await w.write(audio.channels.map((c) => c.subarray(at, at + FLAC_WRITE_FRAMES)));
   await w.finish();
+}
+
+/** what decode streams into: the WAV writer (src/audio/wav_writer.ts) or FlacFileWriter; `frames` written so far */
+export interface FramedSink { write(channels: Float32Array[]): Promise<void>; finish(): Promise<void>; abort(): Promise<void>; readonly frames: number }
+
+/**
+ * A progressive writer for `format` (temp file; renamed over `path` by finish(), removed by abort()). `frames`, when
+ * known, lets the WAV writer choose RF64 up front for data beyond RIFF's 4 GiB. Inside withWriteSignal() a fired
+ * signal stops the FLAC writer at its next call (the caller aborts the WAV writer).
+ */
+export async function openAudioSink(path: string, format: OutputFormat, opts: { sampleRate: number; channels: number; frames?: number }): Promise<FramedSink> {
+  if (format !== 'flac') return WavStreamWriter.create(path, opts.sampleRate, opts.channels, { format, frames: opts.frames });
+  const w = await FlacFileWriter.open(path, { sampleRate: opts.sampleRate, channels: opts.channels, signal: currentWriteSignal() });
+  let frames = 0;
+  return {
+    write: async (chs) => { await w.write(chs); frames += chs[0]?.length ?? 0; },
+    finish: () => w.finish(),
+    abort: () => w.abort(),
+    get frames() { return frames; },
+  };
 }
 
 let counter = 0;

@@ -13,7 +13,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import * as wavefileModule from 'wavefile';
-import { writeFileAtomic } from '../atomic.js';
+import { writeWavStreamed } from './wav_writer.js';
 import { checkRange, checkSampleRate, readAllFrames, type AudioSource } from './source.js';
 
 /** Audio as planar float32 channels at a sample rate (values nominally in [−1, 1]). */
@@ -324,7 +324,11 @@ export function encodeWav(audio: Audio, format: 'pcm16' | 'float32' = 'pcm16'): 
   return wav.toBuffer();
 }
 
-/** Write a WAV file atomically (temp file in the same folder, then rename). */
+/**
+ * Write a WAV file atomically (temp file in the same folder, then rename), through the streaming writer
+ * (src/audio/wav_writer.ts: the bytes of encodeWav; RF64 beyond RIFF's 4 GiB).
+ */
 export async function writeWav(path: string, audio: Audio, format: 'pcm16' | 'float32' = 'pcm16'): Promise<void> {
-  await writeFileAtomic(path, encodeWav(audio, format));
+  checkAudio(audio, 'writeWav');
+  await writeWavStreamed(path, audio, format);
 }

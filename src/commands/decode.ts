@@ -3,14 +3,17 @@
  * [--steps N] [--guidance G] [--sampler euler|heun|midpoint|rk4] [--seed N] [--prompt p.wav] [--float]
  * [--format wav|flac] [--precision f32|f16-emulated] [--weights DIR] [--quiet] (a folder input goes to src/commands/folders.ts). Progress bar
  * with ETA on a TTY, quiet lines otherwise; the output is written atomically (temp file + rename): nothing is left under the output name on error, Ctrl-C, SIGTERM or SIGHUP.
+ * `decode` streams: each final chunk of the decode is appended to the temporary file as it comes out.
  */
 import { basename, extname } from 'node:path';
 import { withWriteSignal } from '../atomic.js';
 import { readAudio } from '../audio/open.js';
-import { describeFormat, extensionFor, outputFormat, writeAudioFile } from '../audio/audio_out.js';
+import { describeFormat, extensionFor, outputFormat, openAudioSink, writeAudioFile } from '../audio/audio_out.js';
 import type { Audio } from '../audio/wav.js';
 import { MuCodec, type DecodeOptions, type DecodeProgress } from '../codec.js';
 import { readCodesFile } from '../codesfile.js';
+import { planCode2Sound } from '../decoder.js';
+import { OUTPUT_SAMPLE_RATE } from '../decode_stream.js';
 import { prepareStereo48k } from '../encoder.js';
 import { solverNames } from '../sampler/index.js';
 import { ditPrecision, parseDitPrecision, setDitPrecision } from '../dit/precision.js';
@@ -108,21 +111,37 @@ async function run(
   const precisionBefore = ditPrecision();
   setDitPrecision(precision); // process-wide (src/dit/precision.ts); restored below for in-process callers
   try {
-    let out: Audio;
     const onProgress = (p: DecodeProgress): void => bar.update(Math.round(p.fraction * 1000), 1000, progressLabel(p));
+    let frames: number;
     if (codesFile) {
-      out = await codec.decode(codesFile.codes, { ...opts, signal, onProgress });
+      // streamed: each final chunk goes to the temporary file as it comes (memory constant in the song's length);
+      // the header is completed and the file renamed at the end, or the file removed on any error or signal
+      const codes = codesFile.codes;
+      frames = await withWriteSignal(signal, async () => {
+        const sink = await openAudioSink(output, format, { sampleRate: OUTPUT_SAMPLE_RATE, channels: 2, frames: planCode2Sound(codes.length).targetLen });
+        try {
+          for await (const chunk of codec.decodeStream(codes, { ...opts, signal, onProgress })) await sink.write(chunk.channels);
+          bar.done();
+          if (signal.aborted) throw signal.reason as Error;
+          await sink.finish();
+        } catch (e) {
+          await sink.abort();
+          throw e;
+        }
+        return sink.frames;
+      });
     } else {
-      out = await codec.reconstruct(audioIn!, {
+      const out = await codec.reconstruct(audioIn!, {
         ...opts, signal, onProgress,
         onEncodeProgress: (p) => { encBar.update(p.window, p.windows, `window ${p.window}/${p.windows}`); if (p.window === p.windows) encBar.done(); },
       });
+      bar.done();
+      if (signal.aborted) throw signal.reason as Error;
+      await withWriteSignal(signal, () => writeAudioFile(output, out, format));
+      frames = out.channels[0]!.length;
     }
-    bar.done();
-    if (signal.aborted) throw signal.reason as Error;
-    await withWriteSignal(signal, () => writeAudioFile(output, out, format));
-    const secs = out.channels[0]!.length / out.sampleRate;
-    log(`${output}: ${out.sampleRate} Hz, ${out.channels.length} channels, ${secs.toFixed(2)} s, ${describeFormat(format)}` +
+    const secs = frames / OUTPUT_SAMPLE_RATE;
+    log(`${output}: ${OUTPUT_SAMPLE_RATE} Hz, 2 channels, ${secs.toFixed(2)} s, ${describeFormat(format)}` +
       (ctx.verbose ? ` (from ${basename(input)}, ${opts.steps} ${opts.sampler} steps, guidance ${opts.guidanceScale}${precision === 'f32' ? '' : `, DiT ${precision}`})` : ''));
     return 0;
   } finally {

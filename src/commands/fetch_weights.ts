@@ -5,6 +5,7 @@
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convert } from '../../convert/convert.js';
+import { parseWeightsDtype } from '../../convert/half_weights.js';
 import { downloadFile } from '../download.js';
 import { checkKnown, optFlag, optString, parseArgs } from './args.js';
 import { makeProgress } from './progress.js';
@@ -46,7 +47,8 @@ export async function fetchWeights(opts: FetchWeightsOptions): Promise<Record<st
 
 export async function fetchWeightsCommand(argv: string[]): Promise<number> {
   const a = parseArgs(argv, ['keep', 'no-convert']);
-  checkKnown(a, ['dir', 'base-url', 'keep', 'no-convert']);
+  checkKnown(a, ['dir', 'base-url', 'keep', 'no-convert', 'dtype']);
+  const dtype = parseWeightsDtype(optString(a, 'dtype')); // checked before the download
   const dir = optString(a, 'dir') ?? 'weights';
   const bar = makeProgress('download');
   const paths = await fetchWeights({
@@ -57,7 +59,7 @@ export async function fetchWeightsCommand(argv: string[]): Promise<number> {
   if (optFlag(a, 'no-convert')) return 0;
   const cbar = makeProgress('convert');
   const r = await convert({
-    mucodec: paths.mucodec!, muq: paths.muq!, audioldm: paths.audioldm!, outDir: dir,
+    mucodec: paths.mucodec!, muq: paths.muq!, audioldm: paths.audioldm!, outDir: dir, dtype,
     onProgress: (d, t, label) => cbar.update(d, t, label),
   });
   cbar.done(`converted: ${r.files.map((f) => f.path).join(', ')}`);
