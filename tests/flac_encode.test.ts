@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withWriteSignal } from '../src/atomic.js';
-import { FlacFileWriter, outputFormat, writeAudioFile } from '../src/audio/audio_out.js';
+import { FlacFileWriter, openAudioSink, outputFormat, writeAudioFile } from '../src/audio/audio_out.js';
 import { parseFlacStreamInfo } from '../src/audio/decoders.js';
 import { encodeFlac, floatToPcm } from '../src/audio/flac_encode.js';
 import { readAudio } from '../src/audio/open.js';
@@ -146,6 +146,28 @@ describe('FLAC file writing', () => {
     expect(readFileSync(path).equals(Buffer.from(whole))).toBe(true);
     await writeAudioFile(join(tmp, 'whole.flac'), { sampleRate: 48000, channels: ch }, 'flac'); // written in chunks too
     expect(readFileSync(join(tmp, 'whole.flac')).equals(Buffer.from(whole))).toBe(true);
+    expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('openAudioSink (what `mucodec decode` streams its chunks into): FLAC and WAV sinks give the one-shot files; frames counted', async () => {
+    const ch = music(30001, 2, 6);
+    const chunks = [0, 12000, 12001, 30001];
+    for (const format of ['flac', 'pcm16', 'float32'] as const) {
+      const path = join(tmp, `sink-${format}.${format === 'flac' ? 'flac' : 'wav'}`);
+      const sink = await openAudioSink(path, format, { sampleRate: 48000, channels: 2, frames: 30001 });
+      for (let k = 0; k + 1 < chunks.length; k++) await sink.write(ch.map((c) => c.slice(chunks[k], chunks[k + 1])));
+      expect(existsSync(path)).toBe(false);
+      await sink.finish();
+      expect(sink.frames).toBe(30001);
+      const one = join(tmp, `one-${format}.${format === 'flac' ? 'flac' : 'wav'}`);
+      await writeAudioFile(one, { sampleRate: 48000, channels: ch }, format);
+      expect(readFileSync(path).equals(readFileSync(one))).toBe(true);
+    }
+    const aborted = join(tmp, 'sink-aborted.flac');
+    const sink = await openAudioSink(aborted, 'flac', { sampleRate: 48000, channels: 2 });
+    await sink.write(ch.map((c) => c.slice(0, 5000)));
+    await sink.abort();
+    expect(existsSync(aborted)).toBe(false);
     expect(readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
