@@ -17,7 +17,7 @@
  *                 song runs instead of one)
  *   --no-block    dit: the CFG step without the block row;  --no-ceilings  no plain-op ceiling rows
  *   --quick       a smoke run for slow backends (the software webgpu adapter): dit.block on 1024 tokens without the CFG
- *                 step, vae.decode on 16 frames, hifigan on 10 frames, no ceilings, no song; window: the tiny model
+ *                 step, vae.decode on 4 frames, hifigan on 10 frames, no ceilings, no song; window: the tiny model
  *   window        one whole 40.96 s window of decode (bench/window.ts; not in the default groups: hours on a CPU);
  *                 --steps N CFG Euler steps (default 20), --tiny with weights/tiny
  * Rows of a backend other than wasm go to bench/results/latest-<backend>.json unless --out is given, so a webgpu run
@@ -138,7 +138,7 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
       return m.benchDit({ backend: a.backend, full, cfgStep: cfgStep && !a.quick, block: a.block, tokens: a.quick ? 1024 : undefined, log });
     }
     const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
-    return m.benchVaeVocoder({ backend: a.backend, full, parts: [group === 'vae' ? 'vae' : 'vocoder'], frames: a.quick ? [group === 'vae' ? 16 : 10] : undefined, log });
+    return m.benchVaeVocoder({ backend: a.backend, full, parts: [group === 'vae' ? 'vae' : 'vocoder'], frames: a.quick ? [group === 'vae' ? 4 : 10] : undefined, log });
   };
   for (let i = 0; i < a.runs; i++) {
     const rows = await runOnce(group === 'dit' ? a.full && i === 0 : a.full, a.cfg);

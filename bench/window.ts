@@ -78,7 +78,7 @@ export async function benchWindow(opts: BenchWindowOptions = {}): Promise<BenchR
     codebook = REAL_CONFIG.rvq_muencoder_emb.codebook_size;
   }
   const fill = filler(seed + 5);
-  const codes = Int32Array.from(fill(1024, 0.5, 0.5), (u) => Math.min(codebook - 1, Math.floor(u * codebook)));
+  const codes = Int32Array.from(fill(1024, 0.5 / Math.sqrt(3), 0.5), (u) => Math.max(0, Math.min(codebook - 1, Math.floor(u * codebook)))); // uniform
   log(`window bench: ${opts.tiny ? 'tiny model' : 'random real-shape model'} ready in ${((performance.now() - t0) / 1000).toFixed(1)} s, backend ${rep.chosen}, ${steps} steps`);
   const phases: string[] = [];
   let last = performance.now();

@@ -126,11 +126,12 @@ prune_runtime() {
     (cd "$p" && find . -path ./node_modules -prune -o -type f -print0 | tar --null -T - -cf -) | tar -C "$dst/$p" -xf -
   done
   local nm=$dst/node_modules
-  # tfjs: the Node bundle named by "main" (ESM imports of the package resolve to it), the .wasm files
+  # tfjs: the Node bundle named by "main" (ESM imports of the package resolve to it), the .wasm files, and the wasm
+  # backend's wasm-out/*.js loaders (src/workers/wasm_threads.ts runs the threaded one)
   for p in "$nm"/@tensorflow/*; do
     local main
     main=$(node -p "require('$ROOT/node_modules/@tensorflow/$(basename "$p")/package.json').main")
-    find "$p" -type f ! -name package.json ! -name LICENSE ! -path "$p/$main" ! -name '*.wasm' -delete
+    find "$p" -type f ! -name package.json ! -name LICENSE ! -path "$p/$main" ! -name '*.wasm' ! -path "$p/wasm-out/*.js" -delete
   done
   # webgpu: index.js + this platform's dawn.node only
   find "$nm/webgpu/dist" -mindepth 1 -maxdepth 1 ! -name linux-x64 -exec rm -rf {} +
