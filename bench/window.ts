@@ -18,6 +18,7 @@ import type { MuCodecConfig } from '../src/codec_types.js';
 import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
 import { REAL_DIT_CONFIG } from '../src/dit/config.js';
+import { wasmThreads } from '../src/workers/wasm_threads.js';
 import { filler, loadAvg, machineInfo, peakRssMb, type BenchRow } from './common.js';
 import { transformerGflop } from './dit.js';
 import { randomFirstStage } from './vae_vocoder.js';
@@ -107,7 +108,7 @@ export async function benchWindow(opts: BenchWindowOptions = {}): Promise<BenchR
     const gflop = opts.tiny ? 0 : windowGflop(steps);
     return [{
       stage: opts.tiny ? 'decode.window_tiny' : 'decode.window', shape: `1024 codes → 2 × ${n} samples (40.96 s), ${steps} CFG Euler steps`,
-      gflop, ours_s: s, torch_s: null, ratio: null, threads: 1, backend: rep.chosen, peak_rss_mb: peakRssMb(),
+      gflop, ours_s: s, torch_s: null, ratio: null, threads: rep.chosen === 'wasm' ? (wasmThreads() ?? 1) : 1, backend: rep.chosen, peak_rss_mb: peakRssMb(),
       date: new Date().toISOString(), machine: machineInfo(), kind: 'stage', runs: [s], cpu_s: [(c.user + c.system) / 1e6],
       gflops_per_s: gflop > 0 ? gflop / s : undefined, load: loadAvg(),
       note: `one cold run (shader compilation and weight uploads included); real-time factor ${(s / 40.96).toFixed(2)}; phases: ${phases.join(', ')}`,

@@ -151,7 +151,7 @@ reconstruct() { # 2 s of test_wav/test.wav, tiny model, same seed on webgpu and 
     process.exitCode = r.within_1e4 ? 0 : 1;"
 }
 export STEPS
-export -f reconstruct
+export -f reconstruct now
 part reconstruct $([ $QUICK = 1 ] && echo 160 || echo 100) reconstruct  # a whole window of VAE + vocoder: minutes on llvmpipe
 
 BENCH=("$NODE" --max-old-space-size=16384 "$ROOT/dist/bench/run.js" --backend webgpu --runs 1 --no-merge)
