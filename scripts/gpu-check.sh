@@ -66,8 +66,9 @@ note "node $("$NODE" --version) ($nodexz) and the runtime unpacked; $(uname -m),
 export PATH="$ROOT/.gpu-run:$PATH"
 
 # --- the Vulkan loader (hardware adapter only) ----------------------------------------------------------------------
+# (only where an NVIDIA driver is: never into the / of a development machine)
 if [ "${MUCODEC_WEBGPU_ADAPTER:-hardware}" != software ]; then
-  if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && [ -d .gl ] && [ "$(id -u)" = 0 ]; then
+  if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && [ -d .gl ] && [ "$(id -u)" = 0 ] && { [ -e /dev/nvidiactl ] || command -v nvidia-smi >/dev/null; }; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
     note "Vulkan loader unpacked from .gl ($(ls .gl | wc -l) packages)"
@@ -109,11 +110,16 @@ adapter() {
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   if [ -f $icd ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
     echo "retrying with VK_DRIVER_FILES=$icd"
-    echo "export VK_DRIVER_FILES=$icd __EGL_VENDOR_LIBRARY_FILENAMES=$egl" > "$WORK/env.sh"
-    VK_DRIVER_FILES=$icd __EGL_VENDOR_LIBRARY_FILENAMES=$egl $MUCODEC --backend webgpu backend --verbose
+    VK_DRIVER_FILES=$icd __EGL_VENDOR_LIBRARY_FILENAMES=$egl $MUCODEC --backend webgpu backend --verbose &&
+      echo "export VK_DRIVER_FILES=$icd __EGL_VENDOR_LIBRARY_FILENAMES=$egl" > "$WORK/env.sh"
   else
+    false
+  fi || {
+    echo "no webgpu adapter; what the Vulkan loader can see:"
+    ldconfig -p | grep -E 'libvulkan|GLX_nvidia|EGL_nvidia' | head
+    ls /usr/local/nvidia/share/vulkan/icd.d /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1 | head
     return 1
-  fi
+  }
 }
 export NODE ROOT WORK MUCODEC
 export -f adapter
