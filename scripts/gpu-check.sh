@@ -164,7 +164,8 @@ BENCH=("$NODE" --max-old-space-size=16384 "$ROOT/dist/bench/run.js" --backend we
 Q=()
 [ $QUICK = 1 ] && Q=(--quick)
 part dit_block 70 "${BENCH[@]}" dit --no-cfg "${Q[@]}" --out "$WORK/bench-dit_block.json"
-[ $QUICK = 1 ] && printf 'dit_cfg\tskipped (--quick)\t0\t0\n' >> "$PARTS" || part dit_cfg 100 "${BENCH[@]}" dit --no-block --no-ceilings --out "$WORK/bench-dit_cfg.json"
+if [ $QUICK = 1 ]; then { [ -z "$ONLY" ] || [[ $ONLY == *,dit_cfg,* ]]; } && printf 'dit_cfg\tskipped (--quick)\t0\t0\n' >> "$PARTS"
+else part dit_cfg 100 "${BENCH[@]}" dit --no-block --no-ceilings --out "$WORK/bench-dit_cfg.json"; fi
 if [ $QUICK = 1 ]; then part window 150 "${BENCH[@]}" window --tiny --steps $STEPS --out "$WORK/bench-window.json"
 else part window 170 "${BENCH[@]}" window --steps 20 --out "$WORK/bench-window.json"; fi
 part vae 45 "${BENCH[@]}" vae "${Q[@]}" --out "$WORK/bench-vae.json"
