@@ -40,6 +40,8 @@ export interface BenchDitOptions {
   tokens?: number;
   /** also run the full 24-block forward on one window, batch 1 (long) */
   full?: boolean;
+  /** the one-block row (default true; false: only the CFG step / --full rows) */
+  block?: boolean;
   /** one classifier-free-guided Euler step of the whole real DiT (batch 2, 4096 tokens; ~2 × 24 blocks: long). Default true */
   cfgStep?: boolean;
   seed?: number;
@@ -149,7 +151,7 @@ export async function benchDit(opts: BenchDitOptions = {}): Promise<BenchRow[]> 
   };
 
   // --- one block, weights uploaded inside the timed region (as the per-block scheme runs it)
-  {
+  if (opts.block ?? true) {
     const p = randomEstimator(cfg, seed, { layers: 1 });
     const block = new BasicTransformerBlock(p.sub('transformer_blocks.0.'), d, cfg.heads, cfg.headDim, cfg.normEps);
     const mod = tf.tensor2d(fill(6 * d, 0.1), [1, 6 * d]);

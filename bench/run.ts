@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [encode] [dit] [vae] [vocoder] [--runs N] [--threads N] [--profile] [--backend B] [--full]
- *                   [--no-song] [--no-cfg] [--out FILE] [--no-merge]`
+ *                   [--no-song] [--no-cfg] [--out FILE] [--no-merge] [--quick]`   and, opt-in: `window [--steps N] [--tiny]`
  *
  * Runs the chosen stage groups (default: all four), each in its own child process (so peak RSS is per group and the
  * thread count is fixed before the backend starts), takes the median of N runs per row, and writes
@@ -15,6 +15,13 @@
  *                 (each ~10 min per run on 2 cores)
  *   --full        the long rows as well (dit: the whole 24-block DiT; vae/vocoder: 512 frames / 10 s; encode: all
  *                 song runs instead of one)
+ *   --no-block    dit: the CFG step without the block row;  --no-ceilings  no plain-op ceiling rows
+ *   --quick       a smoke run for slow backends (the software webgpu adapter): dit.block on 1024 tokens without the CFG
+ *                 step, vae.decode on 4 frames, hifigan on 10 frames, no ceilings, no song; window: the tiny model
+ *   window        one whole 40.96 s window of decode (bench/window.ts; not in the default groups: hours on a CPU);
+ *                 --steps N CFG Euler steps (default 20), --tiny with weights/tiny
+ * Rows of a backend other than wasm go to bench/results/latest-<backend>.json unless --out is given, so a webgpu run
+ * never replaces the wasm rows of latest.json.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
@@ -24,7 +31,9 @@ import { parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wa
 import { instrumentLayers, loadAvg, logProfile, machineInfo, median, peakRssMb, profileKernels, type BenchRow, type PlainRow, fmtRow } from './common.js';
 
 export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
-export type Group = (typeof GROUPS)[number];
+/** groups run only when named */
+export const EXTRA_GROUPS = ['window'] as const;
+export type Group = (typeof GROUPS)[number] | (typeof EXTRA_GROUPS)[number];
 
 export interface RunArgs {
   groups: Group[];
@@ -37,7 +46,16 @@ export interface RunArgs {
   cfg: boolean;
   backend?: string;
   out: string;
+  /** --out was given (else a backend other than wasm writes latest-<backend>.json) */
+  outGiven?: boolean;
   merge: boolean;
+  quick?: boolean;
+  /** dit: skip the block row (--no-block: the CFG step alone); any group: skip the ceilings (--no-ceilings) */
+  block?: boolean;
+  ceilings?: boolean;
+  /** window: CFG Euler steps; --tiny: the tiny model */
+  steps?: number;
+  tiny?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,18 +79,24 @@ export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
     if (x === '--runs' || x.startsWith('--runs=')) a.runs = Math.max(1, Number(val()));
     else if (x === '--threads' || x.startsWith('--threads=')) a.threads = parseThreads(val());
     else if (x === '--backend' || x.startsWith('--backend=')) a.backend = val();
-    else if (x === '--out' || x.startsWith('--out=')) a.out = resolve(val());
+    else if (x === '--out' || x.startsWith('--out=')) { a.out = resolve(val()); a.outGiven = true; }
+    else if (x === '--steps' || x.startsWith('--steps=')) a.steps = Math.max(1, Math.floor(Number(val())));
+    else if (x === '--quick') a.quick = true;
+    else if (x === '--tiny') a.tiny = true;
+    else if (x === '--no-block') a.block = false;
+    else if (x === '--no-ceilings') a.ceilings = false;
     else if (x === '--child' || x.startsWith('--child=')) a.child = val() as Group;
     else if (x === '--profile') a.profile = true;
     else if (x === '--full') a.full = true;
     else if (x === '--no-song') a.song = false;
     else if (x === '--no-cfg') a.cfg = false;
     else if (x === '--no-merge') a.merge = false;
-    else if ((GROUPS as readonly string[]).includes(x)) a.groups.push(x as Group);
+    else if ((GROUPS as readonly string[]).includes(x) || (EXTRA_GROUPS as readonly string[]).includes(x)) a.groups.push(x as Group);
     else if (x === 'all') a.groups.push(...GROUPS);
-    else throw new Error(`bench: unknown argument "${x}" (groups: ${GROUPS.join(', ')}; options: --runs N --threads N --profile --full --no-song --no-cfg --backend B --out F --no-merge)`);
+    else throw new Error(`bench: unknown argument "${x}" (groups: ${GROUPS.join(', ')}; options: --runs N --threads N --profile --full --no-song --no-cfg --backend B --out F --no-merge --quick --no-block --no-ceilings; opt-in group window [--steps N] [--tiny])`);
   }
   if (!Number.isFinite(a.runs)) throw new Error('--runs needs a number');
+  if (a.steps !== undefined && !Number.isFinite(a.steps)) throw new Error('--steps needs a number');
   if (!a.groups.length) a.groups = [...GROUPS];
   a.groups = [...new Set(a.groups)];
   return a;
@@ -89,9 +113,17 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
   const log = (l: string): void => { process.stderr.write(l + '\n'); };
   const emit = (r: BenchRow): void => { process.stdout.write(ROW_TAG + JSON.stringify(r) + '\n'); };
   const emitProfile = (p: unknown): void => { process.stdout.write(PROFILE_TAG + JSON.stringify({ group, ...(p as object) }) + '\n'); };
+  if (group === 'window') {
+    const { benchWindow } = await import('./window.js');
+    (await benchWindow({ backend: a.backend, steps: a.steps, tiny: a.tiny || a.quick, root: ROOT, log })).forEach(emit);
+    return;
+  }
   if (group === 'encode') {
     const { benchEncode } = await import('./encode.js');
-    const rows = await benchEncode({ backend: a.backend, runs: a.runs, profile: a.profile, song: a.song, songRuns: a.full ? a.runs : 1, log, onProfile: emitProfile });
+    const rows = await benchEncode({
+      backend: a.backend, runs: a.runs, profile: a.profile, song: a.song && !a.quick, songRuns: a.full ? a.runs : 1, log, onProfile: emitProfile,
+      ceilings: !a.quick && a.ceilings !== false,
+    });
     rows.forEach(emit);
     return;
   }
@@ -103,10 +135,10 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
   const runOnce = async (full: boolean, cfgStep: boolean): Promise<PlainRow[]> => {
     if (group === 'dit') {
       const m = (await import(FAMILY_BENCH.dit)) as { benchDit: (o: object) => Promise<PlainRow[]> };
-      return m.benchDit({ backend: a.backend, full, cfgStep, log });
+      return m.benchDit({ backend: a.backend, full, cfgStep: cfgStep && !a.quick, block: a.block, tokens: a.quick ? 1024 : undefined, log });
     }
     const m = (await import(FAMILY_BENCH.vae)) as { benchVaeVocoder: (o: object) => Promise<PlainRow[]> };
-    return m.benchVaeVocoder({ backend: a.backend, full, parts: [group === 'vae' ? 'vae' : 'vocoder'], log });
+    return m.benchVaeVocoder({ backend: a.backend, full, parts: [group === 'vae' ? 'vae' : 'vocoder'], frames: a.quick ? [group === 'vae' ? 4 : 10] : undefined, log });
   };
   for (let i = 0; i < a.runs; i++) {
     const rows = await runOnce(group === 'dit' ? a.full && i === 0 : a.full, a.cfg);
@@ -128,7 +160,7 @@ async function runChild(group: Group, a: RunArgs): Promise<void> {
       runs: ts, gflops_per_s: r0.gflop / s, load: loadAvg(),
     });
   }
-  for (const r of await benchCeilings(group, { backend: a.backend, runs: a.runs, log })) emit(r);
+  if (!a.quick && a.ceilings !== false) for (const r of await benchCeilings(group, { backend: a.backend, runs: a.runs, log })) emit(r);
   // --profile: one more run of the group's stages (for dit without the CFG step: 48 more block passes add nothing)
   // with every tfjs kernel timed and the model's layer classes wrapped
   if (a.profile) {
@@ -175,6 +207,11 @@ async function runParent(a: RunArgs): Promise<void> {
     if (!a.song) args.push('--no-song');
     if (!a.cfg) args.push('--no-cfg');
     if (a.backend) args.push('--backend', a.backend);
+    if (a.quick) args.push('--quick');
+    if (a.tiny) args.push('--tiny');
+    if (a.block === false) args.push('--no-block');
+    if (a.ceilings === false) args.push('--no-ceilings');
+    if (a.steps !== undefined) args.push('--steps', String(a.steps));
     process.stderr.write(`\n== bench ${g} (runs ${a.runs}, threads ${a.threads}, load ${loadAvg().join(' ')})\n`);
     const got = await new Promise<{ rows: BenchRow[]; prof: unknown[]; code: number | null }>((res, rej) => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
@@ -200,6 +237,8 @@ async function runParent(a: RunArgs): Promise<void> {
     rows.push(...got.rows.map((r) => ({ group: g, ...r })));
     if (got.prof.length) profiles[g] = got.prof;
   }
+  const backend = rows[0]?.backend ?? a.backend;
+  if (!a.outGiven && backend && backend !== 'wasm') a.out = join(RESULTS_DIR, `latest-${backend}.json`);
   mkdirSync(dirname(a.out), { recursive: true });
   let keep: BenchRow[] = [];
   if (a.merge && existsSync(a.out)) {

@@ -21,6 +21,7 @@ import { LatentsToAudio } from '../src/synthesis.js';
 import { initBackend } from '../src/backend.js';
 import type { HostTensor } from '../src/hosttensor.js';
 import { Params } from '../src/params.js';
+import { drainStepsAsync } from '../src/steps.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL } from '../src/vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator } from '../src/vocoder/hifigan.js';
 
@@ -41,6 +42,9 @@ export interface BenchVaeVocoderOptions {
   full?: boolean;
   /** which parts to run (default vae and vocoder; 'tiny' and 'ceiling' only when asked) */
   parts?: Array<'vae' | 'vocoder' | 'tiny' | 'ceiling'>;
+  /** the frame counts to time instead (vae: latent frames, vocoder: mel frames; e.g. small ones for a smoke run on a slow
+   *  backend); the PyTorch time is then scaled by frames from the nearest baseline */
+  frames?: number[];
   seed?: number;
   log?: (line: string) => void;
 }
@@ -103,6 +107,21 @@ function timed<T>(fn: () => T): { value: T; s: number; cpu: number } {
   return { value, s, cpu: (c.user + c.system) / 1e6 };
 }
 
+/** timed for a promise (the stage's step generator read back with `await data()`: what every backend runs, webgpu too) */
+async function timedAsync<T>(fn: () => Promise<T>): Promise<{ value: T; s: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const s = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { value, s, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** a baseline row for another frame count: GFLOP and the PyTorch time scaled by frames from `b` (`per` frames) */
+function scaled(b: { shape: string; gflop: number; torch_s: number }, per: number, frames: number, shape: string): { shape: string; gflop: number; torch_s: number } {
+  return frames === per ? b : { shape, gflop: b.gflop * frames / per, torch_s: b.torch_s * frames / per };
+}
+
 function wasmHeapBytes(): number | null {
   const b = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
   return b.wasm?.HEAPU8?.length ?? null;
@@ -129,13 +148,14 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
     const vae = new AutoencoderKL(p, AUDIOLDM_48K_VAE);
     try {
       void vae.decoder; // upload the weights outside the timed region
-      vae.decode({ dtype: 'float32', shape: [1, 16, 4, 32], data: fill(16 * 4 * 32, 1) }); // warm-up (kernel setup)
-      const frames = opts.full ? [128, 512] : [128];
+      // warm-up (kernel setup)
+      await drainStepsAsync(vae.decodeSteps({ dtype: 'float32', shape: [1, 16, 4, 32], data: fill(16 * 4 * 32, 1) }));
+      const frames = opts.frames ?? (opts.full ? [128, 512] : [128]);
       for (const T of frames) {
         const z: HostTensor = { dtype: 'float32', shape: [1, 16, T, 32], data: fill(16 * T * 32, 1) };
-        const { value: mel, s, cpu } = timed(() => vae.decode(z));
+        const { value: mel, s, cpu } = await timedAsync(async () => (await drainStepsAsync(vae.decodeSteps(z)))!);
         if (mel.shape[2] !== 8 * T || mel.shape[3] !== 256) throw new Error(`vae.decode gave ${mel.shape}`);
-        row('vae.decode', T === 128 ? BASELINE.vae128 : BASELINE.vae512, s, cpu);
+        row('vae.decode', T === 512 ? BASELINE.vae512 : scaled(BASELINE.vae128, 128, T, `(1,16,${T},32) → (1,1,${8 * T},256)`), s, cpu);
       }
     } finally {
       vae.dispose();
@@ -146,13 +166,13 @@ export async function benchVaeVocoder(opts: BenchVaeVocoderOptions = {}): Promis
     const p = randomFirstStage(['vocoder.'], seed + 7);
     const voc = new HifiGanGenerator(p.sub('vocoder.'), HIFIGAN_48K);
     try {
-      voc.generate({ dtype: 'float32', shape: [1, 256, 4], data: fill(256 * 4, 1, -5) }); // warm-up
-      const frames = opts.full ? [100, 1000] : [100];
+      await drainStepsAsync(voc.generateSteps({ dtype: 'float32', shape: [1, 256, 4], data: fill(256 * 4, 1, -5) })); // warm-up
+      const frames = opts.frames ?? (opts.full ? [100, 1000] : [100]);
       for (const F of frames) {
         const mel: HostTensor = { dtype: 'float32', shape: [1, 256, F], data: fill(256 * F, 2, -5) };
-        const { value: y, s, cpu } = timed(() => voc.generate(mel));
+        const { value: y, s, cpu } = await timedAsync(() => drainStepsAsync(voc.generateSteps(mel)));
         if (y.shape[1] !== F * 480 + 16) throw new Error(`hifigan gave ${y.shape}`);
-        row('hifigan.generate', F === 100 ? BASELINE.voc100 : BASELINE.voc1000, s, cpu);
+        row('hifigan.generate', F === 1000 ? BASELINE.voc1000 : scaled(BASELINE.voc100, 100, F, `(1,256,${F}) → (1,1,${F * 480 + 16})`), s, cpu);
       }
     } finally {
       voc.dispose();
