@@ -2,8 +2,8 @@
  * Device-resident execution, checked on the test backend (wasm) where it can be (tests/webgpu_resident.test.ts runs
  * the same on webgpu's software adapter):
  *  - the splits planned from the binding limit (src/device.ts bindingLimit, lowered with setBindingLimitForTests):
- *    the DiT split over the batch, its attention over query rows and its feed-forward over rows; the VAE's bands and
- *    attention chunks; the vocoder's calls — each within the fixture's tolerance and equal to the unsplit run;
+ *    the DiT split over the batch, its attention over query rows and its feed-forward over rows; MuQ's conv frontend
+ *    over time chunks with a halo; the VAE's bands and attention chunks; the vocoder's calls — each within the fixture's tolerance and equal to the unsplit run;
  *  - the CFG pair as one DiT batch equals the two separate calls;
  *  - decodeBatch: one at a time on the host path (the bytes of decode); its batched DiT windows (batchLatentWindows)
  *    within float32 rounding of code2soundLatents of each sequence alone.
@@ -22,6 +22,7 @@ import { forceDevicePath, setBindingLimitForTests } from '../src/device.js';
 import { compareTensor, loadCase, toleranceFor } from '../src/fixtures.js';
 import { toFloat32, type HostTensor } from '../src/hosttensor.js';
 import { Transformer2DModel } from '../src/dit/transformer.js';
+import { Conv2dSubsampling } from '../src/muq/conv_subsampling.js';
 import { ditConfigFromUpstream } from '../src/dit/config.js';
 import { cfmVelocity } from '../src/sampler/cfm.js';
 import { drainStepsAsync } from '../src/steps.js';
@@ -82,6 +83,31 @@ describe('splits planned from the binding limit (lowered for the test)', () => {
     for (const v of [x, one, u, pair]) v.dispose();
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('muq conv frontend: time chunks with a halo planned from the limit — the fixture, and (direct convs) the unsplit values exactly', async () => {
+    const c = await loadCase(fixtureDir('encoder', 'muq.conv_subsampling'));
+    const cfg = c.config;
+    const x = c.input('x'); // (B, mel, T)
+    const xt = tf.tidy(() => tf.tensor3d(toFloat32(x), x.shape as [number, number, number]).transpose([0, 2, 1]) as tf.Tensor3D);
+    const ref = c.t('out.y');
+    // 'direct': exactly the unsplit values; the default (Winograd) rounds by tile phase, so within the fixture tolerance
+    for (const conv3x3 of ['direct', undefined] as const) {
+      const fe = new Conv2dSubsampling(await c.weights(), {
+        convDim: Number(cfg['hdim (conv_dim)']), encoderDim: Number(cfg['odim (encoder_dim)']), nMels: Number(cfg['n_bands (n_mels)']),
+        strides: cfg.strides as [number, number], batchNormEps: Number(cfg.batch_norm_eps), conv3x3,
+      });
+      setBindingLimitForTests(null);
+      const whole = await hostOf(fe.apply(xt));
+      setBindingLimitForTests(10 * 16384); // 4096 bytes per frame: 8-frame chunks (+ 16-frame halos) over the 42 frames
+      const split = await hostOf(fe.apply(xt));
+      console.log(`muq frontend (${conv3x3 ?? 'default'}) in 8-frame chunks vs whole: max diff ${maxDiff(split, whole).toExponential(2)}`);
+      if (conv3x3 === 'direct') expect(maxDiff(split, whole)).toBe(0);
+      const r = compareTensor('out.y', { dtype: 'float32', shape: ref.shape, data: split }, ref, toleranceFor(c.json, 'out.y'));
+      expect(r.pass, `max_abs ${r.maxAbs}`).toBe(true);
+      fe.dispose();
+    }
+    xt.dispose();
   });
 
   it('cfmVelocity: the guided field of one batched call equals u + g·(c − u) of two separate estimator calls', async () => {
