@@ -5,6 +5,7 @@
  *    backend's buffer bytes after each window; prints { perWindow: [{ usedBytes, allocatedBytes, freeBuffers }], peak }.
  * `-- batch`: batchLatentWindows of two short sequences (1 and 2 windows of 1024 codes, 1 step) against
  *    code2soundLatents of each alone; prints the max differences.
+ * `-- muq-real`: MuQ's conv frontend at the real width (random weights) on one window under the adapter's limit.
  * Every result is one JSON line on stdout, prefixed with "RESULT ".
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +17,11 @@ import { batchLatentWindows } from '../../src/batch_decode.js';
 import { MuCodecDecoder, decoderConfigFromUpstream } from '../../src/decoder.js';
 import { makeNoise, SeededNoise } from '../../src/noise.js';
 import { Params } from '../../src/params.js';
+import { bindingLimit } from '../../src/device.js';
+import { Conv2dSubsampling } from '../../src/muq/conv_subsampling.js';
+import { filler } from '../../bench/common.js';
+import { encoderExpected, REAL_CONFIG } from '../../convert/manifest.js';
+import type { HostTensor } from '../../src/hosttensor.js';
 import { LatentsToAudio } from '../../src/synthesis.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL } from '../../src/vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator } from '../../src/vocoder/hifigan.js';
@@ -28,9 +34,33 @@ const TINY = join(import.meta.dirname, '..', '..', 'weights', 'tiny');
 await initBackend('webgpu');
 const cfg = JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')) as { model: Record<string, unknown> & { vae: { ddconfig: never; embed_dim: number; vocoder: never } } };
 const params = async (f: string): Promise<Params> => { const p = join(TINY, f); return new Params(await readSafetensors(p), '', p); };
-const decoder = new MuCodecDecoder(await params('decoder.safetensors'), decoderConfigFromUpstream(cfg.model));
+const decoder = mode === 'muq-real' ? null! : new MuCodecDecoder(await params('decoder.safetensors'), decoderConfigFromUpstream(cfg.model));
 
-if (mode === 'pool') {
+if (mode === 'muq-real') {
+  // MuQ's conv frontend at the real width (random weights of the real shapes, as bench/encode.ts) on one 40.96 s
+  // window (4097 mel frames) under the adapter's own limit: unsplit its first activation is 256 MiB
+  const fill = filler(1);
+  const map = new Map<string, HostTensor>();
+  for (const t of encoderExpected(REAL_CONFIG)) {
+    if (!t.name.startsWith('muencoder.model.conv.')) continue;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const data = t.name.endsWith('running_var') ? fill(n, 0.2, 1) : /(bn\d)\.weight$/.test(t.name) ? fill(n, 0.1, 1)
+      : t.name.endsWith('.bias') || t.name.endsWith('running_mean') ? fill(n, 0.02) : fill(n, 1 / Math.sqrt(t.shape.slice(1).reduce((a, b) => a * b, 1) || 1));
+    map.set(t.name, { dtype: 'float32', shape: t.shape, data });
+  }
+  const p = new Params(map, '', 'random real-shape MuQ conv frontend').sub('muencoder.model.conv.');
+  const fe = new Conv2dSubsampling(p, { convDim: 512, encoderDim: 1024, nMels: 128, strides: [2, 2], batchNormEps: 1e-5 });
+  const x = tf.randomNormal([1, 4097, 128], 0, 1, 'float32', 3) as tf.Tensor3D;
+  const t0 = Date.now();
+  let error: string | null = null, shape: number[] = [], finite = false;
+  try {
+    const y = fe.apply(x);
+    const v = (await y.data()) as Float32Array;
+    shape = y.shape; finite = v.every(Number.isFinite);
+    y.dispose();
+  } catch (e) { error = (e as Error).message; }
+  say({ limit: bindingLimit(), error, shape, finite, seconds: (Date.now() - t0) / 1000 });
+} else if (mode === 'pool') {
   const windows = Number(rest[0] ?? 3);
   const pv = await params('vae.safetensors');
   const vc = cfg.model.vae;
