@@ -65,7 +65,7 @@ describe('device-resident execution on webgpu (software adapter)', () => {
   run('batched decode: the batched DiT windows of two sequences equal each sequence alone', async () => {
     const r = resultOf(await runHelper('resident_probe.ts', ['batch'], SOFT, 900_000));
     console.log(`batched vs alone on webgpu: ${JSON.stringify(r.diffs)}`);
-    expect(r.windows).toEqual([1, 2]);
+    expect(r.windows).toEqual([1, 1]);
     for (const d of (r.diffs as number[][]).flat()) expect(d).toBeLessThanOrEqual(1e-5);
     expect(r.syncReads).toBe(0);
   }, 960_000);
