@@ -17,8 +17,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors } from '../convert/safetensors.js';
 import { initBackend } from './backend.js';
+import { devicePath } from './device.js';
 import { requestWasmThreads } from './workers/wasm_threads.js';
-import { sincResampleKernel } from './audio/resample.js';
 import { TACOTRON_STFT_48K, TacotronSTFT } from './audio/mel.js';
 import { openAudioSource } from './audio/open.js';
 import type { Audio } from './audio/wav.js';
@@ -28,12 +28,13 @@ import type { CodesMeta } from './codesfile.js';
 import { checkConfigJson, checkModelConfig } from './config_check.js';
 import { SerialQueue } from './serial.js';
 import { checkAudio, checkCodes, checkCodesMetaAgainst, checkDecodeOptions, checkEncodeOptions } from './validate.js';
-import { FRAME_RATE, MuCodecEncoder, prepareStereo48k } from './encoder.js';
+import { FRAME_RATE, MuCodecEncoder, checkResampleKernel, prepareLength48k, prepareStereo48k } from './encoder.js';
 import { MuQEncoder, muqConfigFromDicts } from './muq/muq.js';
 import { Params } from './params.js';
 import { RVQ } from './rvq/rvq.js';
 import { MuCodecDecoder, decoderConfigFromUpstream } from './decoder.js';
 import { collectAudio, decodeChunks, type DecodeParts as StreamParts } from './decode_stream.js';
+import { checkDecodeBatchOptions, decodeBatchWith, type DecodeBatchOptions } from './batch_decode.js';
 import { AUDIOLDM_48K_VAE, AutoencoderKL } from './vae/autoencoder.js';
 import { HIFIGAN_48K, HifiGanGenerator } from './vocoder/hifigan.js';
 import type {
@@ -249,6 +250,20 @@ export class MuCodec {
   }
 
   /**
+   * Several code sequences (`list`, each as `decode` takes it) → one Audio each, equal to `decode(codes, opts)` of
+   * each alone; on a device backend `batchSize` of them share every DiT call (src/batch_decode.ts).
+   */
+  async decodeBatch(list: ReadonlyArray<Int32Array | readonly number[]>, opts: DecodeBatchOptions = {}): Promise<Audio[]> {
+    if (!Array.isArray(list)) throw new Error('decodeBatch: give a list of code sequences');
+    const checked = list.map((c, i) => checkCodes(c, this.config.rvq_muencoder_emb.codebook_size, `decodeBatch: sequence ${i}`));
+    checkDecodeBatchOptions(opts);
+    return this.queue.run('decode', opts.signal, async (signal) => {
+      await this.ensure('decoder');
+      return decodeBatchWith(this.dec!, checked, { ...opts, signal });
+    });
+  }
+
+  /**
    * A codes file's header against this model (frame rate, codebook size and count, MuQ layer): throws naming the
    * field, the file's value and the model's when the model cannot decode the codes.
    */
@@ -294,7 +309,7 @@ export class MuCodec {
     // the encoder's device state (MuQ weights, transformed Winograd filters and XNNPACK's packed copies of both: over a
     // GB at the real size) is not needed while decoding: free it before the decoder and the VAE fill the wasm heap (it is
     // rebuilt from the host weights on the next encode, or for a prompt)
-    if (!opts.prompt && this.enc) { this.enc.dispose(); this.enc = null; }
+    if (!opts.prompt && this.enc && !devicePath()) { this.enc.dispose(); this.enc = null; } // device path: kept resident
     // 50 steps unless given (an explicit `steps: undefined` is the default too)
     const out = await collectAudio(this.chunks(codes, opts, 50, 'reconstruct'));
     const n48 = prepareLength48k(audio);
@@ -326,26 +341,5 @@ export class MuCodec {
       this.dec = null;
     }
     this.fileCache.clear();
-  }
-}
-
-/** Samples per channel of the audio after file2code's conversion to 48 kHz. */
-function prepareLength48k(audio: Audio): number {
-  const n = audio.channels[0]?.length ?? 0;
-  if (audio.sampleRate === 48000) return n;
-  return prepareStereo48k({ sampleRate: audio.sampleRate, channels: [audio.channels[0]!.subarray(0, n)] })[0].length;
-}
-
-/**
- * rsq48tomuencoder.kernel (1, 1, 28), when the weights hold it, must equal the transforms.Resample(48000, 24000)
- * kernel the encoder builds (NOTES: it is a fresh torchaudio kernel); a different one is refused rather than
- * silently ignored.
- */
-function checkResampleKernel(p: Params): void {
-  if (!p.has('rsq48tomuencoder.kernel')) return;
-  const k = p.f32('rsq48tomuencoder.kernel', [1, 1, 28]);
-  const ref = sincResampleKernel(48000, 24000, { kernelPrecision: 'float64' }).kernel;
-  for (let i = 0; i < 28; i++) {
-    if (k[i] !== ref[i]) throw new Error(`${p.source}: rsq48tomuencoder.kernel[${i}] = ${k[i]} differs from torchaudio's Resample(48000, 24000) kernel (${ref[i]})`);
   }
 }

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './params.js';
+import { releaseDevicePool } from './webgpu.js';
 import { assertFinite, shapeStr, tensorToHost, toFloat32, toInt32, type HostTensor } from './hosttensor.js';
 import { makeNoise, type NoiseSource } from './noise.js';
 import { RVQ, MUCODEC_RVQ_CONFIG, type RVQConfig } from './rvq/index.js';
@@ -473,6 +474,7 @@ export class MuCodecDecoder {
       } finally {
         lat.dispose();
       }
+      releaseDevicePool(); // the window's temporaries are freed (src/webgpu.ts; a no-op off webgpu)
       const data = full.data as Float32Array;
       assertFinite(data, `the DiT sampler produced non-finite latents in window ${w + 1} of ${count}`);
       prevTail = new Float32Array(b * C * OVERLAP_FRAMES * 32);

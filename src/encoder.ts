@@ -18,7 +18,8 @@
  */
 import { throwIfAborted, yieldToEventLoop } from './steps.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { resample, resample48kTo24k, sincKernelEntries } from './audio/resample.js';
+import { resample, resample48kTo24k, sincKernelEntries, sincResampleKernel } from './audio/resample.js';
+import type { Params } from './params.js';
 import { checkSampleRate } from './audio/source.js';
 import type { Audio } from './audio/wav.js';
 import type { MuQEncoder } from './muq/muq.js';
@@ -272,5 +273,26 @@ export class MuCodecEncoder {
   dispose(): void {
     this.muq.dispose();
     this.rvq.dispose();
+  }
+}
+
+/** Samples per channel of the audio after file2code's conversion to 48 kHz. */
+export function prepareLength48k(audio: Audio): number {
+  const n = audio.channels[0]?.length ?? 0;
+  if (audio.sampleRate === 48000) return n;
+  return prepareStereo48k({ sampleRate: audio.sampleRate, channels: [audio.channels[0]!.subarray(0, n)] })[0].length;
+}
+
+/**
+ * rsq48tomuencoder.kernel (1, 1, 28), when the weights hold it, must equal the transforms.Resample(48000, 24000)
+ * kernel the encoder builds (NOTES: it is a fresh torchaudio kernel); a different one is refused rather than
+ * silently ignored.
+ */
+export function checkResampleKernel(p: Params): void {
+  if (!p.has('rsq48tomuencoder.kernel')) return;
+  const k = p.f32('rsq48tomuencoder.kernel', [1, 1, 28]);
+  const ref = sincResampleKernel(48000, 24000, { kernelPrecision: 'float64' }).kernel;
+  for (let i = 0; i < 28; i++) {
+    if (k[i] !== ref[i]) throw new Error(`${p.source}: rsq48tomuencoder.kernel[${i}] = ${k[i]} differs from torchaudio's Resample(48000, 24000) kernel (${ref[i]})`);
   }
 }

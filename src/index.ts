@@ -39,6 +39,7 @@ export {
   euler, heun, midpoint, rk4, type Solver,
 } from './sampler/index.js';
 export { MuCodecDecoder, planCode2Sound, type Code2SoundOptions, type LatentWindow } from './decoder.js';
+export { batchLatentWindows, type DecodeBatchOptions, type DecodeBatchProgress, type BatchLatentWindow } from './batch_decode.js';
 export { Params } from './params.js';
 export type { HostTensor, DType } from './hosttensor.js';
 export { convert, type ConvertOptions, type ConvertResult } from '../convert/convert.js';

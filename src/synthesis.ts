@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { devicePath } from './device.js';
+import { releaseDevicePool } from './webgpu.js';
 import { abortCheck, drainSteps, drainStepsAsync, yieldToEventLoop, type Step } from './steps.js';
 import { TacotronSTFT, wavToFbank2 } from './audio/mel.js';
 import { assertFinite, toFloat32, type HostTensor, shapeStr } from './hosttensor.js';
@@ -133,10 +134,13 @@ export interface MelWindow {
  *   decodeMels(latent)  — VAE decoder only: (B, 32, T, F) → 2B mel rows (4 MB per row of a real window)
  *   vocodeMels(mels)    — vocoder only: vocoder_chunk_infer per row, cut to min_samples
  *   pushAudio(rows)     — the cross-fade; returns the samples that are final
- * `push(latent)` runs the three. With `residency: 'alternate'` (default) the VAE decoder's backend weights are
- * released after each decodeMels and the vocoder's after each vocodeMels, so the two never share the wasm heap
- * (at the real widths each needs ~1.6–2.2 GB of it with its packed kernels); re-uploading costs seconds per
- * window against minutes of compute. 'both' keeps them resident (small models, fixtures).
+ * `push(latent)` runs the three. With `residency: 'alternate'` (the default on the host path) the VAE decoder's
+ * backend weights are released after each decodeMels and the vocoder's after each vocodeMels, so the two never share
+ * the wasm heap (at the real widths each needs ~1.6–2.2 GB of it with its packed kernels); re-uploading costs seconds
+ * per window against minutes of compute. 'both' keeps them resident: the default on the device path (src/device.ts:
+ * uploaded once, kept while the codec lives; ~1.3 GB of VAE decoder + vocoder weights at the real width), and for
+ * small models / fixtures. On the device path the backend's pool of freed buffers is emptied after every window
+ * (src/webgpu.ts releaseDevicePool), so GPU memory does not grow with the number of windows.
  */
 export class LatentsToAudio {
   readonly win: WindowSamples;
@@ -157,7 +161,7 @@ export class LatentsToAudio {
     this.win = { minSamples, hopSamples, ovlpSamples: opts.ovlpSamples ?? minSamples - hopSamples };
     this.targetLen = opts.targetLen ?? Infinity;
     this.firstLatentLength = opts.firstLatentLength ?? 0;
-    this.residency = opts.residency ?? 'alternate';
+    this.residency = opts.residency ?? (devicePath() ? 'both' : 'alternate');
   }
 
   /**
@@ -272,6 +276,7 @@ export class LatentsToAudio {
     const check = abortCheck(signal);
     const mels = await drainStepsAsync(this.decodeMelsSteps(latent), check);
     const rows = await drainStepsAsync(this.vocodeMelsSteps(mels), check);
+    releaseDevicePool(); // the window's temporaries are freed: do not carry their buffers into the next window
     await yieldToEventLoop();
     return this.pushAudio(rows);
   }

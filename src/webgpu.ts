@@ -11,7 +11,12 @@
  *    device tensor is turned into a clear error (and counted, for the tests); the codec reads with `await data()`;
  *  - a kernel binding a tensor over the adapter's maxStorageBufferBindingSize computes garbage without any
  *    exception on Dawn: every program's bindings are checked against the limit first (a clear error instead),
- *    and Dawn's uncaptured errors are raised at the next kernel or read.
+ *    and Dawn's uncaptured errors are raised at the next kernel or read (the limit is src/device.ts bindingLimit():
+ *    the adapter's, or lower under MUCODEC_MAX_BINDING_BYTES for tests);
+ *  - tfjs-webgpu's BufferManager keeps every freed buffer in a pool for reuse, without bound (GBs after a tiny-model
+ *    window): the pool is capped (MUCODEC_WEBGPU_POOL_BYTES, default 1 GiB of free buffers; the oldest sizes are
+ *    destroyed first) and emptied between windows and stages (releaseDevicePool), so GPU memory does not grow with
+ *    the number of windows.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
@@ -19,6 +24,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requestedAttention } from '../layers/attention.js';
 import { ditMatmulProgram } from '../layers/webgpu/matmul_program.js';
+import { bindingLimit, bindingLimitOverride } from './device.js';
 
 const require = createRequire(import.meta.url);
 
@@ -97,7 +103,8 @@ export async function initWebGpu(): Promise<WebGpuAdapterReport> {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize!,
     maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize!,
   };
-  installGuards(tf.backend() as unknown as WebGpuBackendLike, limits.maxStorageBufferBindingSize);
+  installGuards(tf.backend() as unknown as WebGpuBackendLike);
+  boundPool(tf.backend() as unknown as WebGpuBackendLike);
   report = { kind: software ? 'software' : 'hardware', description: describe(adapter), limits, features: [...adapter.features].sort() };
   return report;
 }
@@ -126,6 +133,7 @@ interface WebGpuBackendLike {
   runWebGPUProgram(program: { constructor: { name: string }; outputShape: number[] }, inputs: TensorInfoLike[], outputDtype: string, ...rest: unknown[]): TensorInfoLike;
   readSync(dataId: object): unknown;
   read(dataId: object): Promise<unknown>;
+  bufferManager: BufferManagerLike;
   __mucodecGuarded?: boolean;
 }
 
@@ -153,11 +161,12 @@ export function checkBinding(what: string, shape: readonly number[], dtype: stri
   const bytes = bytesOf(shape, dtype);
   if (bytes > limit) {
     throw new Error(`webgpu: ${what} would bind a (${shape.join(', ')}) ${dtype} tensor of ${(bytes / 2 ** 20).toFixed(1)} MiB, over this adapter's ` +
-      `maxStorageBufferBindingSize (${(limit / 2 ** 20).toFixed(1)} MiB); Dawn would compute garbage, so it is refused`);
+      `maxStorageBufferBindingSize (${(limit / 2 ** 20).toFixed(1)} MiB${bindingLimitOverride() === limit ? ', lowered by MUCODEC_MAX_BINDING_BYTES' : ''}); ` +
+      'Dawn would compute garbage, so it is refused');
   }
 }
 
-function installGuards(be: WebGpuBackendLike, limit: number): void {
+function installGuards(be: WebGpuBackendLike): void {
   if (be.__mucodecGuarded) return;
   be.__mucodecGuarded = true;
   be.device.addEventListener('uncapturederror', (e) => { pendingError ??= e.error.message.split('\n')[0]!.slice(0, 300); });
@@ -166,6 +175,7 @@ function installGuards(be: WebGpuBackendLike, limit: number): void {
   be.runWebGPUProgram = (program, inputs, outputDtype, ...rest) => {
     raisePending();
     const name = program.constructor.name.replace(/Program$/, '');
+    const limit = bindingLimit();
     checkBinding(`${name}'s output`, program.outputShape, outputDtype, limit);
     for (const x of inputs) checkBinding(`${name}'s input`, x.shape, x.dtype, limit);
     return run(program, inputs, outputDtype, ...rest);
@@ -188,4 +198,78 @@ function installGuards(be: WebGpuBackendLike, limit: number): void {
     raisePending();
     return v;
   };
+}
+
+// --- buffer pool ---------------------------------------------------------------------------------------------------
+
+interface GpuBufferLike { size: number; destroy(): void }
+/** tfjs-backend-webgpu 4.22 buffer_manager.ts BufferManager (the fields used here) */
+interface BufferManagerLike {
+  freeBuffers: Map<string, GpuBufferLike[]>;
+  numFreeBuffers: number;
+  numBytesUsed: number;
+  numBytesAllocated: number;
+  releaseBuffer(buffer: GpuBufferLike, reuse?: boolean): void;
+  __mucodecBounded?: boolean;
+}
+
+/** the cap on pooled free buffers: MUCODEC_WEBGPU_POOL_BYTES (bytes), default 1 GiB */
+export function poolCapBytes(): number {
+  const v = process.env.MUCODEC_WEBGPU_POOL_BYTES;
+  if (v === undefined || v.trim() === '') return 2 ** 30;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`MUCODEC_WEBGPU_POOL_BYTES="${v}" is not a non-negative integer number of bytes`);
+  return n;
+}
+
+/** destroy pooled free buffers (oldest sizes first) until at most `keep` bytes of them remain */
+function trimPool(bm: BufferManagerLike, keep: number): void {
+  for (const [key, list] of bm.freeBuffers) {
+    while (list.length && bm.numBytesAllocated - bm.numBytesUsed > keep) {
+      const b = list.pop()!;
+      b.destroy(); // WebGPU defers the destruction until the work already submitted with it is done
+      bm.numBytesAllocated -= b.size;
+      bm.numFreeBuffers--;
+    }
+    // the key is kept (tfjs's releaseBuffer returns early when the map is empty: it must stay non-empty)
+    if (bm.numBytesAllocated - bm.numBytesUsed <= keep) return;
+    void key;
+  }
+}
+
+function boundPool(be: WebGpuBackendLike): void {
+  const bm = be.bufferManager;
+  if (bm.__mucodecBounded) return;
+  bm.__mucodecBounded = true;
+  const cap = poolCapBytes();
+  const release = bm.releaseBuffer.bind(bm);
+  bm.releaseBuffer = (buffer, reuse = true) => {
+    release(buffer, reuse);
+    if (bm.numBytesAllocated - bm.numBytesUsed > cap) trimPool(bm, cap);
+  };
+}
+
+export interface DevicePoolStats {
+  /** bytes of buffers tensors hold */
+  usedBytes: number;
+  /** bytes of every buffer the backend holds (used + pooled free) */
+  allocatedBytes: number;
+  /** pooled free buffers */
+  freeBuffers: number;
+}
+
+/** the webgpu backend's buffer bytes (null on another backend) */
+export function devicePoolStats(): DevicePoolStats | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  const bm = (tf.backend() as unknown as WebGpuBackendLike).bufferManager;
+  return { usedBytes: bm.numBytesUsed, allocatedBytes: bm.numBytesAllocated, freeBuffers: bm.numFreeBuffers };
+}
+
+/**
+ * Destroy every pooled free buffer of the webgpu backend (a no-op on other backends): called between windows and
+ * stages, so what a window allocated for its temporaries is not carried into the next. Buffers tensors hold stay.
+ */
+export function releaseDevicePool(): void {
+  if (tf.getBackend() !== 'webgpu') return;
+  trimPool((tf.backend() as unknown as WebGpuBackendLike).bufferManager, 0);
 }

@@ -11,8 +11,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
-import { multiHeadAttention } from '../../layers/attention.js';
+import { attentionImplFor, multiHeadAttention } from '../../layers/attention.js';
+
+type AttentionOpts = NonNullable<Parameters<typeof multiHeadAttention>[4]>;
 import { layerNorm } from '../../layers/norm.js';
+import { bindingLimit } from '../device.js';
 import { disposeLinear, linear, uploadLinear, type LinearW } from './weights.js';
 import { ditPrecision } from './precision.js';
 import { roundToHalf } from '../../layers/f16.js';
@@ -36,6 +39,28 @@ export function geluTanhFast(x: tf.Tensor): tf.Tensor {
 
 /** Rows of the feed-forward processed at once: bounds the (rows, 4D) GELU temporaries (identical math). */
 const FF_CHUNK_ROWS = 2048;
+
+/**
+ * multiHeadAttention with the queries split into row chunks when one head's (Tq, Tk) score block would exceed the
+ * binding limit (src/device.ts; unbounded on wasm, so one call there): each query row's softmax sees every key in
+ * every chunk, so the result is the same rows.
+ */
+function attentionChunked(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, opts: AttentionOpts): tf.Tensor3D {
+  const [b, tq, d] = q.shape;
+  // the fused kernel never materialises the scores: nothing to split (it binds only tensors of q's, k's, v's size)
+  const fused = !opts.round && attentionImplFor(q, k, v, heads) === 'fused';
+  const rows = fused ? tq : Math.max(1, Math.floor(bindingLimit() / (4 * k.shape[1])));
+  if (rows >= tq) return multiHeadAttention(q, k, v, heads, opts).out;
+  const parts: tf.Tensor3D[] = [];
+  for (let r0 = 0; r0 < tq; r0 += rows) {
+    parts.push(tf.tidy(() => multiHeadAttention(q.slice([0, r0, 0], [b, Math.min(rows, tq - r0), d]), k, v, heads, opts).out));
+  }
+  try {
+    return tf.concat(parts, 1);
+  } finally {
+    for (const p of parts) p.dispose();
+  }
+}
 
 export class BasicTransformerBlock {
   readonly ffDim: number;
@@ -98,10 +123,10 @@ export class BasicTransformerBlock {
           const v = linear(nh, own.toV) as tf.Tensor3D;
           nh.dispose();
           // scaling q (T·d values) instead of the scores (T² per head): same math, one pass less over T²
-          const { out } = ditPrecision() === 'f16-emulated'
+          const out = attentionChunked(q, k, v, this.heads, ditPrecision() === 'f16-emulated'
             // fp16 autocast: baddbmm(q, kᵀ, alpha = scale) in half, then softmax in float32 cast back (src/dit/precision.ts)
-            ? multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, round: roundToHalf })
-            : multiHeadAttention(q, k, v, this.heads, { scale: this.headDim ** -0.5, scaleQuery: true });
+            ? { scale: this.headDim ** -0.5, round: roundToHalf }
+            : { scale: this.headDim ** -0.5, scaleQuery: true });
           q.dispose(); k.dispose(); v.dispose();
           const a = linear(out, own.toOut);
           out.dispose();
@@ -111,11 +136,13 @@ export class BasicTransformerBlock {
         const out = tf.tidy(() => {
           const nh = tf.add(tf.mul(layerNorm(h1, this.eps), tf.add(scaleMlp, 1)), shiftMlp).reshape([b * n, d]) as tf.Tensor2D;
           const rows = b * n;
+          // row chunks of at most FF_CHUNK_ROWS, and with the (rows, 4D) hidden under the binding limit
+          const chunk = Math.max(1, Math.min(FF_CHUNK_ROWS, Math.floor(bindingLimit() / (4 * this.ffDim))));
           const parts: tf.Tensor[] = [];
-          for (let r0 = 0; r0 < rows; r0 += FF_CHUNK_ROWS) {
-            const r = Math.min(FF_CHUNK_ROWS, rows - r0);
+          for (let r0 = 0; r0 < rows; r0 += chunk) {
+            const r = Math.min(chunk, rows - r0);
             parts.push(tf.tidy(() => {
-              const x = rows <= FF_CHUNK_ROWS ? nh : nh.slice([r0, 0], [r, d]);
+              const x = rows <= chunk ? nh : nh.slice([r0, 0], [r, d]);
               const hid = linear(x, own.ff0);
               const g = ditPrecision() === 'f16-emulated' ? roundToHalf(geluTanhFast(hid)) : geluTanhFast(hid);
               hid.dispose();

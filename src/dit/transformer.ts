@@ -12,6 +12,7 @@
  * 4 GiB wasm heap). 'resident' uploads everything once (fast for small models / native backends).
  */
 import { abortCheck, drainSteps, drainStepsAsync } from '../steps.js';
+import { bindingLimit } from '../device.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from '../params.js';
 import { layerNorm } from '../../layers/norm.js';
@@ -178,8 +179,36 @@ export class Transformer2DModel {
     const ts = typeof t === 'number' ? [t] : Array.from(t);
     if (ts.length !== b && ts.length !== 1) throw new Error(`Transformer2DModel: ${ts.length} timesteps for batch ${b} (give 1 or B)`);
     const tB = ts.length === b ? ts : new Array<number>(b).fill(ts[0]!);
-    const top = this.topWeights();
     const h = hh / ps, wd = ww / ps;
+    // split over the batch when the (B, N, D) token tensors would exceed the binding limit (src/device.ts: the CFG
+    // pair of a batched decode at the real width: 2·B·4096·1584 floats); rows are independent, so same values
+    const perRow = 4 * h * wd * Math.max(d, ps * ps * c.inChannels, ps * ps * c.outChannels); // tokens, patches, output
+    const group = Math.floor(bindingLimit() / perRow);
+    if (group < 1) throw new Error(`Transformer2DModel: one batch row's ${h * wd} tokens × ${d} exceed the device's binding limit (${bindingLimit()} bytes)`);
+    if (b > group) {
+      const outs: tf.Tensor4D[] = [];
+      const taps = new Map<string, tf.Tensor[]>(); // each tap of the groups, joined over the batch
+      try {
+        for (let r0 = 0; r0 < b; r0 += group) {
+          const n = Math.min(group, b - r0);
+          const part = hidden.slice([r0, 0, 0, 0], [n, hidden.shape[1], hh, ww]);
+          const sub: DiTTap | undefined = tap && ((name, v) => { taps.set(name, [...taps.get(name) ?? [], v.clone()]); });
+          try {
+            outs.push(yield* this.forwardSteps(part, tB.slice(r0, r0 + n), sub));
+          } finally { part.dispose(); }
+          if (r0 + n < b) yield -1;
+        }
+        for (const [name, vs] of taps) {
+          const v = tf.concat(vs, 0);
+          try { tap!(name, v); } finally { v.dispose(); }
+        }
+        return tf.concat(outs, 0);
+      } finally {
+        for (const o of outs) o.dispose();
+        for (const vs of taps.values()) for (const v of vs) v.dispose();
+      }
+    }
+    const top = this.topWeights();
     let x = this.patchEmbed.apply(hidden, top.patch);
     tap?.('patch_embed', x);
     const { modulation, embedded } = this.adaln.apply(tB, top.adaln);

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Params } from '../params.js';
+import { bindingLimit } from '../device.js';
 import { toFloat32, type HostTensor } from '../hosttensor.js';
 import { permute } from '../../layers/host.js';
 import { Linear } from '../../layers/linear.js';
@@ -226,12 +227,83 @@ export class Conv2dSubsampling {
   apply(x: tf.Tensor3D, mids?: { res0?: tf.Tensor4D; res1?: tf.Tensor4D }): tf.Tensor3D {
     const [b, t, f] = x.shape;
     if (f !== this.cfg.nMels) throw new Error(`conv subsampling: expected ${this.cfg.nMels} mel bands, got ${f}`);
+    // split over the batch, then over time with a halo, when the activations would exceed the binding limit (src/device.ts;
+    // the real width's res0 output alone is 256 MiB per window; ×4 for the Winograd transforms of the device path)
+    const limit = bindingLimit();
+    const perFrame = 4 * Math.ceil(f / 2) * this.cfg.convDim * 4 / 2; // bytes per input frame of the largest tensor
+    if (!mids && b * t * perFrame > limit) {
+      if (t * perFrame <= limit) return this.applySplit(x, Math.floor(limit / (t * perFrame)), t);
+      const S = this.cfg.strides[0] * this.cfg.strides[1];
+      const frames = Math.floor(limit / perFrame / S) * S - 2 * this.halo();
+      if (frames < S) throw new Error(`conv subsampling: no chunk of mel frames fits the device's binding limit (${limit} bytes)`);
+      return this.applySplit(x, 1, frames);
+    }
     const x4 = x.reshape([b, t, f, 1]) as tf.Tensor4D;
     const r0 = this.res[0].apply(x4);
     x4.dispose();
     const r1 = this.res[1].apply(r0);
     if (mids) mids.res0 = r0; else r0.dispose();
     if (mids) mids.res1 = tf.keep(r1.clone());
+    const [, t2, f2, c2] = r1.shape;
+    const flat = r1.reshape([b, t2, f2 * c2]);
+    r1.dispose();
+    const y = this.linear.apply(flat) as tf.Tensor3D;
+    flat.dispose();
+    return y;
+  }
+
+  /**
+   * `apply` over batch rows of `rowsPerCall` and time chunks of `frames` input frames (a multiple of the time stride
+   * product S), each computed with a halo of H real frames on both sides and cropped back: output frame j depends on
+   * input frames [S·j − 3S − 3, S·j + 3S + 3] at most (each 3×3 conv reaches ±1 row of its input), so every kept frame
+   * sees exactly the inputs of the whole-length call; the chunk starts stay aligned to S, so the strides match.
+   */
+  applySplit(x: tf.Tensor3D, rowsPerCall: number, frames: number): tf.Tensor3D {
+    const [b, t, f] = x.shape;
+    const S = this.cfg.strides[0] * this.cfg.strides[1];
+    const halo = this.halo();
+    const outT = this.outFrames(t);
+    const parts: tf.Tensor3D[] = [];
+    try {
+      for (let r0 = 0; r0 < b; r0 += rowsPerCall) {
+        const nb = Math.min(rowsPerCall, b - r0);
+        const row: tf.Tensor3D[] = [];
+        try {
+          for (let a = 0; a < t; a += frames) {
+            const e = Math.min(t, a + frames);
+            const s0 = Math.max(0, a - halo), s1 = Math.min(t, e + halo);
+            const o0 = a / S, o1 = e === t ? outT : e / S; // output frames kept, global
+            row.push(tf.tidy(() => {
+              const xc = x.slice([r0, s0, 0], [nb, s1 - s0, f]);
+              const y = this.applyWhole(xc);
+              return y.slice([0, o0 - s0 / S, 0], [nb, o1 - o0, y.shape[2]]);
+            }));
+          }
+          parts.push(row.length === 1 ? tf.keep(row[0]!.clone()) : tf.concat(row, 1));
+        } finally {
+          for (const r of row) r.dispose();
+        }
+      }
+      return parts.length === 1 ? parts[0]!.clone() : tf.concat(parts, 0);
+    } finally {
+      for (const p of parts) p.dispose();
+    }
+  }
+
+  /** halo frames of a time chunk: a multiple of the stride product S covering the ±(3S + 3) frames an output sees */
+  private halo(): number {
+    const S = this.cfg.strides[0] * this.cfg.strides[1];
+    return S * Math.ceil((3 * S + 3) / S);
+  }
+
+  /** the frontend on one call, unsplit */
+  private applyWhole(x: tf.Tensor3D): tf.Tensor3D {
+    const [b, t, f] = x.shape;
+    const x4 = x.reshape([b, t, f, 1]) as tf.Tensor4D;
+    const r0 = this.res[0].apply(x4);
+    x4.dispose();
+    const r1 = this.res[1].apply(r0);
+    r0.dispose();
     const [, t2, f2, c2] = r1.shape;
     const flat = r1.reshape([b, t2, f2 * c2]);
     r1.dispose();

@@ -10,6 +10,7 @@ import { affineSwish } from '../simd/swish.js';
 import {
   conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type TileOptions,
 } from './tiled.js';
+import { bindingLimit } from '../device.js';
 import { disposeImage, onDevice, type AnyImage } from './device_image.js';
 import { wasmBackend } from '../simd/heap.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
@@ -99,7 +100,7 @@ export class AttnBlock {
   readonly k: Conv2d;
   readonly v: Conv2d;
   readonly projOut: Conv2d;
-  /** queries per chunk (default: as many as keep one score block ≤ 64 MiB) */
+  /** queries per chunk (default: as many as keep one score block ≤ 64 MiB and under the binding limit) */
   queryChunk?: number;
 
   constructor(p: Params, readonly channels: number) {
@@ -126,7 +127,7 @@ export class AttnBlock {
       });
     } finally { a.dispose(); }
     const scale = c ** -0.5; // int(c) ** (-0.5)
-    const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor((64 * 1024 * 1024) / (4 * n))));
+    const chunk = this.queryChunk ?? Math.max(1, Math.min(n, Math.floor(Math.min(64 * 1024 * 1024, bindingLimit()) / (4 * n))));
     const dev = onDevice(x);
     const out = dev ? null : uninitF32(n * c); // every query chunk is written (host path)
     const parts: tf.Tensor2D[] = []; // device path: the query chunks, joined into one band at the end

@@ -7,7 +7,7 @@
  * (B, 1, samples) waveform. Every step disposes its inputs as soon as it can: at the real width the last
  * stage holds 48 channels × ~491k samples per tensor for one 1024-frame chunk.
  */
-import { devicePath } from '../device.js';
+import { bindingLimit, devicePath } from '../device.js';
 import { drainSteps, HostRead, type Step } from '../steps.js';
 import { generateManySteps } from './batch.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -279,9 +279,9 @@ export class HifiGanGenerator {
     return this.cfg.upsample_rates.reduce((a, b) => a * b, 1);
   }
 
-  /** frames (summed over a batch) that one call may hold */
+  /** frames (summed over a batch) that one call may hold (its largest activation also under the binding limit) */
   get batchFrames(): number {
-    return Math.max(1, Math.floor(this.maxBatchBytes / this.bytesPerFrame));
+    return Math.max(1, Math.floor(Math.min(this.maxBatchBytes, bindingLimit()) / this.bytesPerFrame));
   }
 
   /** forward on a host NWC mel (B, frames, num_mels) → host (B, samples) */
