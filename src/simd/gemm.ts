@@ -173,6 +173,19 @@ defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
   return out;
 });
 
+let gemmMode: 'auto' | 'off' = process.env.MUCODEC_GEMM === '0' || process.env.MUCODEC_GEMM === 'off' ? 'off' : 'auto';
+
+/** 'off' (or MUCODEC_GEMM=0): the linears use tfjs matMul (XNNPACK); 'auto': this GEMM on the wasm backend */
+export function setGemmMode(m: 'auto' | 'off'): void { gemmMode = m; }
+
+/**
+ * Whether the model's linears use this GEMM: on the wasm backend unless switched off. bench/gemm.ts measured it
+ * faster than XNNPACK's matMul on the DiT and conformer shapes on both paths (FMA and SIMD128), so it is the default.
+ */
+export function gemmEnabled(): boolean {
+  return gemmMode === 'auto' && simdAvailable();
+}
+
 /** C = A · B + bias with a packed B (A: (M, K) float32 on the wasm backend). `fma`: default useFma(). */
 export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
   if (!simdAvailable()) throw new Error('gemm: needs the wasm backend');
