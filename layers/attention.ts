@@ -1,8 +1,10 @@
 /**
  * Scaled dot-product attention computed head by head with plain 2-D matMuls: tfjs-wasm runs batched or
- * transpose-flagged matMul ~10× slower than a 2-D matMul with an explicitly transposed operand.
+ * transpose-flagged matMul ~10× slower than a 2-D matMul with an explicitly transposed operand. On the wasm backend
+ * both products run on the packed GEMM of src/simd/gemm.ts (Kᵀ and V packed per head), faster than XNNPACK's matMul.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gemm, gemmEnabled, packTensor } from '../src/simd/gemm.js';
 
 export interface AttentionResult {
   /** (B, T, H·dh) heads concatenated */
@@ -25,6 +27,8 @@ export function multiHeadAttention(
   const dh = d / heads;
   const scale = opts.scale ?? 1 / Math.sqrt(dh);
   const probsAll: tf.Tensor2D[] = [];
+  const packed = gemmEnabled();
+  const mm = (x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D => (packed ? gemm(x, packTensor(y)) : tf.matMul(x, y));
   const out = tf.tidy(() => {
     // (B, T, H, dh) → (B, H, T, dh); K → (B, H, dh, Tk): materialised once, then every per-head slice is contiguous
     const qh = tf.transpose(q.reshape([b, tq, heads, dh]), [0, 2, 1, 3]);
@@ -39,12 +43,12 @@ export function multiHeadAttention(
           if (opts.scaleQuery) qi = tf.mul(qi, scale);
           const ki = kt.slice([bi, h, 0, 0], [1, 1, dh, tk]).reshape([dh, tk]) as tf.Tensor2D;
           const vi = vh.slice([bi, h, 0, 0], [1, 1, tk, dh]).reshape([tk, dh]) as tf.Tensor2D;
-          let s: tf.Tensor2D = tf.matMul(qi, ki);
+          let s: tf.Tensor2D = mm(qi, ki);
           if (opts.divideScores !== undefined) s = tf.div(s, opts.divideScores);
           else if (!opts.scaleQuery) s = tf.mul(s, scale);
           const p = tf.softmax(s) as tf.Tensor2D;
           if (opts.returnProbs) probsAll.push(tf.keep(p));
-          return tf.matMul(p, vi) as tf.Tensor2D;
+          return mm(p as tf.Tensor2D, vi);
         });
         hs.push(r);
       }

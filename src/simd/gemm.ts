@@ -46,6 +46,12 @@ export function packB(b: Float32Array, k: number, n: number, bias?: Float32Array
   return { packed: tf.tensor1d(out), k, n };
 }
 
+/** Pack a (K, N) tensor that changes per call (attention's Kᵀ and V): read from the heap, packed on the host. */
+export function packTensor(b: tf.Tensor2D): PackedB {
+  const [k, n] = b.shape;
+  return packB(b.dataSync() as Float32Array, k, n);
+}
+
 // micro-kernel params
 const A = 0, B = 1, C = 2, KCP = 3, INIT = 4, BIAS = 5;
 
