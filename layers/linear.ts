@@ -21,6 +21,7 @@ export class Linear {
       const w = p.get(`${name}.weight`, [outFeatures, inFeatures]);
       const b = bias ? p.get(`${name}.bias`, [outFeatures]) : null;
       this.packed = packB(toFloat32(w), inFeatures, outFeatures, b ? toFloat32(b) : null, true);
+      tf.keep(this.packed.packed);
     } else {
       const w = linearWeightT(p.get(`${name}.weight`, [outFeatures, inFeatures]));
       this.wT = tf.tensor2d(w.data, [inFeatures, outFeatures]);

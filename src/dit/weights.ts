@@ -19,7 +19,11 @@ export interface LinearW {
 
 export function uploadLinear(p: Params, name: string, inF: number, outF: number, bias = true): LinearW {
   const w = p.f32(`${name}.weight`, [outF, inF]);
-  if (gemmEnabled()) return { wT: null, b: null, packed: packB(w, inF, outF, bias ? p.f32(`${name}.bias`, [outF]) : null, true) };
+  if (gemmEnabled()) {
+    const packed = packB(w, inF, outF, bias ? p.f32(`${name}.bias`, [outF]) : null, true);
+    tf.keep(packed.packed);
+    return { wT: null, b: null, packed };
+  }
   const wT = tf.tidy(() => tf.transpose(tf.tensor2d(w, [outF, inF])) as tf.Tensor2D);
   const b = bias ? (tf.tensor1d(p.f32(`${name}.bias`, [outF]))) : null;
   return { wT, b };
