@@ -27,11 +27,11 @@ export interface Target { stage: string; label: string; min: number; rtfMax?: nu
 export const TARGETS: Target[] = [
   {
     stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.0, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
-    close: 'About 85 % of the window is XNNPACK GEMMs at the plain-matMul ceiling (the frontend\'s convs as Winograd GEMMs ' +
-      'on the SIMD transforms, the conformer linears); the rest is attention, norms and transforms, partly single-threaded. ' +
-      'PyTorch runs the frontend with oneDNN AVX2-FMA kernels at 56 GFLOP/s; XNNPACK\'s wasm SIMD128 GEMM (4 lanes, no ' +
-      'FMA) gives 17–19 GFLOP/s per core here: more needs a faster GEMM than wasm SIMD128 allows (tfjs-node\'s ' +
-      'libtensorflow where it can be installed, or a GPU).',
+    close: 'The frontend (≈ 55 % of the window: 3×3 convs as Winograd F(4×4,3×3) products) and the conformer linears and ' +
+      'attention products now run on the packed GEMM of src/simd/gemm.ts (relaxed-SIMD FMA: ≈ 2× XNNPACK\'s matMul on the ' +
+      'same shapes, ceiling rows). What remains: the Winograd transforms and LayerNorm/softmax run single-threaded; the GEMM ' +
+      'reaches about half of the wasm FMA ceiling (no A packing, 6×8 tile); PyTorch\'s oneDNN/OpenBLAS AVX-512 kernels have ' +
+      '4× the wasm ceiling (16 lanes, 2 FMA ports): beyond it only tfjs-node / a GPU.',
   },
   {
     stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.0, rtfMax: 0.3, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
@@ -39,29 +39,23 @@ export const TARGETS: Target[] = [
   },
   {
     stage: 'dit.block', label: 'dit.block at 4096 tokens', min: 1.0, ceilingOf: ['dit.block'],
-    close: 'The six linears (70 % of the FLOPs) run at the plain-matMul ceiling; the per-head attention products (QKᵀ has an inner ' +
-      'dimension of only 72) reach 20–27 GFLOP/s, softmax/LayerNorm/GELU take ≈ 0.6 s. "ratio at ceiling" is what the block ' +
-      'would give if every FLOP ran at the best plain matMul: closing the rest needs a fused attention kernel at GEMM speed ' +
-      'on both cores, and more than that a GEMM faster than XNNPACK\'s wasm SIMD128 kernel (tfjs-node / GPU).',
+    close: 'The six linears and both attention products (QKᵀ with inner dimension 72, P·V) run on the packed FMA GEMM ' +
+      '(src/simd/gemm.ts); --profile shows ≈ 90 % of the block in it, softmax ≈ 5 %. Closing the rest: a fused attention ' +
+      '(scores never written to memory), A-panel packing and a larger register tile to approach the ≈ 110 GFLOP/s wasm FMA ' +
+      'ceiling; PyTorch\'s AVX-512 GEMM (370 GFLOP/s, BASELINES.md) is above that ceiling, so ≥ 1 needs tfjs-node / a GPU ' +
+      'where torch uses SKYLAKEX kernels.',
   },
   {
     stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
-    close: 'The 3×3 convs run as Winograd F(4×4,3×3) GEMMs (4× fewer multiplies than the plain conv of the ceiling rows). ' +
-      'At 128 frames the 1024-channel level has only 256 tiles per GEMM, and every transformed filter is a new right-hand ' +
-      'operand that XNNPACK packs first (≈ 10 ms per 4 MB, as long as the 14 ms product); the transforms and GroupNorm+swish ' +
-      'run single-threaded (≈ 5 of ≈ 37 s).',
+    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products on the packed FMA GEMM (U_q packed once per layer or per call). ' +
+      'Left: the transforms and GroupNorm+swish run single-threaded, and the transformed filters of the 512/1024-channel ' +
+      'levels are re-made (and re-packed) per call to stay inside the 4 GB heap.',
   },
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
-    close: 'PyTorch runs this at 140 GFLOP/s (oneDNN, AVX2 FMA), 3× the best wasm SIMD128 conv1d on these shapes (ceiling ' +
-      'column); the stage already runs near that ceiling on both cores. Direct convolution cannot close it. A fast algorithm was ' +
-      'measured (`node dist/bench/winograd1d.js --threads 2`, 2026-11-26: the resblock convs of 1 s of mel, 18.7 s direct): ' +
-      'Winograd F(3,3) on 3-tap chunks of the k = 3/7/11/15 kernels per dilation phase (layers/winograd1d.ts: 5 XNNPACK convs ' +
-      'at a third of the length, transforms as tfjs ops) is 1.48× faster at 768 channels, 1.43× at 384, 0.96× at 192 and ' +
-      '0.74×/0.52× at 96/48 (there the transforms cost more than the saved multiplies). On the two levels where it wins it ' +
-      'would save ≈ 3 s (ratio ≈ 0.31), while their transformed filters take 1.8× the memory (≈ +0.5 GB of filters and as ' +
-      'much again in XNNPACK\'s packed copies, on a wasm heap already at 2.3 of its 4 GB), so the vocoder does not use it. ' +
-      'Closing the gap takes FMA (wasm relaxed SIMD is behind a flag in Node 20), or tfjs-node / GPU.',
+    close: 'The vocoder\'s conv1d still runs on XNNPACK (SIMD128, no FMA): moving its wide resblock convs onto the packed FMA ' +
+      'GEMM (im2col-free, k taps as K-blocks) is the next step of issue 15 (item 2.3, not done). PyTorch runs this at ' +
+      '≈ 140 GFLOP/s (oneDNN AVX2 FMA), above what wasm SIMD128 without FMA gives on these shapes (ceiling column).',
   },
 ];
 
