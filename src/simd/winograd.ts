@@ -33,7 +33,7 @@ function productWith(v: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
   if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); } // outlives the caller's tidy, freed by releaseU
   return gemm(v, p);
 }
-function releaseU(us: tf.Tensor2D[]): void {
+export function releaseU(us: tf.Tensor2D[]): void {
   for (const u of us) { packedU.get(u)?.packed.dispose(); packedU.delete(u); u.dispose(); }
 }
 
