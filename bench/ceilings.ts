@@ -1,13 +1,15 @@
 /**
  * Ceiling rows for the synthesis/decode groups: the best plain matMul / conv throughput the backend reaches on the
  * stages' dominant shapes, so a stage's GFLOP/s can be read against what the backend can do at all.
- *   dit.block      : FFN matMul 4096×1584 @ 1584×6336 (2/3 of the block's FLOPs), per-head QKᵀ 4096×72 @ 72×4096
+ *   dit.block      : FFN matMul 4096×1584 @ 1584×6336 (2/3 of the block's FLOPs), per-head QKᵀ 4096×72 @ 72×4096,
+ *                    and the packed GEMM the linears use (bench/gemm.ts) on the FFN and the q/k/v/out shapes
  *   vae.decode     : 3×3 convs; every resolution level costs the same (channels halve as the area quadruples):
  *                    512→512 at 64×64 (a quarter of level 1) and 128→128 at 256×256 (a quarter of level 3)
  *   hifigan.generate: resblock conv1d at the wide levels: k11 768→768 on 600 frames, k11 192→192 on 12 000 frames
  */
 import { initBackend } from '../src/backend.js';
 import { wasmThreads } from '../src/workers/wasm_threads.js';
+import { gemmCeilings } from './gemm.js';
 import {
   conv1dCeiling, conv2dCeiling, loadAvg, machineInfo, matMulCeiling, measureCeiling, peakRssMb, type BenchRow, type CeilingSpec,
   fmtRow,
@@ -32,7 +34,12 @@ export async function benchCeilings(group: string, opts: { backend?: string; run
   const log = opts.log ?? console.log;
   const rep = await initBackend(opts.backend);
   const rows: BenchRow[] = [];
-  for (const { of, spec } of CEILINGS[group] ?? []) {
+  const specs = [...(CEILINGS[group] ?? [])];
+  // the packed GEMM rows need the backend (relaxed-SIMD detection): built here
+  if (group === 'dit') {
+    for (const [m, k, n] of [[4096, 1584, 6336], [4096, 1584, 1584]] as const) for (const spec of gemmCeilings(m, k, n)) specs.push({ of: 'dit.block', spec });
+  }
+  for (const { of, spec } of specs) {
     const c = await measureCeiling(spec, opts.runs ?? 3);
     const r: BenchRow = {
       stage: `${of}.ceiling`, shape: spec.label, gflop: spec.gflop, ours_s: c.s, torch_s: null, ratio: null,

@@ -41,6 +41,13 @@ export interface BenchRow {
   /** for ceilings: the stage whose dominant shape this is */
   of_stage?: string;
   note?: string;
+  /** where torch_s comes from: timed in this run (bench/torch/, `--torch`) or the table of bench/common.ts */
+  torch_source?: 'same-run' | 'BASELINES.md';
+  /** same-run torch seconds per OpenBLAS kernel setting (OPENBLAS_CORETYPE as set / SKYLAKEX) */
+  torch_kernels?: Record<string, { s: number; runs: number[]; openblas_core: string | null; load: number[] }>;
+  /** which upstream module (or plain-torch restatement) the torch side ran */
+  torch_module?: string;
+  torch_info?: string;
 }
 
 /** What the bench functions of the other families return (bench/dit.ts, bench/vae_vocoder.ts). */

@@ -28,6 +28,7 @@ import { ConformerLayer, rotaryInvFreq } from '../src/muq/conformer.js';
 import { Linear } from '../layers/linear.js';
 import { Conv1d } from '../layers/conv.js';
 import { wasmThreads } from '../src/workers/wasm_threads.js';
+import { gemmCeilings } from './gemm.js';
 import {
   TORCH_BASELINES, conv2dCeiling, filler, fmtRow, instrumentLayers, loadAvg, machineInfo, matMulCeiling, measureCeiling,
   median, peakRssMb, profileKernels, logProfile, type BenchRow,
@@ -226,6 +227,8 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
       { of: 'muq.conv_subsampling', spec: conv2dCeiling(256, 64, 512, 512) },
       { of: 'muq.conv_subsampling', spec: matMulCeiling(256 * 64, 9 * 512, 512) },
       { of: 'muq.conformer_layer', spec: matMulCeiling(1024, 1024, 4096) },
+      // the packed GEMM the conformer linears use (src/simd/gemm.ts), FMA and SIMD128
+      ...gemmCeilings(1024, 1024, 4096).map((spec) => ({ of: 'muq.conformer_layer', spec })),
     ];
     for (const { of, spec } of specs) {
       const c = await measureCeiling(spec, runs);

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- [encode] [dit] [vae] [vocoder] [--runs N] [--threads N] [--profile] [--backend B] [--full]
- *                   [--no-song] [--no-cfg] [--out FILE] [--no-merge] [--quick]`   and, opt-in: `window [--steps N] [--tiny]`
+ *                   [--no-song] [--no-cfg] [--out FILE] [--no-merge] [--quick] [--torch] [--torch-kernels env,SKYLAKEX]`
+ *                   and, opt-in: `window [--steps N] [--tiny]`
  *
  * Runs the chosen stage groups (default: all four), each in its own child process (so peak RSS is per group and the
  * thread count is fixed before the backend starts), takes the median of N runs per row, and writes
@@ -13,6 +14,7 @@
  *   --profile     time per tfjs kernel and per layer type (written to bench/results/profile-<group>.json)
  *   --no-song     encode: skip the 3-minute song row;  --no-cfg  dit: skip the CFG Euler step of the whole DiT
  *                 (each ~10 min per run on 2 cores)
+ *   --torch       after each group, time the upstream PyTorch stages on the same shapes (bench/torch/anchor.ts)
  *   --full        the long rows as well (dit: the whole 24-block DiT; vae/vocoder: 512 frames / 10 s; encode: all
  *                 song runs instead of one)
  *   --no-block    dit: the CFG step without the block row;  --no-ceilings  no plain-op ceiling rows
@@ -28,6 +30,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
+import { parseTorchArg, torchEstimateS, torchForGroup, torchStagesFor, type TorchOptions } from './torch/anchor.js';
 import { instrumentLayers, loadAvg, logProfile, machineInfo, median, peakRssMb, profileKernels, type BenchRow, type PlainRow, fmtRow } from './common.js';
 
 export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
@@ -56,6 +59,8 @@ export interface RunArgs {
   /** window: CFG Euler steps; --tiny: the tiny model */
   steps?: number;
   tiny?: boolean;
+  /** --torch: time the upstream PyTorch stages in the same run (bench/torch/anchor.ts) */
+  torch: TorchOptions;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -66,6 +71,7 @@ export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
   const a: RunArgs & { child?: Group } = {
     groups: [], runs: 3, threads: parseThreads(process.env.MUCODEC_THREADS), profile: false, full: false, song: true, cfg: true, out: join(RESULTS_DIR, 'latest.json'), merge: true,
+    torch: { enabled: false, kernels: ['env', 'SKYLAKEX'] },
   };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i]!;
@@ -76,6 +82,7 @@ export function parseArgs(argv: string[]): RunArgs & { child?: Group } {
       if (v === undefined) throw new Error(`option ${x} needs a value`);
       return v;
     };
+    if (parseTorchArg(x, val, a.torch)) continue;
     if (x === '--runs' || x.startsWith('--runs=')) a.runs = Math.max(1, Number(val()));
     else if (x === '--threads' || x.startsWith('--threads=')) a.threads = parseThreads(val());
     else if (x === '--backend' || x.startsWith('--backend=')) a.backend = val();
@@ -200,6 +207,10 @@ async function runParent(a: RunArgs): Promise<void> {
   const script = fileURLToPath(import.meta.url);
   const rows: BenchRow[] = [];
   const profiles: Record<string, unknown[]> = {};
+  if (a.torch.enabled) {
+    const est = a.groups.reduce((s, g) => s + torchEstimateS(torchStagesFor(g, { song: a.song }), a.runs, new Set(a.torch.kernels).size), 0);
+    process.stderr.write(`bench --torch: the PyTorch side adds about ${Math.ceil(est / 60)} min (${a.torch.kernels.join(', ')} kernels) on 2 free cores\n`);
+  }
   for (const g of a.groups) {
     const args = [...process.execArgv, script, '--child', g, '--runs', String(a.runs), '--threads', String(a.threads)];
     if (a.profile) args.push('--profile');
@@ -234,7 +245,9 @@ async function runParent(a: RunArgs): Promise<void> {
       child.on('close', (code) => res({ rows: out, prof, code }));
     });
     if (got.code !== 0) process.stderr.write(`bench ${g}: child exited with code ${got.code} (${got.rows.length} rows kept)\n`);
-    rows.push(...got.rows.map((r) => ({ group: g, ...r })));
+    const groupRows = got.rows.map((r) => ({ group: g, ...r }));
+    await torchForGroup(g, groupRows, { runs: a.runs, threads: a.threads, song: a.song, torch: a.torch, log: (l) => process.stderr.write(l + '\n') });
+    rows.push(...groupRows);
     if (got.prof.length) profiles[g] = got.prof;
   }
   const backend = rows[0]?.backend ?? a.backend;

@@ -19,81 +19,107 @@ const num = (x: number | null | undefined, d = 2): string => (x == null || !Numb
 const sig = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 
 /**
- * Issue 8's targets (ratio = torch s / ours s, median of 3, threads 2). `ceilingOf`: the stages whose ceiling rows
+ * Issue 15's targets (ratio = torch s / ours s, both measured in the same run, median of 3, threads 2, torch with the
+ * OpenBLAS kernel the environment sets). `ceilingOf`: the stages whose ceiling rows
  * bound this one; `close`: what the measurements say would close the gap when the target is not met.
  */
 export interface Target { stage: string; label: string; min: number; rtfMax?: number; ceilingOf: string[]; close: string }
 export const TARGETS: Target[] = [
   {
-    stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.5, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
-    close: 'About 85 % of the window is XNNPACK GEMMs at the plain-matMul ceiling (the frontend\'s convs as Winograd GEMMs ' +
-      'on the SIMD transforms, the conformer linears); the rest is attention, norms and transforms, partly single-threaded. ' +
-      'PyTorch runs the frontend with oneDNN AVX2-FMA kernels at 56 GFLOP/s; XNNPACK\'s wasm SIMD128 GEMM (4 lanes, no ' +
-      'FMA) gives 17–19 GFLOP/s per core here: more needs a faster GEMM than wasm SIMD128 allows (tfjs-node\'s ' +
-      'libtensorflow where it can be installed, or a GPU).',
+    stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.0, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
+    close: 'The frontend (≈ 55 % of the window: 3×3 convs as Winograd F(4×4,3×3) products) and the conformer linears and ' +
+      'attention products now run on the packed GEMM of src/simd/gemm.ts (relaxed-SIMD FMA: ≈ 2× XNNPACK\'s matMul on the ' +
+      'same shapes, ceiling rows). What remains: the Winograd transforms and LayerNorm/softmax run single-threaded; the GEMM ' +
+      'reaches about half of the wasm FMA ceiling (no A packing, 6×8 tile); PyTorch\'s oneDNN/OpenBLAS AVX-512 kernels have ' +
+      '4× the wasm ceiling (16 lanes, 2 FMA ports): beyond it only tfjs-node / a GPU.',
   },
   {
-    stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.5, rtfMax: 0.7, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
+    stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.0, rtfMax: 0.3, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
     close: 'Five MuQ windows are ≈ 99 % of the time: the same bound as the MuQ row.',
   },
   {
-    stage: 'dit.block', label: 'dit.block at 4096 tokens', min: 2.0, ceilingOf: ['dit.block'],
-    close: 'The six linears (70 % of the FLOPs) run at the plain-matMul ceiling; the per-head attention products (QKᵀ has an inner ' +
-      'dimension of only 72) reach 20–27 GFLOP/s, softmax/LayerNorm/GELU take ≈ 0.6 s. "ratio at ceiling" is what the block ' +
-      'would give if every FLOP ran at the best plain matMul: closing the rest needs a fused attention kernel at GEMM speed ' +
-      'on both cores, and more than that a GEMM faster than XNNPACK\'s wasm SIMD128 kernel (tfjs-node / GPU).',
+    stage: 'dit.block', label: 'dit.block at 4096 tokens', min: 1.0, ceilingOf: ['dit.block'],
+    close: 'The six linears and both attention products (QKᵀ with inner dimension 72, P·V) run on the packed FMA GEMM ' +
+      '(src/simd/gemm.ts); --profile shows ≈ 90 % of the block in it, softmax ≈ 5 %. Closing the rest: a fused attention ' +
+      '(scores never written to memory), A-panel packing and a larger register tile to approach the ≈ 110 GFLOP/s wasm FMA ' +
+      'ceiling; PyTorch\'s AVX-512 GEMM (370 GFLOP/s, BASELINES.md) is above that ceiling, so ≥ 1 needs tfjs-node / a GPU ' +
+      'where torch uses SKYLAKEX kernels.',
   },
   {
-    stage: 'dit.cfg_euler_step', label: 'one CFG Euler step of the full DiT (batch 2, 4096 tokens)', min: 2.0, ceilingOf: ['dit.block'],
-    close: '48 block passes (24 blocks on the batched [uncond; cond] pair): the dit.block bound, 48 times.',
+    stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
+    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products on the packed FMA GEMM (U_q packed once per layer or per call). ' +
+      'Left: the transforms and GroupNorm+swish run single-threaded, and the transformed filters of the 512/1024-channel ' +
+      'levels are re-made (and re-packed) per call to stay inside the 4 GB heap.',
   },
   {
-    stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.0, ceilingOf: ['vae.decode'],
-    close: 'The 3×3 convs run as Winograd F(4×4,3×3) GEMMs (4× fewer multiplies than the plain conv of the ceiling rows). ' +
-      'At 128 frames the 1024-channel level has only 256 tiles per GEMM, and every transformed filter is a new right-hand ' +
-      'operand that XNNPACK packs first (≈ 10 ms per 4 MB, as long as the 14 ms product); the transforms and GroupNorm+swish ' +
-      'run single-threaded (≈ 5 of ≈ 37 s).',
-  },
-  {
-    stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 1.0, ceilingOf: ['hifigan.generate'],
-    close: 'PyTorch runs this at 140 GFLOP/s (oneDNN, AVX2 FMA), 3× the best wasm SIMD128 conv1d on these shapes (ceiling ' +
-      'column); the stage already runs near that ceiling on both cores. Direct convolution cannot close it. A fast algorithm was ' +
-      'measured (`node dist/bench/winograd1d.js --threads 2`, 2026-11-26: the resblock convs of 1 s of mel, 18.7 s direct): ' +
-      'Winograd F(3,3) on 3-tap chunks of the k = 3/7/11/15 kernels per dilation phase (layers/winograd1d.ts: 5 XNNPACK convs ' +
-      'at a third of the length, transforms as tfjs ops) is 1.48× faster at 768 channels, 1.43× at 384, 0.96× at 192 and ' +
-      '0.74×/0.52× at 96/48 (there the transforms cost more than the saved multiplies). On the two levels where it wins it ' +
-      'would save ≈ 3 s (ratio ≈ 0.31), while their transformed filters take 1.8× the memory (≈ +0.5 GB of filters and as ' +
-      'much again in XNNPACK\'s packed copies, on a wasm heap already at 2.3 of its 4 GB), so the vocoder does not use it. ' +
-      'Closing the gap takes FMA (wasm relaxed SIMD is behind a flag in Node 20), or tfjs-node / GPU.',
+    stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
+    close: 'The vocoder\'s conv1d still runs on XNNPACK (SIMD128, no FMA): moving its wide resblock convs onto the packed FMA ' +
+      'GEMM (im2col-free, k taps as K-blocks) is the next step of issue 15 (item 2.3, not done). PyTorch runs this at ' +
+      '≈ 140 GFLOP/s (oneDNN AVX2 FMA), above what wasm SIMD128 without FMA gives on these shapes (ceiling column).',
   },
 ];
 
+/** wasm SIMD128 with relaxed-SIMD FMA on 2 cores: 2 × 4 lanes × 2 FLOP × 2 FMA ports × ≈ 3.4 GHz (BASELINES.md) */
+export const WASM_FMA_CEILING_GFLOPS = 110;
+
+const sameRun = (r: BenchRow): boolean => r.torch_source === 'same-run';
+
+/** torch s as a cell: same-run seconds, or the table's seconds marked as not comparable */
+function torchCell(r: BenchRow, kernel?: string): string {
+  if (kernel) { const k = r.torch_kernels?.[kernel]; return k ? sig(k.s) : '–'; }
+  if (r.torch_s == null) return '–';
+  return sameRun(r) ? sig(r.torch_s) : `${sig(r.torch_s)} (BASELINES.md, not same-run)`;
+}
+const ratioCell = (r: BenchRow): string => (sameRun(r) ? num(r.ratio) : '– (no same-run torch)');
+
+/** the OpenBLAS kernel labels found in the rows, the environment's first */
+function kernelLabels(doc: ResultsDoc): string[] {
+  const ks: string[] = [];
+  for (const r of doc.rows) for (const k of Object.keys(r.torch_kernels ?? {})) if (!ks.includes(k)) ks.push(k);
+  return ks;
+}
+
 export function renderTargets(doc: ResultsDoc): string {
   const out: string[] = [];
-  out.push('Targets of issue 8 (stage GFLOP/s counts the direct-convolution FLOPs, so Winograd stages can exceed the plain-op ' +
-    'ceiling; "ratio at ceiling" = the ratio if every FLOP of the stage ran at the best plain op measured beside it):');
+  const ks = kernelLabels(doc);
+  out.push('Targets of issue 15 (ratio = torch s / ours s, only where torch ran in the same run: `npm run bench -- --torch`; ' +
+    `torch s = OpenBLAS kernel as the environment sets it${ks.length > 1 ? `, beside it ${ks.slice(1).join(', ')}` : ''}; stage GFLOP/s ` +
+    'counts the direct-convolution FLOPs, so Winograd stages can exceed the plain-op ceiling; "ratio at ceiling" = the ratio if ' +
+    `every FLOP ran at the best plain op measured beside it; "ratio at FMA ceiling" = the same at ${WASM_FMA_CEILING_GFLOPS} GFLOP/s, ` +
+    'the most wasm SIMD128 with relaxed-SIMD FMA can give on 2 cores):');
   out.push('');
-  out.push('| target (issue 8) | ours s | torch s | ratio | target | met | stage GFLOP/s | best plain-op GFLOP/s | ratio at ceiling |');
-  out.push('|---|---:|---:|---:|---:|:-:|---:|---:|---:|');
+  out.push(`| target (issue 15) | ours s | torch s${ks.slice(1).map((k) => ` | torch s ${k}`).join('')} | ratio | target | met | stage GFLOP/s | best plain-op GFLOP/s | ratio at ceiling | ratio at FMA ceiling |`);
+  out.push(`|---|---:|---:|${ks.slice(1).map(() => '---:|').join('')}---:|---:|:-:|---:|---:|---:|---:|`);
   const notes: string[] = [];
   for (const t of TARGETS) {
     const r = doc.rows.find((x) => x.stage === t.stage && x.kind !== 'ceiling');
-    if (!r) { out.push(`| ${t.label} | not measured | | | ≥ ${t.min} | | | | |`); continue; }
+    if (!r) { out.push(`| ${t.label} | not measured | |${ks.slice(1).map(() => ' |').join('')} | ≥ ${t.min} | | | | | |`); continue; }
     const ceil = doc.rows.filter((x) => x.kind === 'ceiling' && t.ceilingOf.includes(x.of_stage ?? ''))
       .map((x) => x.gflops_per_s ?? x.gflop / x.ours_s);
     const best = ceil.length ? Math.max(...ceil) : null;
     const gps = r.gflop / r.ours_s;
     const rtf = r.ours_s / 180;
-    const met = (r.ratio ?? 0) >= t.min && (t.rtfMax === undefined || rtf <= t.rtfMax);
-    // the ratio this stage would have if every one of its FLOPs ran at the best plain-op throughput measured
-    const atCeil = best && r.torch_s ? r.torch_s / (r.gflop / best) : null;
-    out.push(`| ${t.label} | ${sig(r.ours_s)} | ${r.torch_s == null ? '–' : sig(r.torch_s)} | ${num(r.ratio)} | ≥ ${t.min}` +
-      `${t.rtfMax !== undefined ? `, RTF ≤ ${t.rtfMax} (ours ${rtf.toFixed(2)})` : ''} | ${met ? 'yes' : 'no'} | ${num(gps, 1)} | ` +
-      `${best == null ? '–' : num(best, 1)} | ${atCeil == null ? '–' : num(atCeil)} |`);
-    if (!met) notes.push(`- **${t.stage}** (${num(r.ratio)} of ≥ ${t.min}): ${t.close}`);
+    const met = sameRun(r) ? ((r.ratio ?? 0) >= t.min && (t.rtfMax === undefined || rtf <= t.rtfMax) ? 'yes' : 'no') : '–';
+    const atCeil = best && r.torch_s && sameRun(r) ? r.torch_s / (r.gflop / best) : null;
+    const atFma = r.torch_s && sameRun(r) ? r.torch_s / (r.gflop / WASM_FMA_CEILING_GFLOPS) : null;
+    out.push(`| ${t.label} | ${sig(r.ours_s)} | ${torchCell(r)}${ks.slice(1).map((k) => ` | ${torchCell(r, k)}`).join('')} | ${ratioCell(r)} | ≥ ${t.min}` +
+      `${t.rtfMax !== undefined ? `, RTF ≤ ${t.rtfMax} (ours ${rtf.toFixed(2)})` : ''} | ${met} | ${num(gps, 1)} | ` +
+      `${best == null ? '–' : num(best, 1)} | ${atCeil == null ? '–' : num(atCeil)} | ${atFma == null ? '–' : num(atFma)} |`);
+    if (met === 'no') notes.push(`- **${t.stage}** (${num(r.ratio)} of ≥ ${t.min}): ${t.close}`);
   }
   if (notes.length) out.push('', 'Where a target is not met, what the measurements say would close it:', '', ...notes);
   return out.join('\n');
+}
+
+function torchSummary(doc: ResultsDoc): string {
+  const same = doc.rows.filter(sameRun);
+  const other = doc.rows.filter((r) => r.torch_source !== 'same-run' && r.torch_s != null);
+  const info = [...new Set(same.map((r) => r.torch_info).filter(Boolean))];
+  const parts: string[] = [];
+  if (same.length) parts.push(`PyTorch timed in the same run on ${same.length} rows (\`--torch\`: upstream modules, bench/torch/stages.py; ${info.join('; ')}).`);
+  if (other.length) parts.push(`${other.length} rows only have torch seconds from BASELINES.md's earlier tables (another machine of this kind, ` +
+    'which ran PyTorch 2.5–4.4× slower): no ratio is shown for them.');
+  return parts.join(' ') || 'No PyTorch times.';
 }
 
 export function renderTable(doc: ResultsDoc): string {
@@ -105,9 +131,8 @@ export function renderTable(doc: ResultsDoc): string {
   const out: string[] = [];
   out.push(`Generated from \`bench/results/latest.json\` by \`npm run bench:readme\` (run \`npm run bench\` to measure; ` +
     `median of the runs listed there). Measured ${dates.length ? `${dates[0]!.slice(0, 16).replace('T', ' ')} – ${dates[dates.length - 1]!.slice(0, 16).replace('T', ' ')} UTC` : '–'} ` +
-    `on ${machines.join('; ') || '–'}. PyTorch: 1.13 CPU, 2 threads, from BASELINES.md's earlier tables (another machine of ` +
-    `this kind, which ran PyTorch 2.5–4.4× slower than the one measured side by side on 2026-12-03: these ratios overstate ` +
-    `ours; see the note at the top). ratio = torch s / ours s (> 1: faster than PyTorch).` +
+    `on ${machines.join('; ') || '–'}. ${torchSummary(doc)} ratio = torch s / ours s (> 1: faster than PyTorch), shown only ` +
+    `where torch ran in the same run.` +
     (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ` +
       `${machines.length ? 'this' : 'the'} machine (the benchmark's own threads account for up to ${doc.threads ?? 2}; more means other ` +
       `jobs ran beside it and slowed these numbers down; every run is in latest.json).` : '') +
@@ -123,15 +148,18 @@ export function renderTable(doc: ResultsDoc): string {
   for (const r of stages) {
     const label = r.kind === 'substage' ? `↳ ${r.stage}` : `**${r.stage}**`;
     out.push(`| ${label} | ${r.shape} | ${sig(r.gflop)} | ${sig(r.ours_s)} | ${r.gflop > 0 ? num(r.gflop / r.ours_s, 1) : '–'} | ` +
-      `${r.torch_s == null ? '–' : sig(r.torch_s)} | ${num(r.ratio)} | ${r.threads} | ${r.backend} | ${r.peak_rss_mb} |`);
+      `${torchCell(r)} | ${r.torch_source === 'same-run' ? num(r.ratio) : '–'} | ${r.threads} | ${r.backend} | ${r.peak_rss_mb} |`);
   }
   if (ceilings.length) {
     out.push('');
     out.push('Ceilings: the best plain op throughput the backend gives on each stage\'s dominant shape (best of the runs):');
     out.push('');
-    out.push('| for stage | op | GFLOP/s | threads |');
-    out.push('|---|---|---:|---:|');
-    for (const r of ceilings) out.push(`| ${r.of_stage ?? r.stage} | ${r.shape} | ${num(r.gflops_per_s ?? r.gflop / r.ours_s, 1)} | ${r.threads} |`);
+    out.push('| for stage | op | GFLOP/s | threads | torch GFLOP/s, same run |');
+    out.push('|---|---|---:|---:|---:|');
+    for (const r of ceilings) {
+      const tk = Object.entries(r.torch_kernels ?? {}).map(([k, v]) => `${num(r.gflop / v.s, 0)} (${k})`).join(', ');
+      out.push(`| ${r.of_stage ?? r.stage} | ${r.shape} | ${num(r.gflops_per_s ?? r.gflop / r.ours_s, 1)} | ${r.threads} | ${tk || '–'} |`);
+    }
   }
   const notes = stages.filter((r) => r.note).map((r) => `${r.stage}: ${r.note}`);
   if (notes.length) {

@@ -112,7 +112,7 @@ export async function benchWebGpuKernels(opts: {
       fastest[l.name] = best!.program as MatmulProgram;
       setDitMatmulProgram(null);
       xin.dispose();
-      w.wT.dispose(); w.b!.dispose();
+      w.wT!.dispose(); w.b!.dispose();
     }
     if (opts.attention ?? true) {
       const d = D;

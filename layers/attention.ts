@@ -4,8 +4,11 @@
  * matMul with an explicitly transposed operand. On webgpu the fused WGSL kernel (layers/webgpu/attention_kernel.ts:
  * online softmax over key tiles, no (Tq, Tk) scores) runs instead unless MUCODEC_ATTENTION=plain or the shapes do
  * not suit it (the probabilities, asked for only by the parity stages, are then computed by the plain form beside it).
+ * On the wasm backend the plain form's two products run on the packed GEMM of src/simd/gemm.ts (Kᵀ and V packed per
+ * head), faster than XNNPACK's matMul.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gemm, gemmEnabled, packTensor } from '../src/simd/gemm.js';
 import { fusedAttention, fusedAttentionUnsupported, type ScaleMode } from './webgpu/attention_kernel.js';
 
 export type AttentionImpl = 'fused' | 'plain';
@@ -76,6 +79,8 @@ function plainAttention(
   const tk = k.shape[1];
   const dh = d / heads;
   const probsAll: tf.Tensor2D[] = [];
+  const packed = gemmEnabled();
+  const mm = (x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D => (packed ? gemm(x, packTensor(y)) : tf.matMul(x, y));
   const out = tf.tidy(() => {
     // (B, T, H, dh) → (B, H, T, dh); K → (B, H, dh, Tk): materialised once, then every per-head slice is contiguous
     const qh = tf.transpose(q.reshape([b, tq, heads, dh]), [0, 2, 1, 3]);
@@ -90,12 +95,12 @@ function plainAttention(
           if (opts.scaleQuery) qi = tf.mul(qi, scale);
           const ki = kt.slice([bi, h, 0, 0], [1, 1, dh, tk]).reshape([dh, tk]) as tf.Tensor2D;
           const vi = vh.slice([bi, h, 0, 0], [1, 1, tk, dh]).reshape([tk, dh]) as tf.Tensor2D;
-          let s: tf.Tensor2D = tf.matMul(qi, ki);
+          let s: tf.Tensor2D = mm(qi, ki);
           if (opts.divideScores !== undefined) s = tf.div(s, opts.divideScores);
           else if (!opts.scaleQuery) s = tf.mul(s, scale);
           const p = rnd(tf.softmax(rnd(s))) as tf.Tensor2D;
           if (opts.returnProbs) probsAll.push(tf.keep(p));
-          return rnd(tf.matMul(p, vi)) as tf.Tensor2D;
+          return rnd(mm(p as tf.Tensor2D, vi)) as tf.Tensor2D;
         });
         hs.push(r);
       }

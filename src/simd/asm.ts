@@ -3,7 +3,8 @@
  * run on the tfjs-wasm heap (the module imports the backend's WebAssembly.Memory; see ./heap.ts).
  *
  * Only what the synthesis kernels need: i32/f32/f64/v128 locals, blocks and loops, loads/stores, scalar and
- * f32x4/f64x2 arithmetic, splats, shuffles, bitselect. Binary format: WebAssembly Core Specification 2.0, §5.
+ * f32x4/f64x2 arithmetic, splats, shuffles, bitselect, direct calls; f32x4.relaxed_madd where the engine has relaxed
+ * SIMD (./relaxed.ts). Binary format: WebAssembly Core Specification 2.0, §5.
  */
 
 export const I32 = 0x7f;
@@ -47,6 +48,9 @@ export const S = {
   f32x4_abs: 0xe0, f32x4_neg: 0xe1, f32x4_sqrt: 0xe3, f32x4_add: 0xe4, f32x4_sub: 0xe5, f32x4_mul: 0xe6, f32x4_div: 0xe7,
   f32x4_min: 0xe8, f32x4_max: 0xe9, f32x4_pmin: 0xea, f32x4_pmax: 0xeb,
   f64x2_add: 0xf0, f64x2_sub: 0xf1, f64x2_mul: 0xf2, f64x2_div: 0xf3,
+  /** relaxed-simd proposal (Node 20: --experimental-wasm-relaxed-simd; on by default from V8 11.4 / Node 22):
+   *  f32x4.relaxed_madd(a, b, c) = a·b + c, fused or not as the engine chooses (FMA on x64 with FMA3) */
+  f32x4_relaxed_madd: 0x105,
 } as const;
 
 /** One function body. Methods append instructions and return `this` for chaining. */
@@ -85,6 +89,8 @@ export class Fn {
   br(l: number): this { this.code.push(0x0c); uleb(l, this.code); return this; }
   brIf(l: number): this { this.code.push(0x0d); uleb(l, this.code); return this; }
   ret(): this { return this.op(0x0f); }
+  /** call function `i` (its index in the array given to assemble()) */
+  call(i: number): this { this.code.push(0x10); uleb(i, this.code); return this; }
 
   /** `while (!exit) body()`: `exit()` pushes an i32 that ends the loop when non-zero; `body` must advance the state */
   loopUntil(exit: () => void, body: () => void): this {

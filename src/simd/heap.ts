@@ -24,7 +24,7 @@ export function wasmBackend(): WasmBackendLike | null {
 }
 
 /** the backend's WebAssembly.Memory: exported by the single-threaded build, created in JS (shared) by the threaded one */
-function heapMemory(b: WasmBackendLike): WebAssembly.Memory | null {
+export function heapMemory(b: WasmBackendLike): WebAssembly.Memory | null {
   const m = b.wasm.asm?.memory ?? b.wasm.wasmMemory;
   return m instanceof WebAssembly.Memory ? m : null;
 }

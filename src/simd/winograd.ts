@@ -1,7 +1,7 @@
 /**
  * Convolution by Winograd's minimal filtering F(m×m, r×r) (Lavin & Gray 2015), with the input, output and filter
  * transforms as WebAssembly SIMD kernels on the tfjs-wasm heap (./heap.ts) and the channel contraction as q = a²
- * plain 2-D tf.matMul calls (XNNPACK GEMM), a = m + r − 1:
+ * plain 2-D tf.matMul calls (XNNPACK GEMM; on the wasm backend the packed FMA/SIMD128 GEMM of ./gemm.ts), a = m + r − 1:
  *
  *   Y = Aᵀ [ U ⊙ V ] A   per a×a input tile d (m×m output tile), V = Bᵀ d B, U = G g Gᵀ
  *   M_q = V_q (tiles × Cin) @ U_q (Cin × Cout),  q = k·a + l  (one GEMM per transform coefficient)
@@ -20,6 +20,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
 import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { gemm, gemmEnabled, packTensor, type PackedB } from './gemm.js';
+
+/**
+ * U_q packed for the GEMM of ./gemm.ts (on the wasm backend it replaces XNNPACK's matMul for the q products): packed
+ * once per U tensor (kept U: for the layer's lifetime; fresh U: for the conv call), freed with it (`releaseU`).
+ */
+const packedU = new WeakMap<tf.Tensor2D, PackedB>();
+function productWith(v: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
+  if (!gemmEnabled()) return tf.matMul(v, u);
+  let p = packedU.get(u);
+  if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); } // outlives the caller's tidy, freed by releaseU
+  return gemm(v, p);
+}
+export function releaseU(us: tf.Tensor2D[]): void {
+  for (const u of us) { packedU.get(u)?.packed.dispose(); packedU.delete(u); u.dispose(); }
+}
 
 /**
  * Tile geometry of F(m×m, r×r): input tiles of a = m + r − 1 rows and columns, q = a² GEMMs; `pad` = the zero rows /
@@ -392,14 +408,14 @@ export class WinogradConv {
     const Us = U ?? own!.U;
     const Ms: tf.Tensor2D[] = [];
     try {
-      for (let k = 0; k < q; k++) { Ms.push(tf.matMul(V[k]!, Us[k]!)); V[k]!.dispose(); }
+      for (let k = 0; k < q; k++) { Ms.push(productWith(V[k]!, Us[k]!)); V[k]!.dispose(); }
       return runCustom<tf.Tensor4D>(outputKernel(q), [...Ms, this.bias, res ?? this.bias], {
         rows, W: Wo, th, tw, hasRes: !!res, skip, ...this.attrs(),
       });
     } finally {
       for (const v of V) if (!v.isDisposed) v.dispose();
       for (const x of Ms) x.dispose();
-      if (own?.fresh) for (const u of own.U) u.dispose();
+      if (own?.fresh) releaseU(own.U);
     }
   }
 
@@ -460,12 +476,12 @@ export class WinogradConv {
       return tf.concat(parts, 1);
     } finally {
       if (parts.length > 1) for (const p of parts) p.dispose();
-      if (U.fresh) for (const u of U.U) u.dispose();
+      if (U.fresh) releaseU(U.U);
     }
   }
 
   dispose(): void {
-    if (this.U) for (const u of this.U) u.dispose();
+    if (this.U) releaseU(this.U);
     this.U = null;
   }
 }
@@ -578,7 +594,7 @@ export class Winograd3x3Stride2 {
       y = parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
     } finally {
       if (parts.length > 1) for (const p of parts) p.dispose();
-      if (U.fresh) for (const u of U.U) u.dispose();
+      if (U.fresh) releaseU(U.U);
     }
     if (this.couts.length === 1) return [y];
     const out = tf.split(y, this.couts, 3) as tf.Tensor4D[];

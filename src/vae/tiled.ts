@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import { offsetOf, wasmBackend } from '../simd/heap.js';
-import { Winograd3x3, winogradAvailable } from '../simd/winograd.js';
+import { Winograd3x3, releaseU, winogradAvailable } from '../simd/winograd.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 import { affineSwish } from '../simd/swish.js';
 import { bindingLimit } from '../device.js';
@@ -284,7 +284,7 @@ export function conv3x3<I extends AnyImage>(
       return y;
     }, onDevice(x)) as I;
   } finally {
-    if (U?.fresh) for (const u of U.U) u.dispose();
+    if (U?.fresh) releaseU(U.U);
   }
 }
 
@@ -334,7 +334,7 @@ export function upsample<I extends AnyImage>(x: I, conv: Conv2d, opts: TileOptio
       return convValid(t, conv, 1);
     }, onDevice(x)) as I;
   } finally {
-    if (U?.fresh) for (const u of U.U) u.dispose();
+    if (U?.fresh) releaseU(U.U);
   }
 }
 

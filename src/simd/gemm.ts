@@ -1,0 +1,202 @@
+/**
+ * A packed GEMM for constant right-hand operands (the linears of the DiT and of the conformer): C = A · B + bias,
+ * A (M, K) row-major on the tfjs-wasm heap, B packed once at load into panels of 8 columns.
+ *
+ * Micro-kernel: MR × 8 outputs (MR = 6 rows × 2 f32x4 accumulators = 12 v128 registers, + 2 B vectors + 1 A splat),
+ * per k one 8-wide B row and MR broadcasts of A, accumulated with f32x4.relaxed_madd (FMA) where relaxed SIMD exists
+ * (./relaxed.ts), else f32x4.mul + f32x4.add (SIMD128). Blocking: K in chunks of KC (the B sliver KC × 8 stays in
+ * L1 over a block of MC rows of A, which stays in L2); C is initialised from the bias on the first chunk and
+ * accumulated in place afterwards. Every C element sums its products in k order 0…K−1 whatever the row block,
+ * ragged edge or thread: results do not depend on the thread count.
+ *
+ * Packed layout (one float32 tensor on the heap): [bias padded to 8·P | panel 0 (K × 8) | … | panel P−1], P = ⌈N / 8⌉,
+ * the columns past N zero. Ragged N: the last panel's stores/loads touch only its nv = N − 8(P − 1) columns.
+ * Threads: the row range [0, M) is split between the calling thread and the kernel pool (src/workers/kernel_pool.ts)
+ * when the heap is shared.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Fn, I32, S, V128 } from './asm.js';
+import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { relaxedSimdSupported, useFma } from './relaxed.js';
+import { kernelPool } from '../workers/kernel_pool.js';
+
+export const MR = 6;
+export const NR = 8;
+const KC = 256;
+const MC = 96;
+
+/** A weight packed for gemm(): the heap tensor and its logical shape (K in, N out) */
+export interface PackedB { packed: tf.Tensor1D; k: number; n: number }
+
+/** Pack B (K, N) row-major — or Wᵀ of a torch Linear weight W (N, K) with `fromOutIn` — and an optional bias (N). */
+export function packB(b: Float32Array, k: number, n: number, bias?: Float32Array | null, fromOutIn = false): PackedB {
+  if (b.length !== k * n) throw new Error(`packB: ${b.length} values for (${k}, ${n})`);
+  if (bias && bias.length !== n) throw new Error(`packB: bias of ${bias.length} for ${n} columns`);
+  const P = Math.ceil(n / NR);
+  const out = new Float32Array(NR * P + P * k * NR);
+  if (bias) out.set(bias, 0);
+  const base = NR * P;
+  for (let p = 0; p < P; p++) {
+    const o = base + p * k * NR;
+    const nv = Math.min(NR, n - p * NR);
+    for (let kk = 0; kk < k; kk++) {
+      for (let j = 0; j < nv; j++) out[o + kk * NR + j] = fromOutIn ? b[(p * NR + j) * k + kk]! : b[kk * n + p * NR + j]!;
+    }
+  }
+  return { packed: tf.tensor1d(out), k, n };
+}
+
+/** Pack a (K, N) tensor that changes per call (attention's Kᵀ and V): read from the heap, packed on the host. */
+export function packTensor(b: tf.Tensor2D): PackedB {
+  const [k, n] = b.shape;
+  return packB(b.dataSync() as Float32Array, k, n);
+}
+
+// micro-kernel params
+const A = 0, B = 1, C = 2, KCP = 3, INIT = 4, BIAS = 5;
+
+/** the MR' × nv micro-kernel (MR' ≤ MR rows, nv ≤ 8 valid columns) for leading dimensions k (A) and n (C) */
+function microKernel(mr: number, nv: number, k: number, n: number, fma: boolean, tag: string): Fn {
+  const f = new Fn(`${tag}${mr}_${nv}`, [I32, I32, I32, I32, I32, I32]);
+  const acc = Array.from({ length: mr }, () => [f.local(V128), f.local(V128)] as const);
+  const b0 = f.local(V128), b1 = f.local(V128), av = f.local(V128), t = f.local(V128);
+  const ap = f.local(I32), bp = f.local(I32), aEnd = f.local(I32);
+  const two = nv > 4;
+  const lda = 4 * k, ldc = 4 * n;
+  // init: bias, or the partial sums already in C
+  f.get(INIT).if_();
+  for (let r = 0; r < mr; r++) {
+    f.get(BIAS).vload(0).set(acc[r]![0]);
+    if (two) f.get(BIAS).vload(16).set(acc[r]![1]);
+  }
+  f.else_();
+  for (let r = 0; r < mr; r++) {
+    for (let h = 0; h < (two ? 2 : 1); h++) {
+      const lanes = Math.min(4, nv - 4 * h);
+      if (lanes === 4) { f.get(C).vload(r * ldc + 16 * h).set(acc[r]![h]); continue; }
+      f.vconstF32(0, 0, 0, 0).set(t);
+      for (let j = 0; j < lanes; j++) f.get(t).get(C).f32load(r * ldc + 16 * h + 4 * j).lane(S.f32x4_replace_lane, j).set(t);
+      f.get(t).set(acc[r]![h]);
+    }
+  }
+  f.end();
+  f.get(A).set(ap).get(B).set(bp);
+  f.get(A).get(KCP).i32(4).mul().add().set(aEnd);
+  f.loopUntil(() => f.get(ap).get(aEnd).geU(), () => {
+    f.get(bp).vload(0).set(b0);
+    if (two) f.get(bp).vload(16).set(b1);
+    for (let r = 0; r < mr; r++) {
+      f.get(ap).vsplatLoad(r * lda).set(av);
+      for (let h = 0; h < (two ? 2 : 1); h++) {
+        const bv = h ? b1 : b0;
+        if (fma) f.get(av).get(bv).get(acc[r]![h]).v(S.f32x4_relaxed_madd).set(acc[r]![h]);
+        else f.get(av).get(bv).v(S.f32x4_mul).get(acc[r]![h]).v(S.f32x4_add).set(acc[r]![h]);
+      }
+    }
+    f.get(ap).i32(4).add().set(ap);
+    f.get(bp).i32(4 * NR).add().set(bp);
+  });
+  for (let r = 0; r < mr; r++) {
+    for (let h = 0; h < (two ? 2 : 1); h++) {
+      const lanes = Math.min(4, nv - 4 * h);
+      if (lanes === 4) { f.get(C).get(acc[r]![h]).vstore(r * ldc + 16 * h); continue; }
+      for (let j = 0; j < lanes; j++) f.get(C).get(acc[r]![h]).lane(S.f32x4_extract_lane, j).f32store(r * ldc + 16 * h + 4 * j);
+    }
+  }
+  return f;
+}
+
+/**
+ * run(a, packed, c, m0, m1): C rows [m0, m1). Function indices: mk(mr, 8) = mr − 1, mk(mr, nv) = MR + mr − 1 (ragged
+ * last panel), run = 2·MR.
+ */
+function gemmModule(k: number, n: number, fma: boolean): Fn[] {
+  const P = Math.ceil(n / NR);
+  const nvLast = n - NR * (P - 1);
+  const fns: Fn[] = [];
+  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, NR, k, n, fma, 'mk'));
+  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, nvLast, k, n, fma, 'edge'));
+  const f = new Fn('run', [I32, I32, I32, I32, I32]);
+  const [a, bk, c, m0, m1] = [0, 1, 2, 3, 4];
+  const pc = f.local(I32), kc = f.local(I32), init = f.local(I32), ic = f.local(I32), ie = f.local(I32);
+  const p = f.local(I32), ir = f.local(I32), bp = f.local(I32), rem = f.local(I32), pEnd = f.local(I32);
+  const panelBytes = 4 * k * NR;
+  const biasBytes = 4 * NR * P;
+  /** panels [p, pEnd) with micro-kernels of column width nv (index base 0: full, MR: ragged) */
+  const panels = (base: number): void => {
+    f.loopUntil(() => f.get(p).get(pEnd).geS(), () => {
+      // bp = packed + bias + p·panel + pc·8 floats
+      f.get(bk).i32(biasBytes).add().get(p).i32(panelBytes).mul().add().get(pc).i32(4 * NR).mul().add().set(bp);
+      f.get(ic).set(ir);
+      const call = (mr: number): void => {
+        f.get(a).get(ir).i32(k).mul().get(pc).add().i32(4).mul().add(); // A + (ir·k + pc)·4
+        f.get(bp);
+        f.get(c).get(ir).i32(n).mul().get(p).i32(NR).mul().add().i32(4).mul().add(); // C + (ir·n + 8p)·4
+        f.get(kc).get(init);
+        f.get(bk).get(p).i32(4 * NR).mul().add(); // bias of the panel
+        f.call(base + mr - 1);
+      };
+      f.loopUntil(() => f.get(ir).i32(MR).add().get(ie).gtS(), () => { call(MR); f.get(ir).i32(MR).add().set(ir); });
+      f.get(ie).get(ir).sub().set(rem);
+      for (let mr = 1; mr < MR; mr++) { f.get(rem).i32(mr).eq().if_(); call(mr); f.end(); }
+      f.get(p).i32(1).add().set(p);
+    });
+  };
+  f.i32(0).set(pc);
+  f.loopUntil(() => f.get(pc).i32(k).geS(), () => {
+    f.i32(k).get(pc).sub().set(kc);
+    f.get(kc).i32(KC).gtS().if_().i32(KC).set(kc).end();
+    f.get(pc).eqz().set(init);
+    f.get(m0).set(ic);
+    f.loopUntil(() => f.get(ic).get(m1).geS(), () => {
+      f.get(ic).i32(MC).add().set(ie);
+      f.get(ie).get(m1).gtS().if_().get(m1).set(ie).end();
+      f.i32(0).set(p).i32(nvLast === NR ? P : P - 1).set(pEnd);
+      panels(0);
+      if (nvLast !== NR) { f.i32(P - 1).set(p).i32(P).set(pEnd); panels(MR); }
+      f.get(ic).i32(MC).add().set(ic);
+    });
+    f.get(pc).i32(KC).add().set(pc);
+  });
+  fns.push(f);
+  return fns;
+}
+
+const moduleKey = (k: number, n: number, fma: boolean): string => `gemm:${k}:${n}:${fma ? 'fma' : 'simd128'}`;
+
+defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
+  const { k, n, fma } = attrs as { k: number; n: number; fma: boolean };
+  const m = a!.shape[0]!;
+  const out = b.makeOutput([m, n], 'float32');
+  if (m === 0) return out;
+  const key = moduleKey(k, n, fma);
+  const build = (): Fn[] => gemmModule(k, n, fma);
+  const ex = moduleFor(b, key, build);
+  const args = [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)];
+  const pool = kernelPool(b);
+  if (pool && m >= 2 * MR * 4) pool.splitRows(key, build, m, MR, (m0, m1) => ex.run!(...args, m0, m1), [...args]);
+  else ex.run!(...args, 0, m);
+  return out;
+});
+
+let gemmMode: 'auto' | 'off' = process.env.MUCODEC_GEMM === '0' || process.env.MUCODEC_GEMM === 'off' ? 'off' : 'auto';
+
+/** 'off' (or MUCODEC_GEMM=0): the linears use tfjs matMul (XNNPACK); 'auto': this GEMM on the wasm backend */
+export function setGemmMode(m: 'auto' | 'off'): void { gemmMode = m; }
+
+/**
+ * Whether the model's linears use this GEMM: on the wasm backend unless switched off. bench/gemm.ts measured it
+ * faster than XNNPACK's matMul on the DiT and conformer shapes on both paths (FMA and SIMD128), so it is the default.
+ */
+export function gemmEnabled(): boolean {
+  return gemmMode === 'auto' && simdAvailable();
+}
+
+/** C = A · B + bias with a packed B (A: (M, K) float32 on the wasm backend). `fma`: default useFma(). */
+export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
+  if (!simdAvailable()) throw new Error('gemm: needs the wasm backend');
+  if (a.shape[1] !== b.k) throw new Error(`gemm: A has ${a.shape[1]} columns, B ${b.k} rows`);
+  if (a.dtype !== 'float32') throw new Error(`gemm: A must be float32 (got ${a.dtype})`);
+  if (fma && !relaxedSimdSupported()) throw new Error('gemm: FMA asked for, but this engine has no relaxed SIMD');
+  return runCustom<tf.Tensor2D>('MucodecGemm', [a, b.packed], { k: b.k, n: b.n, fma });
+}

@@ -1,0 +1,88 @@
+/**
+ * The packed GEMM of src/simd/gemm.ts against a float64 reference on random shapes with ragged edges (M not a multiple
+ * of the 6-row micro-tile, N not a multiple of the 8-column panel, K not a multiple of the 256 k-block), on both paths:
+ * FMA (f32x4.relaxed_madd, where the engine has relaxed SIMD: Node 20 after the run-time flag, Node ≥ 22 natively)
+ * and SIMD128 (mul + add); and 1 vs 2 threads (each in a child process) give the same bytes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend.js';
+import { gemm, packB } from '../src/simd/gemm.js';
+import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
+import { runHelper } from './helpers/run_child.js';
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 32 - 0.5; }
+  return out;
+}
+
+beforeAll(async () => { await initBackend('wasm'); });
+
+describe('packed GEMM (wasm)', () => {
+  it('relaxed SIMD is detected on this Node (20: via the run-time flag) and can be switched off', () => {
+    expect(relaxedSimdSupported()).toBe(true);
+    const m = fmaMode();
+    setFmaMode('off');
+    expect(useFma()).toBe(false);
+    setFmaMode('auto');
+    expect(useFma()).toBe(true);
+    setFmaMode(m);
+  });
+
+  const shapes: Array<[number, number, number]> = [
+    [1, 1, 1], [5, 3, 7], [6, 8, 8], [7, 9, 9], [13, 17, 4], [12, 256, 16], [25, 257, 33], [61, 600, 23], [100, 72, 130],
+  ];
+  for (const fma of [true, false]) {
+    it(`${fma ? 'FMA' : 'SIMD128'} path = float64 reference within the summation bound, (out, in) packing = (in, out)`, () => {
+      for (const [m, k, n] of shapes) {
+        const a = rand(m * k, 1 + m), b = rand(k * n, 2 + k), bias = rand(n, 3 + n);
+        // the same weight in torch Linear layout (out, in)
+        const w = new Float32Array(k * n);
+        for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) w[j * k + i] = b[i * n + j]!;
+        const A = tf.tensor2d(a, [m, k]);
+        const p1 = packB(b, k, n, bias), p2 = packB(w, k, n, bias, true);
+        const y = gemm(A, p1, fma), y2 = gemm(A, p2, fma);
+        const got = y.dataSync(), got2 = y2.dataSync();
+        expect(y.shape).toEqual([m, n]);
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let ref = bias[j]!, mag = Math.abs(bias[j]!);
+            for (let q = 0; q < k; q++) { ref += a[i * k + q]! * b[q * n + j]!; mag += Math.abs(a[i * k + q]! * b[q * n + j]!); }
+            // recursive float32 summation: |error| ≤ (k + 1) · 2⁻²⁴ · Σ|terms| (+ the product roundings)
+            const bound = (k + 2) * 2 ** -23 * mag + 1e-30;
+            const e = Math.abs(got[i * n + j]! - ref);
+            if (e > bound) throw new Error(`(${m}, ${k}, ${n}) [${i}, ${j}]: |${got[i * n + j]} − ${ref}| = ${e} > ${bound}`);
+          }
+        }
+        expect(Array.from(got2)).toEqual(Array.from(got));
+        tf.dispose([A, y, y2, p1.packed, p2.packed]);
+      }
+    });
+  }
+
+  it('A with another inner size than the packed B is refused', () => {
+    const A = tf.zeros([4, 5]) as tf.Tensor2D;
+    const p = packB(new Float32Array(6 * 3), 6, 3);
+    expect(() => gemm(A, p)).toThrow(/5 columns, B 6 rows/);
+    tf.dispose([A, p.packed]);
+  });
+
+  it('2 threads give the 1-thread bytes on both paths', async () => {
+    const probe = async (threads: number): Promise<{ threads: number; fma: boolean; hashes: Record<string, string>; tensors: number }> => {
+      const r = await runHelper('gemm_probe.ts', [], { MUCODEC_THREADS: String(threads) }, 120_000);
+      const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+      if (r.status !== 0 || !line) throw new Error(`gemm probe (${threads}) failed: ${r.stderr.slice(-2000)}`);
+      return JSON.parse(line) as { threads: number; fma: boolean; hashes: Record<string, string>; tensors: number };
+    };
+    const one = await probe(1), two = await probe(2);
+    expect([one.threads, two.threads]).toEqual([1, 2]);
+    expect(two.fma).toBe(true);
+    expect(Object.keys(two.hashes)).toHaveLength(6);
+    expect(two.hashes).toEqual(one.hashes);
+    expect([one.tensors, two.tensors]).toEqual([0, 0]);
+    // FMA rounds differently from mul + add: the two paths really are different kernels
+    expect(two.hashes['97x1000x64.fma']).not.toBe(two.hashes['97x1000x64.simd128']);
+  });
+});

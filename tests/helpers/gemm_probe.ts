@@ -1,0 +1,30 @@
+/**
+ * Child process of tests/gemm.test.ts: runs the packed GEMM (src/simd/gemm.ts) on shapes big enough to be split
+ * between threads, on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
+ * MUCODEC_THREADS; prints one JSON line { threads, fma, hashes } (SHA-256 of the output bytes).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createHash } from 'node:crypto';
+import { initBackend } from '../../src/backend.js';
+import { gemm, packB } from '../../src/simd/gemm.js';
+import { relaxedSimdSupported } from '../../src/simd/relaxed.js';
+import { wasmThreads } from '../../src/workers/wasm_threads.js';
+
+await initBackend('wasm');
+let s = 11;
+const rnd = (n: number): Float32Array => Float32Array.from({ length: n }, () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) / 4294967296) - 0.5; });
+const hash = (t: tf.Tensor): string => createHash('sha256').update(new Uint8Array((t.dataSync() as Float32Array).buffer)).digest('hex');
+const fma = relaxedSimdSupported();
+const hashes: Record<string, string> = {};
+for (const [m, k, n] of [[301, 300, 203], [97, 1000, 64], [1000, 64, 13]] as const) {
+  const a = tf.tensor2d(rnd(m * k), [m, k]);
+  const p = packB(rnd(k * n), k, n, rnd(n));
+  for (const path of fma ? [true, false] : [false]) {
+    const y = gemm(a, p, path);
+    hashes[`${m}x${k}x${n}.${path ? 'fma' : 'simd128'}`] = hash(y);
+    y.dispose();
+  }
+  a.dispose(); p.packed.dispose();
+}
+process.stdout.write(JSON.stringify({ threads: wasmThreads(), fma, hashes, tensors: tf.memory().numTensors }) + '\n');
+process.exit(0);
