@@ -8,6 +8,22 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../src/chained_ops.js';
 import * as os from 'node:os';
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+
+/** Call `f` with each complete line a child's output stream writes (the tagged-row protocol of the bench children). */
+export function onLines(stream: Readable, f: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      f(line);
+    }
+  });
+}
 
 /** One row of bench/results/latest.json. */
 export interface BenchRow {

@@ -31,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseThreads, requestWasmThreads, wasmThreads } from '../src/workers/wasm_threads.js';
 import { parseTorchArg, torchEstimateS, torchForGroup, torchStagesFor, type TorchOptions } from './torch/anchor.js';
-import { instrumentLayers, loadAvg, logProfile, machineInfo, median, peakRssMb, profileKernels, type BenchRow, type PlainRow, fmtRow } from './common.js';
+import { instrumentLayers, loadAvg, onLines, logProfile, machineInfo, median, peakRssMb, profileKernels, type BenchRow, type PlainRow, fmtRow } from './common.js';
 
 export const GROUPS = ['encode', 'dit', 'vae', 'vocoder'] as const;
 /** groups run only when named */
@@ -228,18 +228,10 @@ async function runParent(a: RunArgs): Promise<void> {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
       const out: BenchRow[] = [];
       const prof: unknown[] = [];
-      let buf = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.startsWith(ROW_TAG)) out.push(JSON.parse(line.slice(ROW_TAG.length)) as BenchRow);
-          else if (line.startsWith(PROFILE_TAG)) prof.push(JSON.parse(line.slice(PROFILE_TAG.length)));
-          else if (line.trim()) process.stderr.write(line + '\n');
-        }
+      onLines(child.stdout, (line) => {
+        if (line.startsWith(ROW_TAG)) out.push(JSON.parse(line.slice(ROW_TAG.length)) as BenchRow);
+        else if (line.startsWith(PROFILE_TAG)) prof.push(JSON.parse(line.slice(PROFILE_TAG.length)));
+        else if (line.trim()) process.stderr.write(line + '\n');
       });
       child.on('error', rej);
       child.on('close', (code) => res({ rows: out, prof, code }));

@@ -187,7 +187,7 @@ async function decodeGroup(
   };
   try {
     const gen = batchLatentWindows(decoder, codes, noises, {
-      ...opts, onStep: ({ window, step, steps }) => report({ phase: 'sample', window, windows, step, steps }, (0.9 * step) / steps),
+      ...opts, onStep: ({ window, step, steps }) => report({ phase: 'sample', window, windows, step: step + 1, steps }, (0.9 * (step + 1)) / steps),
     });
     for await (const w of gen) {
       throwIfAborted(opts.signal);

@@ -75,9 +75,9 @@ async function* synthesise(load: () => Promise<DecodeParts>, codes: Int32Array, 
       numSteps: steps, guidanceScale: opts.guidanceScale ?? 1.5, solver: opts.sampler, tSpan: opts.tSpan, noise, signal,
       prompt: promptFn,
       onWindow: ({ window, windows: n }) => { windows = n; current = window; throwIfAborted(signal); },
-      onStep: ({ step, steps: m }) => {
+      onStep: ({ step, steps: m }) => { // the sampler's step index is 0-based; the progress counts steps done
         throwIfAborted(signal);
-        report({ phase: 'sample', window: current, windows, step, steps: m }, (0.9 * step) / m);
+        report({ phase: 'sample', window: current, windows, step: step + 1, steps: m }, (0.9 * (step + 1)) / m);
       },
     });
     // leaving this loop early (the consumer's break while a chunk is out) returns `gen` too

@@ -53,7 +53,8 @@ describe('MuCodec on the tiny model', () => {
       steps: 3, seed: 1, signal: ac.signal,
       onProgress: (p) => { seen.push(`${p.phase}:${p.window}:${p.step ?? ''}`); if (p.step === 2) ac.abort(new Error('stop here')); },
     })).rejects.toThrow('stop here');
-    expect(seen).toContain('sample:0:1');
+    expect(seen[0]).toBe('sample:0:1'); // steps counted from 1 (codec_types.ts DecodeProgress.step)
+    expect(seen).toContain('sample:0:2');
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -2,7 +2,7 @@
  * The webgpu backend (tfjs-backend-webgpu on Dawn), run on Dawn's software adapter (MUCODEC_WEBGPU_ADAPTER=software:
  * OpenGL ES on Mesa llvmpipe; .ci/run installs libegl1 libegl-mesa0 libgl1-mesa-dri). Each check runs in a child
  * process (the backend is process-global). Skipped only when the software adapter cannot be created here, with the
- * reason printed; with CI=true it is never skipped (the packages are installed there, so that is a failure).
+ * reason printed; with CI=true that is a failure (tests/helpers/software_adapter.ts).
  *
  * Covered: the adapter report, the binding-size guard and the synchronous-read guard, the parity cases of every model
  * stage (encoder, DiT/sampler, VAE, vocoder), and a tiny-model reconstruct on
@@ -11,32 +11,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { readWav, writeWav } from '../src/audio/wav.js';
-import { runHelper, type ChildResult } from './helpers/run_child.js';
+import { runHelper } from './helpers/run_child.js';
+import { resultOf, SOFT, softwareAdapter } from './helpers/software_adapter.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const SOFT = { MUCODEC_WEBGPU_ADAPTER: 'software' };
-
-function resultOf(r: ChildResult): Record<string, unknown> {
-  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) throw new Error(`webgpu_probe printed no result (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
-  return JSON.parse(line.slice(7)) as Record<string, unknown>;
-}
-
-const probe = resultOf(await runHelper('webgpu_probe.ts', ['probe'], SOFT, 180_000));
-const inCI = process.env.CI === 'true';
-const unavailable = probe.ok ? null : String(probe.reason);
-if (unavailable && !inCI) console.warn(`tests/webgpu.test.ts: SKIPPED, Dawn's software adapter cannot be created here: ${unavailable}`);
+const { run } = await softwareAdapter('tests/webgpu.test.ts');
 
 describe('webgpu on the software adapter', () => {
-  it('the software adapter is available in CI (CI=true)', () => {
-    if (!inCI && unavailable) return; // outside CI a missing adapter skips the file (reason printed above)
-    expect(unavailable, `software adapter: ${unavailable}`).toBeNull();
-  });
-
-  const run = unavailable ? it.skip : it;
-
   run('mucodec backend names the adapter, its limits and that it is software', async () => {
     const r = await runHelper('cli_src.ts', ['--backend', 'webgpu', 'backend'], SOFT, 180_000);
     expect(r.status, r.stderr).toBe(0);

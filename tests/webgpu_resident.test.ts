@@ -8,24 +8,12 @@
  *  - batched decode: the batched DiT windows of two sequences equal code2soundLatents of each alone.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runHelper, type ChildResult } from './helpers/run_child.js';
+import { describe, expect } from 'vitest';
+import { runHelper } from './helpers/run_child.js';
+import { resultOf, SOFT, softwareAdapter } from './helpers/software_adapter.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const SOFT = { MUCODEC_WEBGPU_ADAPTER: 'software' };
-
-function resultOf(r: ChildResult): Record<string, unknown> {
-  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) throw new Error(`probe printed no result (exit ${r.status}):\n${r.stderr.slice(-3000)}`);
-  return JSON.parse(line.slice(7)) as Record<string, unknown>;
-}
-
-const probe = resultOf(await runHelper('webgpu_probe.ts', ['probe'], SOFT, 180_000));
-const inCI = process.env.CI === 'true';
-const unavailable = probe.ok ? null : String(probe.reason);
-if (unavailable && !inCI) console.warn(`tests/webgpu_resident.test.ts: SKIPPED, Dawn's software adapter cannot be created here: ${unavailable}`);
-if (unavailable && inCI) throw new Error(`software adapter: ${unavailable}`);
-const run = unavailable ? it.skip : it;
+const { run } = await softwareAdapter('tests/webgpu_resident.test.ts');
 
 interface Pool { usedBytes: number; allocatedBytes: number; freeBuffers: number }
 

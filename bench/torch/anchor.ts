@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchRow } from '../common.js';
+import { onLines, type BenchRow } from '../common.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** repository root: dist/bench/torch/anchor.js → ../../..; bench/torch/anchor.ts → ../.. */
@@ -87,20 +87,12 @@ export async function runTorch(stages: string[], o: { runs: number; threads: num
     const args = [STAGES_PY, '--stages', stages.join(','), '--runs', String(o.runs), '--threads', String(o.threads)];
     const code = await new Promise<number | null>((res) => {
       const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-      let buf = '';
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.startsWith('TORCH_ROW ')) continue;
-          const r = JSON.parse(line.slice('TORCH_ROW '.length)) as TorchRow;
-          const m = out.get(r.stage) ?? new Map<string, TorchRow>();
-          m.set(label, r);
-          out.set(r.stage, m);
-        }
+      onLines(child.stdout, (line) => {
+        if (!line.startsWith('TORCH_ROW ')) return;
+        const r = JSON.parse(line.slice('TORCH_ROW '.length)) as TorchRow;
+        const m = out.get(r.stage) ?? new Map<string, TorchRow>();
+        m.set(label, r);
+        out.set(r.stage, m);
       });
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (d: string) => {

@@ -137,6 +137,9 @@ class FoldedConv {
 }
 
 /** MUQ conv.py `Res2dModule` (the shortcut conv3/bn3 exists whenever stride > 1 or idim ≠ odim: always in MuQ). */
+/** the Res2d outputs the parity stages compare, (B, T, F, C) */
+type ConvMids = { res0?: tf.Tensor4D; res1?: tf.Tensor4D };
+
 export class Res2dModule {
   readonly conv1: FoldedConv | null = null;
   readonly conv2: FoldedConv;
@@ -224,7 +227,7 @@ export class Conv2dSubsampling {
    * x: normalised mel, TIME-major (B, T, n_mels) → (B, T', encoder_dim).
    * `mids` (optional) receives the Res2d outputs in our (B, T, F, C) layout (kept tensors, caller disposes).
    */
-  apply(x: tf.Tensor3D, mids?: { res0?: tf.Tensor4D; res1?: tf.Tensor4D }): tf.Tensor3D {
+  apply(x: tf.Tensor3D, mids?: ConvMids): tf.Tensor3D {
     const [b, t, f] = x.shape;
     if (f !== this.cfg.nMels) throw new Error(`conv subsampling: expected ${this.cfg.nMels} mel bands, got ${f}`);
     // split over the batch, then over time with a halo, when the activations would exceed the binding limit (src/device.ts;
@@ -238,18 +241,7 @@ export class Conv2dSubsampling {
       if (frames < S) throw new Error(`conv subsampling: no chunk of mel frames fits the device's binding limit (${limit} bytes)`);
       return this.applySplit(x, 1, frames);
     }
-    const x4 = x.reshape([b, t, f, 1]) as tf.Tensor4D;
-    const r0 = this.res[0].apply(x4);
-    x4.dispose();
-    const r1 = this.res[1].apply(r0);
-    if (mids) mids.res0 = r0; else r0.dispose();
-    if (mids) mids.res1 = tf.keep(r1.clone());
-    const [, t2, f2, c2] = r1.shape;
-    const flat = r1.reshape([b, t2, f2 * c2]);
-    r1.dispose();
-    const y = this.linear.apply(flat) as tf.Tensor3D;
-    flat.dispose();
-    return y;
+    return this.applyWhole(x, mids);
   }
 
   /**
@@ -296,14 +288,15 @@ export class Conv2dSubsampling {
     return S * Math.ceil((3 * S + 3) / S);
   }
 
-  /** the frontend on one call, unsplit */
-  private applyWhole(x: tf.Tensor3D): tf.Tensor3D {
+  /** the frontend on one call, unsplit; `mids` (parity) keeps the two residual blocks' outputs */
+  private applyWhole(x: tf.Tensor3D, mids?: ConvMids): tf.Tensor3D {
     const [b, t, f] = x.shape;
     const x4 = x.reshape([b, t, f, 1]) as tf.Tensor4D;
     const r0 = this.res[0].apply(x4);
     x4.dispose();
     const r1 = this.res[1].apply(r0);
-    r0.dispose();
+    if (mids) mids.res0 = r0; else r0.dispose();
+    if (mids) mids.res1 = tf.keep(r1.clone());
     const [, t2, f2, c2] = r1.shape;
     const flat = r1.reshape([b, t2, f2 * c2]);
     r1.dispose();
