@@ -2,12 +2,14 @@
  * The packed GEMM of src/simd/gemm.ts against a float64 reference on random shapes with ragged edges (M not a multiple
  * of the 6-row micro-tile, N not a multiple of the 8-column panel, K not a multiple of the 256 k-block), on both paths:
  * FMA (f32x4.relaxed_madd, where the engine has relaxed SIMD: Node 20 after the run-time flag, Node ≥ 22 natively)
- * and SIMD128 (mul + add); and 1 vs 2 threads (each in a child process) give the same bytes.
+ * and SIMD128 (mul + add); and 1 vs 2 threads (each in a child process) give the same bytes. The same GEMM as a
+ * stride-1 conv1d (conv1dGemm: one K chunk per tap over the padded input, the vocoder's convs) against a float64
+ * conv on batches, dilations, paddings and channel counts over the 256 k-block.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { gemm, packB } from '../src/simd/gemm.js';
+import { conv1dGemm, gemm, packB } from '../src/simd/gemm.js';
 import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
 import { runHelper } from './helpers/run_child.js';
 
@@ -62,6 +64,55 @@ describe('packed GEMM (wasm)', () => {
     });
   }
 
+  // [n, len, cin, cout, taps, d, padL, padR]
+  const convs: Array<[number, number, number, number, number, number, number, number]> = [
+    [1, 9, 3, 5, 1, 1, 0, 0], [1, 40, 16, 8, 3, 1, 1, 1], [2, 37, 7, 13, 3, 3, 3, 3], [1, 50, 300, 9, 3, 5, 5, 5],
+    [3, 20, 32, 17, 7, 1, 3, 3], [2, 64, 257, 24, 5, 2, 0, 8], [1, 15, 10, 6, 11, 1, 5, 5],
+  ];
+  for (const fma of [true, false]) {
+    it(`conv1dGemm (${fma ? 'FMA' : 'SIMD128'}) = float64 conv1d within the summation bound: batch, dilation, padding`, () => {
+      const before = tf.memory().numTensors;
+      for (const [n, len, cin, cout, taps, d, padL, padR] of convs) {
+        const x = rand(n * len * cin, 5 + len), w = rand(taps * cin * cout, 6 + cin), bias = rand(cout, 7 + cout);
+        const X = tf.tensor3d(x, [n, len, cin]);
+        const p = packB(w, taps * cin, cout, bias);
+        const y = conv1dGemm(X, p, taps, d, padL, padR, fma);
+        const L = len + padL + padR - (taps - 1) * d;
+        expect(y.shape).toEqual([n, L, cout]);
+        const got = y.dataSync();
+        for (let b = 0; b < n; b++) {
+          for (let t = 0; t < L; t++) {
+            for (let o = 0; o < cout; o++) {
+              let ref = bias[o]!, mag = Math.abs(bias[o]!);
+              for (let j = 0; j < taps; j++) {
+                const s = t + j * d - padL;
+                if (s < 0 || s >= len) continue;
+                for (let i = 0; i < cin; i++) {
+                  const v = x[(b * len + s) * cin + i]! * w[(j * cin + i) * cout + o]!;
+                  ref += v; mag += Math.abs(v);
+                }
+              }
+              const bound = (taps * cin + 2) * 2 ** -23 * mag + 1e-30;
+              const e = Math.abs(got[(b * L + t) * cout + o]! - ref);
+              if (e > bound) throw new Error(`conv ${[n, len, cin, cout, taps, d, padL, padR].join(',')} [${b}, ${t}, ${o}]: ${e} > ${bound}`);
+            }
+          }
+        }
+        tf.dispose([X, y, p.packed]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('conv1dGemm refuses a filter packed for another channel count and an input shorter than the span', () => {
+    const X = tf.zeros([1, 4, 5]) as tf.Tensor3D;
+    const p = packB(new Float32Array(3 * 6 * 2), 3 * 6, 2);
+    expect(() => conv1dGemm(X, p, 3, 1, 1, 1)).toThrow(/18 rows for 3 taps × 5 channels/);
+    const q = packB(new Float32Array(3 * 5 * 2), 3 * 5, 2);
+    expect(() => conv1dGemm(X, q, 3, 3, 0, 0)).toThrow(/shorter than the kernel span/);
+    tf.dispose([X, p.packed, q.packed]);
+  });
+
   it('A with another inner size than the packed B is refused', () => {
     const A = tf.zeros([4, 5]) as tf.Tensor2D;
     const p = packB(new Float32Array(6 * 3), 6, 3);
@@ -79,7 +130,7 @@ describe('packed GEMM (wasm)', () => {
     const one = await probe(1), two = await probe(2);
     expect([one.threads, two.threads]).toEqual([1, 2]);
     expect(two.fma).toBe(true);
-    expect(Object.keys(two.hashes)).toHaveLength(6);
+    expect(Object.keys(two.hashes)).toHaveLength(10);
     expect(two.hashes).toEqual(one.hashes);
     expect([one.tensors, two.tensors]).toEqual([0, 0]);
     // FMA rounds differently from mul + add: the two paths really are different kernels

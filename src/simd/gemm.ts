@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, heapMemory, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { relaxedSimdSupported, useFma } from './relaxed.js';
 import { kernelPool } from '../workers/kernel_pool.js';
 
@@ -55,14 +55,14 @@ export function packTensor(b: tf.Tensor2D): PackedB {
 // micro-kernel params
 const A = 0, B = 1, C = 2, KCP = 3, INIT = 4, BIAS = 5;
 
-/** the MR' × nv micro-kernel (MR' ≤ MR rows, nv ≤ 8 valid columns) for leading dimensions k (A) and n (C) */
-function microKernel(mr: number, nv: number, k: number, n: number, fma: boolean, tag: string): Fn {
+/** the MR' × nv micro-kernel (MR' ≤ MR rows, nv ≤ 8 valid columns) for leading dimensions lda (A) and n (C) */
+function microKernel(mr: number, nv: number, lda0: number, n: number, fma: boolean, tag: string): Fn {
   const f = new Fn(`${tag}${mr}_${nv}`, [I32, I32, I32, I32, I32, I32]);
   const acc = Array.from({ length: mr }, () => [f.local(V128), f.local(V128)] as const);
   const b0 = f.local(V128), b1 = f.local(V128), av = f.local(V128), t = f.local(V128);
   const ap = f.local(I32), bp = f.local(I32), aEnd = f.local(I32);
   const two = nv > 4;
-  const lda = 4 * k, ldc = 4 * n;
+  const lda = 4 * lda0, ldc = 4 * n;
   // init: bias, or the partial sums already in C
   f.get(INIT).if_();
   for (let r = 0; r < mr; r++) {
@@ -107,19 +107,31 @@ function microKernel(mr: number, nv: number, k: number, n: number, fma: boolean,
 }
 
 /**
- * run(a, packed, c, m0, m1): C rows [m0, m1). Function indices: mk(mr, 8) = mr − 1, mk(mr, nv) = MR + mr − 1 (ragged
- * last panel), run = 2·MR.
+ * How the rows of A are laid out. The plain GEMM: A (M, K) row-major (lda = cin = K, tapStride 0). A stride-1
+ * convolution over a padded NWC input X (rows = time steps, cin channels), taps j = 0…T−1 at dilation d: the K = T·cin
+ * inner dimension is (tap, channel) as the tfjs filter (T, cin, cout) reshaped, and the A row of output t for tap j is
+ * X row t + j·d, so a K chunk never crosses a tap and starts at X + (t·cin + j·d·cin + i0) — the same micro-kernel.
  */
-function gemmModule(k: number, n: number, fma: boolean): Fn[] {
+interface Geometry { k: number; n: number; fma: boolean; lda: number; cin: number; tapStride: number; rowsOuter: boolean }
+
+/**
+ * run(a, packed, c, m0, m1): C rows [m0, m1). Function indices: mk(mr, 8) = mr − 1, mk(mr, nv) = MR + mr − 1 (ragged
+ * last panel), run = 2·MR. Loop order: K chunks outside the row blocks (the plain GEMM: a B chunk stays in L2 over all
+ * rows), or with `rowsOuter` the row blocks outside (the convolutions: a C block stays in cache over every tap, where
+ * B is small).
+ */
+function gemmModule(g: Geometry): Fn[] {
+  const { k, n, fma, lda, cin, tapStride } = g;
   const P = Math.ceil(n / NR);
   const nvLast = n - NR * (P - 1);
   const fns: Fn[] = [];
-  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, NR, k, n, fma, 'mk'));
-  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, nvLast, k, n, fma, 'edge'));
+  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, NR, lda, n, fma, 'mk'));
+  for (let mr = 1; mr <= MR; mr++) fns.push(microKernel(mr, nvLast, lda, n, fma, 'edge'));
   const f = new Fn('run', [I32, I32, I32, I32, I32]);
   const [a, bk, c, m0, m1] = [0, 1, 2, 3, 4];
   const pc = f.local(I32), kc = f.local(I32), init = f.local(I32), ic = f.local(I32), ie = f.local(I32);
   const p = f.local(I32), ir = f.local(I32), bp = f.local(I32), rem = f.local(I32), pEnd = f.local(I32);
+  const tap = f.local(I32), i0 = f.local(I32), aoff = f.local(I32);
   const panelBytes = 4 * k * NR;
   const biasBytes = 4 * NR * P;
   /** panels [p, pEnd) with micro-kernels of column width nv (index base 0: full, MR: ragged) */
@@ -129,7 +141,7 @@ function gemmModule(k: number, n: number, fma: boolean): Fn[] {
       f.get(bk).i32(biasBytes).add().get(p).i32(panelBytes).mul().add().get(pc).i32(4 * NR).mul().add().set(bp);
       f.get(ic).set(ir);
       const call = (mr: number): void => {
-        f.get(a).get(ir).i32(k).mul().get(pc).add().i32(4).mul().add(); // A + (ir·k + pc)·4
+        f.get(a).get(ir).i32(lda).mul().get(aoff).add().i32(4).mul().add(); // A + (ir·lda + aoff)·4
         f.get(bp);
         f.get(c).get(ir).i32(n).mul().get(p).i32(NR).mul().add().i32(4).mul().add(); // C + (ir·n + 8p)·4
         f.get(kc).get(init);
@@ -142,40 +154,66 @@ function gemmModule(k: number, n: number, fma: boolean): Fn[] {
       f.get(p).i32(1).add().set(p);
     });
   };
-  f.i32(0).set(pc);
-  f.loopUntil(() => f.get(pc).i32(k).geS(), () => {
-    f.i32(k).get(pc).sub().set(kc);
+  /** the chunk at pc: tap = pc / cin, i0 = pc − tap·cin, kc = min(KC, cin − i0), aoff = tap·tapStride + i0 */
+  const chunkHead = (): void => {
+    f.get(pc).i32(cin).divS().set(tap);
+    f.get(pc).get(tap).i32(cin).mul().sub().set(i0);
+    f.i32(cin).get(i0).sub().set(kc);
     f.get(kc).i32(KC).gtS().if_().i32(KC).set(kc).end();
+    f.get(tap).i32(tapStride).mul().get(i0).add().set(aoff);
     f.get(pc).eqz().set(init);
+  };
+  /** rows [ic, min(ic + MC, m1)) × every panel, for the current chunk */
+  const rowBlock = (): void => {
+    f.get(ic).i32(MC).add().set(ie);
+    f.get(ie).get(m1).gtS().if_().get(m1).set(ie).end();
+    f.i32(0).set(p).i32(nvLast === NR ? P : P - 1).set(pEnd);
+    panels(0);
+    if (nvLast !== NR) { f.i32(P - 1).set(p).i32(P).set(pEnd); panels(MR); }
+  };
+  const chunks = (body: () => void): void => {
+    f.i32(0).set(pc);
+    f.loopUntil(() => f.get(pc).i32(k).geS(), () => { chunkHead(); body(); f.get(pc).get(kc).add().set(pc); });
+  };
+  const rows = (body: () => void): void => {
     f.get(m0).set(ic);
-    f.loopUntil(() => f.get(ic).get(m1).geS(), () => {
-      f.get(ic).i32(MC).add().set(ie);
-      f.get(ie).get(m1).gtS().if_().get(m1).set(ie).end();
-      f.i32(0).set(p).i32(nvLast === NR ? P : P - 1).set(pEnd);
-      panels(0);
-      if (nvLast !== NR) { f.i32(P - 1).set(p).i32(P).set(pEnd); panels(MR); }
-      f.get(ic).i32(MC).add().set(ic);
-    });
-    f.get(pc).i32(KC).add().set(pc);
-  });
+    f.loopUntil(() => f.get(ic).get(m1).geS(), () => { body(); f.get(ic).i32(MC).add().set(ic); });
+  };
+  if (g.rowsOuter) rows(() => chunks(rowBlock));
+  else chunks(() => rows(rowBlock));
   fns.push(f);
   return fns;
 }
 
-const moduleKey = (k: number, n: number, fma: boolean): string => `gemm:${k}:${n}:${fma ? 'fma' : 'simd128'}`;
+const moduleKey = (g: Geometry): string =>
+  `gemm:${g.k}:${g.n}:${g.fma ? 'fma' : 'simd128'}:${g.lda}:${g.cin}:${g.tapStride}:${g.rowsOuter ? 'r' : 'k'}`;
+
+/** C rows [0, rows) of the module for g (split over the kernel pool when the heap is shared) */
+function runRows(b: WasmBackendLike, g: Geometry, args: number[], rows: number): void {
+  const key = moduleKey(g);
+  const build = (): Fn[] => gemmModule(g);
+  const ex = moduleFor(b, key, build);
+  const pool = kernelPool(b);
+  if (pool && rows >= 2 * MR * 4) pool.splitRows(key, build, rows, MR, (m0, m1) => ex.run!(...args, m0, m1), [...args]);
+  else ex.run!(...args, 0, rows);
+}
 
 defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
   const { k, n, fma } = attrs as { k: number; n: number; fma: boolean };
   const m = a!.shape[0]!;
   const out = b.makeOutput([m, n], 'float32');
   if (m === 0) return out;
-  const key = moduleKey(k, n, fma);
-  const build = (): Fn[] => gemmModule(k, n, fma);
-  const ex = moduleFor(b, key, build);
-  const args = [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)];
-  const pool = kernelPool(b);
-  if (pool && m >= 2 * MR * 4) pool.splitRows(key, build, m, MR, (m0, m1) => ex.run!(...args, m0, m1), [...args]);
-  else ex.run!(...args, 0, m);
+  runRows(b, { k, n, fma, lda: k, cin: k, tapStride: 0, rowsOuter: false }, [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)], m);
+  return out;
+});
+
+// x: the padded input (n·Lp, cin); rows: the output rows computed (n·Lp − span); outRows ≥ rows, the rest zeroed
+defineKernel('MucodecConvGemm', ['x', 'packed'], (b, [x, packed], attrs) => {
+  const { taps, cin, n, d, rows, outRows, fma } = attrs as { taps: number; cin: number; n: number; d: number; rows: number; outRows: number; fma: boolean };
+  const out = b.makeOutput([outRows, n], 'float32');
+  const oc = offsetOf(b, out);
+  if (rows > 0) runRows(b, { k: taps * cin, n, fma, lda: cin, cin, tapStride: d * cin, rowsOuter: true }, [offsetOf(b, x!), offsetOf(b, packed!), oc], rows);
+  if (outRows > rows) new Float32Array(heapMemory(b)!.buffer, oc + 4 * rows * n, (outRows - rows) * n).fill(0);
   return out;
 });
 
@@ -199,4 +237,27 @@ export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
   if (a.dtype !== 'float32') throw new Error(`gemm: A must be float32 (got ${a.dtype})`);
   if (fma && !relaxedSimdSupported()) throw new Error('gemm: FMA asked for, but this engine has no relaxed SIMD');
   return runCustom<tf.Tensor2D>('MucodecGemm', [a, b.packed], { k: b.k, n: b.n, fma });
+}
+
+/**
+ * A stride-1 conv1d (zero padding padL/padR, dilation d) of NWC x (n, len, cin) with a filter packed by
+ * packB(filter (taps, cin, cout) as (taps·cin, cout), bias): the GEMM above over the padded input, one tap per K
+ * chunk (see Geometry). Each output sums tap-major, channels within, whatever the thread count.
+ */
+export function conv1dGemm(x: tf.Tensor3D, w: PackedB, taps: number, d: number, padL: number, padR: number, fma = useFma()): tf.Tensor3D {
+  const [n, len, cin] = x.shape;
+  if (!simdAvailable()) throw new Error('conv1dGemm: needs the wasm backend');
+  if (w.k !== taps * cin) throw new Error(`conv1dGemm: filter of ${w.k} rows for ${taps} taps × ${cin} channels`);
+  if (x.dtype !== 'float32') throw new Error(`conv1dGemm: x must be float32 (got ${x.dtype})`);
+  if (fma && !relaxedSimdSupported()) throw new Error('conv1dGemm: FMA asked for, but this engine has no relaxed SIMD');
+  const lp = len + padL + padR, span = (taps - 1) * d, L = lp - span, cout = w.n;
+  if (L <= 0) throw new Error(`conv1dGemm: input of ${len} samples is shorter than the kernel span`);
+  return tf.tidy(() => {
+    const xp = padL || padR ? tf.pad(x, [[0, 0], [padL, padR], [0, 0]]) : x;
+    const rows = n * lp - span;
+    const outRows = n === 1 ? rows : n * lp;
+    const y = runCustom<tf.Tensor2D>('MucodecConvGemm', [xp.reshape([n * lp, cin]), w.packed], { taps, cin, n: cout, d, rows, outRows, fma });
+    if (n === 1) return y.reshape([1, L, cout]) as tf.Tensor3D;
+    return tf.slice(y.reshape([n, lp, cout]) as tf.Tensor3D, [0, 0, 0], [n, L, cout]);
+  });
 }

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv1dFilter } from '../../layers/host.js';
 import { shapeStr, toFloat32 } from '../hosttensor.js';
 import type { Params } from '../params.js';
-import { bandGather, conv1dSmall, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
+import { bandGather, conv1dSmall, leakyRelu, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
+import { conv1dGemm, gemmEnabled, packB, type PackedB } from '../simd/gemm.js';
 
 /** get_padding(k, d) = int((k·d − d)/2) */
 export const getPadding = (k: number, d: number): number => Math.floor((k * d - d) / 2);
@@ -36,6 +37,9 @@ export interface ConvApplyOptions {
  * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, from a tfjs conv1d filter (k, Cin, Cout) and bias.
  *   - narrow outputs (≤ SIMD_MAX_CHANNELS) on the wasm backend: the SIMD kernels (implicit zero padding, bias,
  *     activation and residual in the same pass);
+ *   - wider convs on the wasm backend with the packed GEMM on (src/simd/gemm.ts conv1dGemm: one K chunk per tap over
+ *     the padded input, FMA where relaxed SIMD exists; the filter packed on first use and kept), then leaky ReLU
+ *     and the residual; XNNPACK's conv (below) runs them at 45–60 GFLOP/s, this GEMM at 80–100;
  *   - otherwise tf.fused.conv2d (bias and leaky ReLU fused, padding given to the kernel, so no padded copy), over
  *     bands of at most `band` output samples per row when a row is longer: the wasm conv kernel caches, per weight
  *     tensor, an indirection buffer of k pointers per output sample of ONE row (the batch does not count), so the
@@ -48,6 +52,7 @@ export class Conv1dCore {
   readonly kernel: number;
   readonly inChannels: number;
   readonly outChannels: number;
+  private packed: PackedB | null = null;
 
   constructor(
     filter: Float32Array, shape: [number, number, number], bias: Float32Array,
@@ -76,6 +81,18 @@ export class Conv1dCore {
     if (L <= 0) throw new Error(`Conv1d: input of ${len} samples is shorter than the kernel span`);
     const slope = o.slope ?? null;
     if (this.simd) return conv1dSmall(x, this.filter, this.bias, { dilation: d, padL: this.padL, padR: this.padR, slope, res: o.res });
+    if (gemmEnabled()) {
+      if (!this.packed) { // packed on first use (often inside a caller's tidy: kept until dispose)
+        this.packed = packB(this.filter.dataSync() as Float32Array, this.kernel * cin, cout, this.bias.dataSync() as Float32Array);
+        tf.keep(this.packed.packed);
+      }
+      const y = conv1dGemm(x, this.packed, this.kernel, d, this.padL, this.padR);
+      if (slope === null && !o.res) return y;
+      return step(y, true, (t) => {
+        const a = slope !== null ? leakyRelu(t, slope) : t;
+        return (o.res ? tf.add(a, o.res) : a) as tf.Tensor3D;
+      });
+    }
     return tf.tidy(() => {
       const act = slope !== null ? { activation: 'leakyrelu' as const, leakyreluAlpha: slope } : {};
       let y: tf.Tensor3D;
@@ -99,6 +116,8 @@ export class Conv1dCore {
   }
 
   dispose(): void {
+    this.packed?.packed.dispose();
+    this.packed = null;
     this.filter4.dispose();
     this.filter.dispose();
     this.bias.dispose();

@@ -1,12 +1,12 @@
 /**
  * Child process of tests/gemm.test.ts: runs the packed GEMM (src/simd/gemm.ts) on shapes big enough to be split
- * between threads, on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
+ * between threads, and as a conv1d (conv1dGemm, batched and dilated), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
  * MUCODEC_THREADS; prints one JSON line { threads, fma, hashes } (SHA-256 of the output bytes).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { initBackend } from '../../src/backend.js';
-import { gemm, packB } from '../../src/simd/gemm.js';
+import { conv1dGemm, gemm, packB } from '../../src/simd/gemm.js';
 import { relaxedSimdSupported } from '../../src/simd/relaxed.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
 
@@ -25,6 +25,17 @@ for (const [m, k, n] of [[301, 300, 203], [97, 1000, 64], [1000, 64, 13]] as con
     y.dispose();
   }
   a.dispose(); p.packed.dispose();
+}
+for (const [n, len, cin, cout, taps, d] of [[1, 400, 96, 48, 7, 1], [2, 150, 300, 20, 3, 5]] as const) {
+  const x = tf.tensor3d(rnd(n * len * cin), [n, len, cin]);
+  const p = packB(rnd(taps * cin * cout), taps * cin, cout, rnd(cout));
+  const pad = ((taps - 1) * d) / 2;
+  for (const path of fma ? [true, false] : [false]) {
+    const y = conv1dGemm(x, p, taps, d, pad, pad, path);
+    hashes[`conv${n}x${len}x${cin}x${cout}k${taps}d${d}.${path ? 'fma' : 'simd128'}`] = hash(y);
+    y.dispose();
+  }
+  x.dispose(); p.packed.dispose();
 }
 process.stdout.write(JSON.stringify({ threads: wasmThreads(), fma, hashes, tensors: tf.memory().numTensors }) + '\n');
 process.exit(0);
