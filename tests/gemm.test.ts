@@ -4,12 +4,13 @@
  * FMA (f32x4.relaxed_madd, where the engine has relaxed SIMD: Node 20 after the run-time flag, Node ≥ 22 natively)
  * and SIMD128 (mul + add); and 1 vs 2 threads (each in a child process) give the same bytes. The same GEMM as a
  * stride-1 conv1d (conv1dGemm: one K chunk per tap over the padded input, the vocoder's convs) against a float64
- * conv on batches, dilations, paddings and channel counts over the 256 k-block.
+ * conv on batches, dilations, paddings and channel counts over the 256 k-block; and as a 'valid' conv2d over a padded
+ * image flattened to rows (conv2dValidGemm: the VAE's direct convs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { conv1dGemm, gemm, packB } from '../src/simd/gemm.js';
+import { conv1dGemm, conv2dValidGemm, gemm, packB } from '../src/simd/gemm.js';
 import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
 import { runHelper } from './helpers/run_child.js';
 
@@ -104,6 +105,45 @@ describe('packed GEMM (wasm)', () => {
     });
   }
 
+  // [hp, wp, cin, cout, kh, kw]
+  const convs2d: Array<[number, number, number, number, number, number]> = [
+    [6, 34, 16, 24, 3, 3], [5, 5, 3, 7, 3, 3], [4, 9, 300, 10, 3, 3], [3, 8, 20, 12, 1, 1], [7, 6, 5, 9, 2, 3],
+  ];
+  for (const fma of [true, false]) {
+    it(`conv2dValidGemm (${fma ? 'FMA' : 'SIMD128'}) = float64 valid conv2d within the summation bound`, () => {
+      const before = tf.memory().numTensors;
+      for (const [hp, wp, cin, cout, kh, kw] of convs2d) {
+        const x = rand(hp * wp * cin, 8 + wp), w = rand(kh * kw * cin * cout, 9 + cin), bias = rand(cout, 10 + cout);
+        const X = tf.tensor4d(x, [1, hp, wp, cin]);
+        const p = packB(w, kh * kw * cin, cout, bias);
+        const y = conv2dValidGemm(X, p, kh, kw, fma);
+        const ho = hp - kh + 1, wo = wp - kw + 1;
+        expect(y.shape).toEqual([1, ho, wo, cout]);
+        const got = y.dataSync();
+        for (let r = 0; r < ho; r++) {
+          for (let c = 0; c < wo; c++) {
+            for (let o = 0; o < cout; o++) {
+              let ref = bias[o]!, mag = Math.abs(bias[o]!);
+              for (let ty = 0; ty < kh; ty++) {
+                for (let tx = 0; tx < kw; tx++) {
+                  for (let i = 0; i < cin; i++) {
+                    const v = x[((r + ty) * wp + c + tx) * cin + i]! * w[((ty * kw + tx) * cin + i) * cout + o]!;
+                    ref += v; mag += Math.abs(v);
+                  }
+                }
+              }
+              const bound = (kh * kw * cin + 2) * 2 ** -23 * mag + 1e-30;
+              const e = Math.abs(got[(r * wo + c) * cout + o]! - ref);
+              if (e > bound) throw new Error(`conv2d ${[hp, wp, cin, cout, kh, kw].join(',')} [${r}, ${c}, ${o}]: ${e} > ${bound}`);
+            }
+          }
+        }
+        tf.dispose([X, y, p.packed]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
   it('conv1dGemm refuses a filter packed for another channel count and an input shorter than the span', () => {
     const X = tf.zeros([1, 4, 5]) as tf.Tensor3D;
     const p = packB(new Float32Array(3 * 6 * 2), 3 * 6, 2);
@@ -130,7 +170,7 @@ describe('packed GEMM (wasm)', () => {
     const one = await probe(1), two = await probe(2);
     expect([one.threads, two.threads]).toEqual([1, 2]);
     expect(two.fma).toBe(true);
-    expect(Object.keys(two.hashes)).toHaveLength(10);
+    expect(Object.keys(two.hashes)).toHaveLength(12);
     expect(two.hashes).toEqual(one.hashes);
     expect([one.tensors, two.tensors]).toEqual([0, 0]);
     // FMA rounds differently from mul + add: the two paths really are different kernels

@@ -38,10 +38,21 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+# modules the upstream sources import that no shim stands in for, and the Debian package of each (bench/README.md)
+NEEDED = {"torch": "python3-torch", "torchaudio": "python3-torchaudio", "numpy": "python3-numpy",
+          "scipy": "python3-scipy", "numba": "python3-numba", "soundfile": "python3-soundfile",
+          "joblib": "python3-joblib", "PIL": "python3-pil", "packaging": "python3-packaging",
+          "filelock": "python3-filelock", "regex": "python3-regex", "tqdm": "python3-tqdm"}
+
+
 def setup_paths():
     missing = [d for d in ("MuCodec", "diffusers", "einops", "librosa") if not os.path.isdir(os.path.join(UP, d))]
     if missing:
         raise SystemExit(f"bench/torch: {', '.join(missing)} not in {UP}: run bench/torch/fetch_upstream.sh first")
+    absent = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+    if absent:
+        raise SystemExit(f"bench/torch: {sys.executable} lacks the module(s) {', '.join(absent)}: "
+                         f"apt-get install {' '.join(NEEDED[m] for m in absent)}")
     sys.path[:0] = [os.path.join(UP, "diffusers", "src"), os.path.join(UP, "einops"), os.path.join(UP, "librosa"),
                     os.path.join(UP, "MuCodec"), HERE]
     import shims

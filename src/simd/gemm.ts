@@ -107,12 +107,20 @@ function microKernel(mr: number, nv: number, lda0: number, n: number, fma: boole
 }
 
 /**
- * How the rows of A are laid out. The plain GEMM: A (M, K) row-major (lda = cin = K, tapStride 0). A stride-1
+ * How the rows of A are laid out. The plain GEMM: A (M, K) row-major (lda = cin = K, one tap). A stride-1
  * convolution over a padded NWC input X (rows = time steps, cin channels), taps j = 0…T−1 at dilation d: the K = T·cin
  * inner dimension is (tap, channel) as the tfjs filter (T, cin, cout) reshaped, and the A row of output t for tap j is
  * X row t + j·d, so a K chunk never crosses a tap and starts at X + (t·cin + j·d·cin + i0) — the same micro-kernel.
+ * A 2-D kh × kw conv over a padded NHWC image (Hp, Wp) is the same over the image flattened to rows y·Wp + x: tap
+ * (ty, tx) = (j / kw, j mod kw) reads X row t + tx·dx + ty·dy with dx = 1, dy = Wp (the tfjs filter (kh, kw, cin, cout)
+ * reshaped is (tap, channel) again); outputs at x ≥ Wout wrap into the next row and are dropped by the caller.
  */
-interface Geometry { k: number; n: number; fma: boolean; lda: number; cin: number; tapStride: number; rowsOuter: boolean }
+interface Geometry {
+  k: number; n: number; fma: boolean; lda: number; cin: number;
+  /** taps per filter row, and the X-row step between neighbouring taps in a row (dx) and between filter rows (dy) */
+  kw: number; dx: number; dy: number;
+  rowsOuter: boolean;
+}
 
 /**
  * run(a, packed, c, m0, m1): C rows [m0, m1). Function indices: mk(mr, 8) = mr − 1, mk(mr, nv) = MR + mr − 1 (ragged
@@ -121,7 +129,7 @@ interface Geometry { k: number; n: number; fma: boolean; lda: number; cin: numbe
  * B is small).
  */
 function gemmModule(g: Geometry): Fn[] {
-  const { k, n, fma, lda, cin, tapStride } = g;
+  const { k, n, fma, lda, cin, kw, dx, dy } = g;
   const P = Math.ceil(n / NR);
   const nvLast = n - NR * (P - 1);
   const fns: Fn[] = [];
@@ -131,7 +139,7 @@ function gemmModule(g: Geometry): Fn[] {
   const [a, bk, c, m0, m1] = [0, 1, 2, 3, 4];
   const pc = f.local(I32), kc = f.local(I32), init = f.local(I32), ic = f.local(I32), ie = f.local(I32);
   const p = f.local(I32), ir = f.local(I32), bp = f.local(I32), rem = f.local(I32), pEnd = f.local(I32);
-  const tap = f.local(I32), i0 = f.local(I32), aoff = f.local(I32);
+  const tap = f.local(I32), i0 = f.local(I32), aoff = f.local(I32), ty = f.local(I32);
   const panelBytes = 4 * k * NR;
   const biasBytes = 4 * NR * P;
   /** panels [p, pEnd) with micro-kernels of column width nv (index base 0: full, MR: ragged) */
@@ -154,13 +162,18 @@ function gemmModule(g: Geometry): Fn[] {
       f.get(p).i32(1).add().set(p);
     });
   };
-  /** the chunk at pc: tap = pc / cin, i0 = pc − tap·cin, kc = min(KC, cin − i0), aoff = tap·tapStride + i0 */
+  /**
+   * the chunk at pc: tap = pc / cin, i0 = pc − tap·cin, kc = min(KC, cin − i0), (ty, tx) = (tap / kw, tap mod kw),
+   * aoff = (tx·dx + ty·dy)·cin + i0
+   */
   const chunkHead = (): void => {
     f.get(pc).i32(cin).divS().set(tap);
     f.get(pc).get(tap).i32(cin).mul().sub().set(i0);
     f.i32(cin).get(i0).sub().set(kc);
     f.get(kc).i32(KC).gtS().if_().i32(KC).set(kc).end();
-    f.get(tap).i32(tapStride).mul().get(i0).add().set(aoff);
+    f.get(tap).i32(kw).divS().set(ty);
+    f.get(tap).get(ty).i32(kw).mul().sub().i32(dx * cin).mul(); // tx·dx·cin
+    f.get(ty).i32(dy * cin).mul().add().get(i0).add().set(aoff);
     f.get(pc).eqz().set(init);
   };
   /** rows [ic, min(ic + MC, m1)) × every panel, for the current chunk */
@@ -186,7 +199,7 @@ function gemmModule(g: Geometry): Fn[] {
 }
 
 const moduleKey = (g: Geometry): string =>
-  `gemm:${g.k}:${g.n}:${g.fma ? 'fma' : 'simd128'}:${g.lda}:${g.cin}:${g.tapStride}:${g.rowsOuter ? 'r' : 'k'}`;
+  `gemm:${g.k}:${g.n}:${g.fma ? 'fma' : 'simd128'}:${g.lda}:${g.cin}:${g.kw}:${g.dx}:${g.dy}:${g.rowsOuter ? 'r' : 'k'}`;
 
 /** C rows [0, rows) of the module for g (split over the kernel pool when the heap is shared) */
 function runRows(b: WasmBackendLike, g: Geometry, args: number[], rows: number): void {
@@ -203,16 +216,18 @@ defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
   const m = a!.shape[0]!;
   const out = b.makeOutput([m, n], 'float32');
   if (m === 0) return out;
-  runRows(b, { k, n, fma, lda: k, cin: k, tapStride: 0, rowsOuter: false }, [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)], m);
+  runRows(b, { k, n, fma, lda: k, cin: k, kw: 1, dx: 0, dy: 0, rowsOuter: false }, [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)], m);
   return out;
 });
 
-// x: the padded input (n·Lp, cin); rows: the output rows computed (n·Lp − span); outRows ≥ rows, the rest zeroed
+// x: the padded input flattened to (rows of X, cin); taps = kh·kw; rows: the output rows computed; outRows ≥ rows, the
+// rest zeroed
 defineKernel('MucodecConvGemm', ['x', 'packed'], (b, [x, packed], attrs) => {
-  const { taps, cin, n, d, rows, outRows, fma } = attrs as { taps: number; cin: number; n: number; d: number; rows: number; outRows: number; fma: boolean };
+  const { taps, kw, dx, dy, cin, n, rows, outRows, fma } = attrs as
+    { taps: number; kw: number; dx: number; dy: number; cin: number; n: number; rows: number; outRows: number; fma: boolean };
   const out = b.makeOutput([outRows, n], 'float32');
   const oc = offsetOf(b, out);
-  if (rows > 0) runRows(b, { k: taps * cin, n, fma, lda: cin, cin, tapStride: d * cin, rowsOuter: true }, [offsetOf(b, x!), offsetOf(b, packed!), oc], rows);
+  if (rows > 0) runRows(b, { k: taps * cin, n, fma, lda: cin, cin, kw, dx, dy, rowsOuter: true }, [offsetOf(b, x!), offsetOf(b, packed!), oc], rows);
   if (outRows > rows) new Float32Array(heapMemory(b)!.buffer, oc + 4 * rows * n, (outRows - rows) * n).fill(0);
   return out;
 });
@@ -256,8 +271,32 @@ export function conv1dGemm(x: tf.Tensor3D, w: PackedB, taps: number, d: number, 
     const xp = padL || padR ? tf.pad(x, [[0, 0], [padL, padR], [0, 0]]) : x;
     const rows = n * lp - span;
     const outRows = n === 1 ? rows : n * lp;
-    const y = runCustom<tf.Tensor2D>('MucodecConvGemm', [xp.reshape([n * lp, cin]), w.packed], { taps, cin, n: cout, d, rows, outRows, fma });
+    const y = runCustom<tf.Tensor2D>('MucodecConvGemm', [xp.reshape([n * lp, cin]), w.packed], { taps, kw: taps, dx: d, dy: 0, cin, n: cout, rows, outRows, fma });
     if (n === 1) return y.reshape([1, L, cout]) as tf.Tensor3D;
     return tf.slice(y.reshape([n, lp, cout]) as tf.Tensor3D, [0, 0, 0], [n, L, cout]);
+  });
+}
+
+/**
+ * A stride-1 'valid' kh × kw conv2d of an already padded NHWC image x (1, Hp, Wp, cin) with a filter packed by
+ * packB(filter (kh, kw, cin, cout) as (kh·kw·cin, cout), bias) → (1, Hp − kh + 1, Wp − kw + 1, cout): the conv GEMM
+ * over the image flattened to rows (see Geometry), the wrapped columns sliced off. Each output sums (ty, tx, channel)
+ * in that order whatever the thread count.
+ */
+export function conv2dValidGemm(x: tf.Tensor4D, w: PackedB, kh: number, kw: number, fma = useFma()): tf.Tensor4D {
+  const [n, hp, wp, cin] = x.shape;
+  if (!simdAvailable()) throw new Error('conv2dValidGemm: needs the wasm backend');
+  if (n !== 1) throw new Error(`conv2dValidGemm: batch of ${n} (one image at a time)`);
+  if (w.k !== kh * kw * cin) throw new Error(`conv2dValidGemm: filter of ${w.k} rows for ${kh}×${kw} taps × ${cin} channels`);
+  if (x.dtype !== 'float32') throw new Error(`conv2dValidGemm: x must be float32 (got ${x.dtype})`);
+  if (fma && !relaxedSimdSupported()) throw new Error('conv2dValidGemm: FMA asked for, but this engine has no relaxed SIMD');
+  const ho = hp - kh + 1, wo = wp - kw + 1, cout = w.n;
+  if (ho <= 0 || wo <= 0) throw new Error(`conv2dValidGemm: image ${hp}×${wp} is smaller than the ${kh}×${kw} kernel`);
+  return tf.tidy(() => {
+    const rows = (ho - 1) * wp + wo;
+    const y = runCustom<tf.Tensor2D>('MucodecConvGemm', [x.reshape([hp * wp, cin]), w.packed],
+      { taps: kh * kw, kw, dx: 1, dy: wp, cin, n: cout, rows, outRows: ho * wp, fma });
+    const y4 = y.reshape([1, ho, wp, cout]) as tf.Tensor4D;
+    return wo === wp ? y4 : tf.slice(y4, [0, 0, 0, 0], [1, ho, wo, cout]);
   });
 }

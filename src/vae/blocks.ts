@@ -8,7 +8,7 @@ import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import { affineSwish } from '../simd/swish.js';
 import {
-  conv3x3, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type TileOptions,
+  conv3x3, convValid, download, groupNormAffine, imageTensor, normSwish, rowsTensor, uninitF32, VaeConv2d, type TileOptions,
 } from './tiled.js';
 import { bindingLimit } from '../device.js';
 import { disposeImage, onDevice, type AnyImage } from './device_image.js';
@@ -74,10 +74,7 @@ export class ResnetBlock {
         pre: (t) => normSwish(t, a2),
         residual: (r0, r1) => {
           const xr = rowsTensor(x, r0, r1);
-          if (!sc) return xr;
-          let s: tf.Tensor4D = tf.conv2d(xr, sc.filter, 1, 'valid');
-          if (sc.bias) s = tf.add(s, sc.bias);
-          return s;
+          return sc ? convValid(xr, sc, 1) : xr;
         },
       });
     } finally { a2.dispose(); disposeImage(h); }

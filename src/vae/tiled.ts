@@ -24,6 +24,7 @@ import { Conv2d } from '../../layers/conv.js';
 import type { Params } from '../params.js';
 import { offsetOf, wasmBackend } from '../simd/heap.js';
 import { Winograd3x3, releaseU, winogradAvailable } from '../simd/winograd.js';
+import { conv2dValidGemm, gemmEnabled, packB, type PackedB } from '../simd/gemm.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
 import { affineSwish } from '../simd/swish.js';
 import { bindingLimit } from '../device.js';
@@ -249,7 +250,10 @@ export function normSwish(t: tf.Tensor4D, a: ChannelAffine): tf.Tensor4D {
   return affineSwish(t, a.scale, a.shift, true);
 }
 
-function convValid(x: tf.Tensor4D, conv: Conv2d, stride: number): tf.Tensor4D {
+/** a 'valid' conv of a band (bias added): the packed-GEMM conv on the wasm backend for stride 1, else tf.conv2d */
+export function convValid(x: tf.Tensor4D, conv: Conv2d, stride: number): tf.Tensor4D {
+  const packed = stride === 1 && conv instanceof VaeConv2d ? conv.packed() : null;
+  if (packed) return conv2dValidGemm(x, packed, conv.filter.shape[0], conv.filter.shape[1]);
   let y: tf.Tensor4D = tf.conv2d(x, conv.filter, [stride, stride], 'valid');
   if (conv.bias) y = tf.add(y, conv.bias);
   return y;
@@ -344,6 +348,7 @@ export function upsample<I extends AnyImage>(x: I, conv: Conv2d, opts: TileOptio
  */
 export class VaeConv2d extends Conv2d {
   private wino: Winograd3x3 | null = null;
+  private gemmFilter: PackedB | null = null;
 
   constructor(p: Params, name: string) {
     super(p, name);
@@ -356,7 +361,24 @@ export class VaeConv2d extends Conv2d {
     return this.wino;
   }
 
+  /**
+   * The filter packed for src/simd/gemm.ts conv2dValidGemm (the direct convs: small images, 1×1 convs), made on first
+   * use and kept (XNNPACK's conv2d runs these at 17–35 GFLOP/s, the packed GEMM at ~100); null off the wasm backend,
+   * with MUCODEC_GEMM=0, or without a bias.
+   */
+  packed(): PackedB | null {
+    if (!this.bias || !gemmEnabled()) return null;
+    if (!this.gemmFilter) {
+      const [kh, kw, cin, cout] = this.filter.shape;
+      this.gemmFilter = packB(this.filter.dataSync() as Float32Array, kh * kw * cin, cout, this.bias.dataSync() as Float32Array);
+      tf.keep(this.gemmFilter.packed); // often made inside a band's tidy
+    }
+    return this.gemmFilter;
+  }
+
   override dispose(): void {
+    this.gemmFilter?.packed.dispose();
+    this.gemmFilter = null;
     this.wino?.dispose();
     this.wino = null;
     super.dispose();

@@ -1,12 +1,12 @@
 /**
  * Child process of tests/gemm.test.ts: runs the packed GEMM (src/simd/gemm.ts) on shapes big enough to be split
- * between threads, and as a conv1d (conv1dGemm, batched and dilated), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
+ * between threads, as a conv1d (conv1dGemm, batched and dilated) and as a 3×3 conv2d (conv2dValidGemm), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
  * MUCODEC_THREADS; prints one JSON line { threads, fma, hashes } (SHA-256 of the output bytes).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { initBackend } from '../../src/backend.js';
-import { conv1dGemm, gemm, packB } from '../../src/simd/gemm.js';
+import { conv1dGemm, conv2dValidGemm, gemm, packB } from '../../src/simd/gemm.js';
 import { relaxedSimdSupported } from '../../src/simd/relaxed.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
 
@@ -33,6 +33,16 @@ for (const [n, len, cin, cout, taps, d] of [[1, 400, 96, 48, 7, 1], [2, 150, 300
   for (const path of fma ? [true, false] : [false]) {
     const y = conv1dGemm(x, p, taps, d, pad, pad, path);
     hashes[`conv${n}x${len}x${cin}x${cout}k${taps}d${d}.${path ? 'fma' : 'simd128'}`] = hash(y);
+    y.dispose();
+  }
+  x.dispose(); p.packed.dispose();
+}
+{
+  const x = tf.tensor4d(rnd(18 * 34 * 64), [1, 18, 34, 64]);
+  const p = packB(rnd(9 * 64 * 40), 9 * 64, 40, rnd(40));
+  for (const path of fma ? [true, false] : [false]) {
+    const y = conv2dValidGemm(x, p, 3, 3, path);
+    hashes[`conv2d18x34x64x40.${path ? 'fma' : 'simd128'}`] = hash(y);
     y.dispose();
   }
   x.dispose(); p.packed.dispose();
