@@ -26,41 +26,52 @@ const sig = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixe
 export interface Target { stage: string; label: string; min: number; rtfMax?: number; ceilingOf: string[]; close: string }
 export const TARGETS: Target[] = [
   {
-    stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.0, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
-    close: 'The frontend (≈ 55 % of the window: 3×3 convs as Winograd F(4×4,3×3) products) and the conformer linears and ' +
-      'attention products now run on the packed GEMM of src/simd/gemm.ts (relaxed-SIMD FMA: ≈ 2× XNNPACK\'s matMul on the ' +
-      'same shapes, ceiling rows). What remains: the Winograd transforms and LayerNorm/softmax run single-threaded; the GEMM ' +
-      'reaches about half of the wasm FMA ceiling (no A packing, 6×8 tile); PyTorch\'s oneDNN/OpenBLAS AVX-512 kernels have ' +
-      '4× the wasm ceiling (16 lanes, 2 FMA ports): beyond it only tfjs-node / a GPU.',
+    stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.0, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer', 'muq.hidden6'],
+    close: 'The frontend\'s 3×3 convs run as Winograd F(4×4,3×3) products and the conformer\'s linears and attention products as ' +
+      'plain products, all on the packed GEMM of src/simd/gemm.ts, which runs at 85–95 % of the measured wasm FMA peak (ceiling ' +
+      'rows). PyTorch\'s kernels use 256/512-bit vectors (AVX2/AVX-512), 2–4× the lanes of wasm SIMD128, so at the peak the ' +
+      'ratio cannot pass the "ratio at FMA ceiling" column; what is left above it needs fewer multiplies (the conformer has no ' +
+      'Winograd-like saving) or a wider-vector backend (tfjs-node, a GPU).',
   },
   {
-    stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.0, rtfMax: 0.3, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer'],
+    stage: 'encode.song_3min', label: 'whole encode of a 3-minute stereo song', min: 1.0, rtfMax: 0.3, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer', 'muq.hidden6'],
     close: 'Five MuQ windows are ≈ 99 % of the time: the same bound as the MuQ row.',
   },
   {
     stage: 'dit.block', label: 'dit.block at 4096 tokens', min: 1.0, ceilingOf: ['dit.block'],
     close: 'The six linears and both attention products (QKᵀ with inner dimension 72, P·V) run on the packed FMA GEMM ' +
-      '(src/simd/gemm.ts); --profile shows ≈ 90 % of the block in it, softmax ≈ 5 %. Closing the rest: a fused attention ' +
-      '(scores never written to memory), A-panel packing and a larger register tile to approach the ≈ 110 GFLOP/s wasm FMA ' +
-      'ceiling; PyTorch\'s AVX-512 GEMM (370 GFLOP/s, BASELINES.md) is above that ceiling, so ≥ 1 needs tfjs-node / a GPU ' +
-      'where torch uses SKYLAKEX kernels.',
+      '(src/simd/gemm.ts) at ≈ 100 GFLOP/s, --profile shows ≈ 90 % of the block in it and softmax ≈ 5 %: the block is within ' +
+      '~15 % of the measured wasm FMA peak. Beyond that only wider vectors (tfjs-node, a GPU).',
   },
   {
     stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
-    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products on the packed FMA GEMM (U_q packed once per layer or per call). ' +
-      'Left: the transforms and GroupNorm+swish run single-threaded, and the transformed filters of the 512/1024-channel ' +
-      'levels are re-made (and re-packed) per call to stay inside the 4 GB heap.',
+    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products, the small-image and 1×1 convs as a direct conv, both on the ' +
+      'packed FMA GEMM (--profile: ≈ 70 % of the kernel time in it). Left: the Winograd input/output transforms and ' +
+      'GroupNorm + swish (≈ 15 %) run single-threaded, and the band copies between host images and the heap. PyTorch\'s ' +
+      'convs reach 2–3× the wasm FMA peak here (AVX-512), so 1.2 needs fewer multiplies than Winograd F(4×4) already saves ' +
+      '(larger tiles lose accuracy) or a wider-vector backend.',
   },
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
-    close: 'The vocoder\'s conv1d still runs on XNNPACK (SIMD128, no FMA): moving its wide resblock convs onto the packed FMA ' +
-      'GEMM (im2col-free, k taps as K-blocks) is the next step of issue 15 (item 2.3, not done). PyTorch runs this at ' +
-      '≈ 140 GFLOP/s (oneDNN AVX2 FMA), above what wasm SIMD128 without FMA gives on these shapes (ceiling column).',
+    close: 'Every wide conv1d runs on the packed FMA GEMM (conv1dGemm: one K chunk per tap, no im2col) at 100–115 GFLOP/s, ' +
+      '≈ 90 % of the measured wasm FMA peak (ceiling rows); PyTorch runs the same convs with AVX-512 at about twice the wasm ' +
+      'peak, so the "ratio at FMA ceiling" column bounds what direct convolution can give. Closing the rest needs fewer ' +
+      'multiplies: a 1-D Winograd F(4,3) over 3-tap chunks of the dilated kernels (≈ 2× fewer products; layers/winograd1d.ts ' +
+      'has it in tfjs ops, not on the packed GEMM) — not done.',
   },
 ];
 
-/** wasm SIMD128 with relaxed-SIMD FMA on 2 cores: 2 × 4 lanes × 2 FLOP × 2 FMA ports × ≈ 3.4 GHz (BASELINES.md) */
+/**
+ * The wasm FMA ceiling when the run has no measured peak row (bench/peak.ts): 2 cores × 4 lanes × 2 FLOP × 2 FMA
+ * ports × ≈ 3.4 GHz (BASELINES.md)
+ */
 export const WASM_FMA_CEILING_GFLOPS = 110;
+
+/** the FMA peak measured in the run (bench/peak.ts rows), else null */
+function measuredPeak(doc: ResultsDoc): number | null {
+  const p = doc.rows.filter((r) => r.kind === 'ceiling' && /peak/.test(r.shape)).map((r) => r.gflops_per_s ?? r.gflop / r.ours_s);
+  return p.length ? Math.max(...p) : null;
+}
 
 const sameRun = (r: BenchRow): boolean => r.torch_source === 'same-run';
 
@@ -82,28 +93,32 @@ function kernelLabels(doc: ResultsDoc): string[] {
 export function renderTargets(doc: ResultsDoc): string {
   const out: string[] = [];
   const ks = kernelLabels(doc);
+  const peak = measuredPeak(doc);
+  const fmaCeil = peak ?? WASM_FMA_CEILING_GFLOPS;
   out.push('Targets of issue 15 (ratio = torch s / ours s, only where torch ran in the same run: `npm run bench -- --torch`; ' +
     `torch s = OpenBLAS kernel as the environment sets it${ks.length > 1 ? `, beside it ${ks.slice(1).join(', ')}` : ''}; stage GFLOP/s ` +
-    'counts the direct-convolution FLOPs, so Winograd stages can exceed the plain-op ceiling; "ratio at ceiling" = the ratio if ' +
-    `every FLOP ran at the best plain op measured beside it; "ratio at FMA ceiling" = the same at ${WASM_FMA_CEILING_GFLOPS} GFLOP/s, ` +
-    'the most wasm SIMD128 with relaxed-SIMD FMA can give on 2 cores):');
+    '(ours and torch\'s) counts the direct-convolution FLOPs, so Winograd stages can exceed the plain-op ceiling; "ratio at ceiling" = ' +
+    'the ratio if every FLOP ran at the best plain op measured beside it; "ratio at FMA ceiling" = the same at ' +
+    (peak ? `${peak.toFixed(1)} GFLOP/s, the wasm FMA peak measured in this run (bench/peak.ts: register-only relaxed_madd on every thread)):`
+      : `${WASM_FMA_CEILING_GFLOPS} GFLOP/s, the most wasm SIMD128 with relaxed-SIMD FMA can give on 2 cores (assumed: no peak row in this run)):`));
   out.push('');
-  out.push(`| target (issue 15) | ours s | torch s${ks.slice(1).map((k) => ` | torch s ${k}`).join('')} | ratio | target | met | stage GFLOP/s | best plain-op GFLOP/s | ratio at ceiling | ratio at FMA ceiling |`);
-  out.push(`|---|---:|---:|${ks.slice(1).map(() => '---:|').join('')}---:|---:|:-:|---:|---:|---:|---:|`);
+  out.push(`| target (issue 15) | ours s | torch s${ks.slice(1).map((k) => ` | torch s ${k}`).join('')} | ratio | target | met | stage GFLOP/s | torch GFLOP/s | best plain-op GFLOP/s | ratio at ceiling | ratio at FMA ceiling |`);
+  out.push(`|---|---:|---:|${ks.slice(1).map(() => '---:|').join('')}---:|---:|:-:|---:|---:|---:|---:|---:|`);
   const notes: string[] = [];
   for (const t of TARGETS) {
     const r = doc.rows.find((x) => x.stage === t.stage && x.kind !== 'ceiling');
-    if (!r) { out.push(`| ${t.label} | not measured | |${ks.slice(1).map(() => ' |').join('')} | ≥ ${t.min} | | | | | |`); continue; }
-    const ceil = doc.rows.filter((x) => x.kind === 'ceiling' && t.ceilingOf.includes(x.of_stage ?? ''))
+    if (!r) { out.push(`| ${t.label} | not measured | |${ks.slice(1).map(() => ' |').join('')} | ≥ ${t.min} | | | | | | |`); continue; }
+    const ceil = doc.rows.filter((x) => x.kind === 'ceiling' && t.ceilingOf.includes(x.of_stage ?? '') && !/peak/.test(x.shape))
       .map((x) => x.gflops_per_s ?? x.gflop / x.ours_s);
     const best = ceil.length ? Math.max(...ceil) : null;
     const gps = r.gflop / r.ours_s;
     const rtf = r.ours_s / 180;
     const met = sameRun(r) ? ((r.ratio ?? 0) >= t.min && (t.rtfMax === undefined || rtf <= t.rtfMax) ? 'yes' : 'no') : '–';
     const atCeil = best && r.torch_s && sameRun(r) ? r.torch_s / (r.gflop / best) : null;
-    const atFma = r.torch_s && sameRun(r) ? r.torch_s / (r.gflop / WASM_FMA_CEILING_GFLOPS) : null;
+    const atFma = r.torch_s && sameRun(r) ? r.torch_s / (r.gflop / fmaCeil) : null;
+    const torchGps = r.torch_s && sameRun(r) ? r.gflop / r.torch_s : null;
     out.push(`| ${t.label} | ${sig(r.ours_s)} | ${torchCell(r)}${ks.slice(1).map((k) => ` | ${torchCell(r, k)}`).join('')} | ${ratioCell(r)} | ≥ ${t.min}` +
-      `${t.rtfMax !== undefined ? `, RTF ≤ ${t.rtfMax} (ours ${rtf.toFixed(2)})` : ''} | ${met} | ${num(gps, 1)} | ` +
+      `${t.rtfMax !== undefined ? `, RTF ≤ ${t.rtfMax} (ours ${rtf.toFixed(2)})` : ''} | ${met} | ${num(gps, 1)} | ${num(torchGps, 1)} | ` +
       `${best == null ? '–' : num(best, 1)} | ${atCeil == null ? '–' : num(atCeil)} | ${atFma == null ? '–' : num(atFma)} |`);
     if (met === 'no') notes.push(`- **${t.stage}** (${num(r.ratio)} of ≥ ${t.min}): ${t.close}`);
   }

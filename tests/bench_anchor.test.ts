@@ -31,6 +31,19 @@ describe('bench --torch anchor', () => {
     expect(md).toMatch(/vae\.decode, 128 latent frames \| 20\.0 \| 40\.7 \(BASELINES\.md, not same-run\) \| – \| – \(no same-run torch\)/);
   });
 
+  it('the targets table divides by the FMA peak measured in the run (bench/peak.ts row) and shows torch GFLOP/s', () => {
+    const peak: BenchRow = { ...row('dit.block.ceiling', 1, null, 'ceiling'), shape: 'wasm FMA (f32x4.relaxed_madd) peak', gflops_per_s: 120, of_stage: 'dit.block' };
+    const plain: BenchRow = { ...row('dit.block.ceiling', 1, null, 'ceiling'), shape: 'gemm FMA', gflops_per_s: 50, of_stage: 'dit.block' };
+    const rows = [{ ...row('dit.block', 8, 4), torch_source: 'same-run' as const }, peak, plain];
+    const md = renderTable({ rows });
+    // stage 100/8 = 12.5 GFLOP/s, torch 100/4 = 25.0, best plain op 50 (the peak row is not a plain op): 4/(100/50) = 2.00,
+    // at the measured peak 4/(100/120) = 4.80
+    expect(md).toContain('| dit.block at 4096 tokens | 8.00 | 4.00 | 0.50 | ≥ 1 | no | 12.5 | 25.0 | 50.0 | 2.00 | 4.80 |');
+    expect(md).toContain('120.0 GFLOP/s, the wasm FMA peak measured in this run');
+    // without a peak row: the assumed 110
+    expect(renderTable({ rows: [rows[0]!] })).toContain('(assumed: no peak row in this run)');
+  });
+
   it('options, stage lists and the time estimate', () => {
     const t = { enabled: false, kernels: ['env', 'SKYLAKEX'] };
     expect(parseTorchArg('--torch', () => '', t)).toBe(true);
