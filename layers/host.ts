@@ -14,6 +14,22 @@ export function permute(data: Float32Array, shape: readonly number[], perm: read
   const out = new Float32Array(numel(shape));
   const idx = new Array<number>(nd).fill(0);
   const permStrides = perm.map((p) => inStrides[p]!);
+  if (nd >= 2 && nd <= 4) { // nested loops (the weight re-layouts: ~10× the general loop below)
+    const os = [1, 1, 1, 1], ps = [0, 0, 0, 0];
+    for (let d = 0; d < nd; d++) { os[4 - nd + d] = outShape[d]!; ps[4 - nd + d] = permStrides[d]!; }
+    const [n0, n1, n2, n3] = os as [number, number, number, number];
+    const [s0, s1, s2, s3] = ps as [number, number, number, number];
+    let o = 0;
+    for (let a = 0; a < n0; a++) {
+      for (let b = 0; b < n1; b++) {
+        for (let c = 0; c < n2; c++) {
+          let off = a * s0 + b * s1 + c * s2;
+          for (let e = 0; e < n3; e++, off += s3) out[o++] = data[off]!;
+        }
+      }
+    }
+    return { data: out, shape: outShape };
+  }
   for (let o = 0; o < out.length; o++) {
     let off = 0;
     for (let d = 0; d < nd; d++) off += idx[d]! * permStrides[d]!;

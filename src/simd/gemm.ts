@@ -30,6 +30,18 @@ export interface PackedB { packed: tf.Tensor1D; k: number; n: number }
 
 /** Pack B (K, N) row-major — or Wᵀ of a torch Linear weight W (N, K) with `fromOutIn` — and an optional bias (N). */
 export function packB(b: Float32Array, k: number, n: number, bias?: Float32Array | null, fromOutIn = false): PackedB {
+  return uploadPacked(packHost(b, k, n, bias, fromOutIn), k, n);
+}
+
+/** a packHost() array as the heap tensor gemm() takes */
+export function uploadPacked(host: Float32Array, k: number, n: number): PackedB {
+  const P = Math.ceil(n / NR);
+  if (host.length !== NR * P + P * k * NR) throw new Error(`uploadPacked: ${host.length} values for a packed (${k}, ${n})`);
+  return { packed: tf.tensor1d(host), k, n };
+}
+
+/** packB's layout on the host (to keep and upload again later) */
+export function packHost(b: Float32Array, k: number, n: number, bias?: Float32Array | null, fromOutIn = false): Float32Array {
   if (b.length !== k * n) throw new Error(`packB: ${b.length} values for (${k}, ${n})`);
   if (bias && bias.length !== n) throw new Error(`packB: bias of ${bias.length} for ${n} columns`);
   const P = Math.ceil(n / NR);
@@ -40,10 +52,12 @@ export function packB(b: Float32Array, k: number, n: number, bias?: Float32Array
     const o = base + p * k * NR;
     const nv = Math.min(NR, n - p * NR);
     for (let kk = 0; kk < k; kk++) {
-      for (let j = 0; j < nv; j++) out[o + kk * NR + j] = fromOutIn ? b[(p * NR + j) * k + kk]! : b[kk * n + p * NR + j]!;
+      const dst = o + kk * NR;
+      if (fromOutIn) for (let j = 0; j < nv; j++) out[dst + j] = b[(p * NR + j) * k + kk]!;
+      else for (let j = 0, src = kk * n + p * NR; j < nv; j++) out[dst + j] = b[src + j]!;
     }
   }
-  return { packed: tf.tensor1d(out), k, n };
+  return out;
 }
 
 /** Pack a (K, N) tensor that changes per call (attention's Kᵀ and V): read from the heap, packed on the host. */

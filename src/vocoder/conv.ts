@@ -8,7 +8,23 @@ import { conv1dFilter } from '../../layers/host.js';
 import { shapeStr, toFloat32 } from '../hosttensor.js';
 import type { Params } from '../params.js';
 import { bandGather, conv1dSmall, leakyRelu, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
-import { conv1dGemm, gemmEnabled, packB, type PackedB } from '../simd/gemm.js';
+import { conv1dGemm, gemmEnabled, packHost, uploadPacked, type PackedB } from '../simd/gemm.js';
+import { Conv1dWinogradGemm, winograd1dAvailable } from '../simd/winograd1d.js';
+
+/** host forms of a conv's filter for the GEMM paths, per checkpoint weight (Conv1dCore cacheKey) */
+interface HostForms { packed?: Float32Array; wino?: Float32Array[] }
+const hostForms = new WeakMap<object, HostForms>();
+
+let winograd = process.env.MUCODEC_VOCODER_WINOGRAD !== '0';
+/**
+ * Whether the vocoder's wide convs (k ≥ 3, channels a multiple of 4, wasm backend with the packed GEMM on) run by
+ * F(3,3) on 3-tap kernel chunks (src/simd/winograd1d.ts: 1.4–1.8× fewer products). Default on; off
+ * (MUCODEC_VOCODER_WINOGRAD=0) gives the direct conv, whose every output sums only its receptive field in a fixed
+ * order, so time tiles and reused chunks give the whole-length bytes exactly; with F(3,3) they agree to float32
+ * rounding (a tile's outputs are combined from 5-point transforms whose phase follows the call's first sample).
+ */
+export function setVocoderWinograd(on: boolean): void { winograd = on; }
+const winogradOn = (): boolean => winograd;
 
 /** get_padding(k, d) = int((k·d − d)/2) */
 export const getPadding = (k: number, d: number): number => Math.floor((k * d - d) / 2);
@@ -46,23 +62,66 @@ export interface ConvApplyOptions {
  *     bands are folded into the batch dimension (one gather copy, one conv call).
  */
 export class Conv1dCore {
-  readonly filter: tf.Tensor3D;
-  readonly filter4: tf.Tensor4D;
   readonly bias: tf.Tensor1D;
   readonly kernel: number;
   readonly inChannels: number;
   readonly outChannels: number;
+  private filterT: tf.Tensor3D | null = null;
+  private filter4T: tf.Tensor4D | null = null;
   private packed: PackedB | null = null;
+  private wino: Conv1dWinogradGemm | null = null;
+
+  /**
+   * `filter`: (k, Cin, Cout) row-major (tfjs conv1d layout). `cacheKey`: an object that outlives this conv (the
+   * checkpoint's weight tensor): the host forms the GEMM paths build from the filter (packed, or F(3,3)-transformed
+   * and packed) are kept under it, so the next conv made from the same weight (after the generator's release())
+   * uploads them instead of building them again (≈ 5–10 s for the real vocoder; host memory ≈ 1.2 GB).
+   */
+  private filterData: Float32Array | null;
 
   constructor(
-    filter: Float32Array, shape: [number, number, number], bias: Float32Array,
-    readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16,
+    filter: Float32Array | (() => Float32Array), readonly shape: [number, number, number], private readonly biasHost: Float32Array,
+    readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16, private readonly cacheKey?: object,
+    /** the same filter as the checkpoint stores it, (Cout, Cin, k): the F(3,3) transform reads it without a re-layout */
+    private readonly torchFilter?: () => Float32Array,
   ) {
     [this.kernel, this.inChannels, this.outChannels] = shape;
-    if (bias.length !== this.outChannels) throw new Error(`Conv1d: ${bias.length} bias values for ${this.outChannels} channels`);
-    this.filter = tf.tensor3d(filter, shape);
-    this.filter4 = this.filter.reshape([1, ...shape]) as tf.Tensor4D;
-    this.bias = tf.tensor1d(bias);
+    if (biasHost.length !== this.outChannels) throw new Error(`Conv1d: ${biasHost.length} bias values for ${this.outChannels} channels`);
+    this.filterData = typeof filter === 'function' ? null : filter;
+    this.makeFilter = typeof filter === 'function' ? filter : null;
+    if (this.filterData) this.checkFilter(this.filterData);
+    this.bias = tf.tensor1d(biasHost);
+  }
+
+  private readonly makeFilter: (() => Float32Array) | null;
+
+  private checkFilter(f: Float32Array): void {
+    const [k, ci, co] = this.shape;
+    if (f.length !== k * ci * co) throw new Error(`Conv1d: filter of ${f.length} values for (${this.shape.join(', ')})`);
+  }
+
+  /** the (k, Cin, Cout) filter on the host (a thunk's result is made once, when first needed) */
+  private get filterHost(): Float32Array {
+    if (!this.filterData) { this.filterData = this.makeFilter!(); this.checkFilter(this.filterData); }
+    return this.filterData;
+  }
+
+  /** the filter as a tfjs tensor (k, Cin, Cout): made on first use (the GEMM paths never need it on the heap) */
+  get filter(): tf.Tensor3D {
+    this.filterT ??= tf.keep(tf.tensor3d(this.filterHost, this.shape));
+    return this.filterT;
+  }
+
+  private get filter4(): tf.Tensor4D {
+    this.filter4T ??= tf.keep(this.filter.reshape([1, ...this.shape]) as tf.Tensor4D);
+    return this.filter4T;
+  }
+
+  private get hostForms(): HostForms {
+    if (!this.cacheKey) return {};
+    let f = hostForms.get(this.cacheKey);
+    if (!f) { f = {}; hostForms.set(this.cacheKey, f); }
+    return f;
   }
 
   outLength(len: number): number {
@@ -81,9 +140,26 @@ export class Conv1dCore {
     if (L <= 0) throw new Error(`Conv1d: input of ${len} samples is shorter than the kernel span`);
     const slope = o.slope ?? null;
     if (this.simd) return conv1dSmall(x, this.filter, this.bias, { dilation: d, padL: this.padL, padR: this.padR, slope, res: o.res });
+    if (gemmEnabled() && winogradOn() && winograd1dAvailable(this.kernel, cin, cout)) {
+      // the filter transformed and packed on first use (often inside a caller's tidy: its tensors are made by the
+      // constructor outside any tidy scope, so keep them)
+      if (!this.wino) {
+        const hf = this.hostForms;
+        const oik = !hf.wino && !this.filterData && this.torchFilter ? this.torchFilter() : null; // no re-layout needed
+        const wino = new Conv1dWinogradGemm(hf.wino ? null : oik ?? this.filterHost, this.kernel, cin, cout, this.biasHost,
+          this.padL, this.padR, d, hf.wino, oik ? 'oik' : 'kio');
+        if (this.cacheKey) hf.wino = wino.hostU;
+        this.wino = wino;
+        wino.keep();
+      }
+      return this.wino.apply(x, slope, o.res ?? undefined);
+    }
     if (gemmEnabled()) {
       if (!this.packed) { // packed on first use (often inside a caller's tidy: kept until dispose)
-        this.packed = packB(this.filter.dataSync() as Float32Array, this.kernel * cin, cout, this.bias.dataSync() as Float32Array);
+        const hf = this.hostForms;
+        const host = hf.packed ?? packHost(this.filterHost, this.kernel * cin, cout, this.biasHost);
+        if (this.cacheKey) hf.packed = host;
+        this.packed = uploadPacked(host, this.kernel * cin, cout);
         tf.keep(this.packed.packed);
       }
       const y = conv1dGemm(x, this.packed, this.kernel, d, this.padL, this.padR);
@@ -118,8 +194,11 @@ export class Conv1dCore {
   dispose(): void {
     this.packed?.packed.dispose();
     this.packed = null;
-    this.filter4.dispose();
-    this.filter.dispose();
+    this.wino?.dispose();
+    this.wino = null;
+    this.filter4T?.dispose();
+    this.filterT?.dispose();
+    this.filter4T = this.filterT = null;
     this.bias.dispose();
   }
 }
@@ -163,7 +242,7 @@ export class ConvTranspose1dPolyphase {
     const b = p.f32(`${name}.bias`, [cout]);
     const bias = new Float32Array(u * cout);
     for (let r = 0; r < u; r++) bias.set(b, r * cout);
-    this.conv = new Conv1dCore(f, [J, cin, u * cout], bias, J - 1, J - 1);
+    this.conv = new Conv1dCore(f, [J, cin, u * cout], bias, J - 1, J - 1, 1, 1 << 16, w);
   }
 
   outLength(len: number): number {
@@ -192,7 +271,8 @@ export class BandedConv1d extends Conv1dCore {
     const w = p.get(`${name}.weight`);
     if (w.shape.length !== 3) throw new Error(`${name}.weight: expected (out, in, k), got ${shapeStr(w.shape)}`);
     const [cout] = w.shape as [number, number, number];
-    const f = conv1dFilter(w); // (k, in, out)
-    super(f.data, f.shape as [number, number, number], p.f32(`${name}.bias`, [cout]), padding, padding, dilation, band);
+    const [, cin, k] = w.shape as [number, number, number];
+    // (k, in, out), re-laid out only when a path needs it (not when the host forms under `w` exist already)
+    super(() => conv1dFilter(w).data, [k, cin, cout], p.f32(`${name}.bias`, [cout]), padding, padding, dilation, band, w, () => toFloat32(w));
   }
 }
