@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
 import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { gemm, gemmEnabled, packTensor, type PackedB } from './gemm.js';
+import { kernelPool } from '../workers/kernel_pool.js';
 
 /**
  * U_q packed for the GEMM of ./gemm.ts (on the wasm backend it replaces XNNPACK's matMul for the q products): packed
@@ -104,6 +105,12 @@ function lincomb(f: Fn, coef: number[], src: number[]): void {
   if (first) f.vconstF32(0, 0, 0, 0);
 }
 
+/** for (ti = ti0; ti < ti1; ti++) { head(); body() } — the tile rows one thread's share covers */
+function tileRows(f: Fn, ti: number, ti0: number, ti1: number, head: () => void, body: () => void): void {
+  f.get(ti0).set(ti);
+  f.loopUntil(() => f.get(ti).get(ti1).geS(), () => { head(); body(); f.get(ti).i32(1).add().set(ti); });
+}
+
 const vgrid = (f: Fn, r: number, c: number): number[][] => Array.from({ length: r }, () => Array.from({ length: c }, () => f.local(V128)));
 
 /**
@@ -113,9 +120,10 @@ const vgrid = (f: Fn, r: number, c: number): number[][] => Array.from({ length: 
  */
 function inputFn(C: number, BT: number[][], t: Tiling): Fn {
   const { m: M, a: A, q: Q } = t;
-  const f = new Fn('input', [I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [px, ptab, pR, pW, pRow, pth, ptw, pscr] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new Fn('run', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [px, ptab, pR, pW, pRow, , ptw, pscr0, ti0, ti1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), tile = f.local(I32), rb = f.local(I32), cb = f.local(I32), off = f.local(I32);
+  const pscr = f.local(I32); // this tile row's scratch: rows of tiles run on different threads
   const inside = f.local(I32), ra = f.local(I32);
   const outp = Array.from({ length: Q }, () => f.local(I32));
   const rowp = Array.from({ length: A }, () => f.local(I32));
@@ -125,8 +133,8 @@ function inputFn(C: number, BT: number[][], t: Tiling): Fn {
   const zero = f.local(V128);
   f.vconstF32(0, 0, 0, 0).set(zero);
   outp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
-  // every tile (ti, tj) of the th × tw grid
-  f.forRange(ti, 0, pth, 1, () => f.forRange(tj, 0, ptw, 1, () => {
+  // every tile (ti, tj) of the tile rows [ti0, ti1) × tw grid
+  tileRows(f, ti, ti0, ti1, () => f.get(pscr0).get(ti).i32(16 * A * A).mul().add().set(pscr), () => f.forRange(tj, 0, ptw, 1, () => {
     f.get(ti).get(ptw).mul().get(tj).add().set(tile);
     f.get(pRow).get(ti).i32(M).mul().add().set(rb);
     f.get(tj).i32(M).mul().i32(t.pad).sub().set(cb);
@@ -181,8 +189,9 @@ function inputFn(C: number, BT: number[][], t: Tiling): Fn {
  */
 function outputFn(C: number, AT: number[][], t: Tiling): Fn {
   const { m: M, a: A, q: Q } = t;
-  const f = new Fn('output', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [ptab, pb, pres, pout, prows, pW, pth, ptw, phas, pskip, pscr] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const f = new Fn('run', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [ptab, pb, pres, pout, prows, pW, , ptw, phas, pskip, pscr0, ti0, ti1] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const pscr = f.local(I32); // this tile row's scratch
   const tr = f.local(I32); // output row of the tile's first row: m·ti − skip
   const ti = f.local(I32), tj = f.local(I32), c = f.local(I32), off = f.local(I32), full = f.local(I32), o0 = f.local(I32), pa = f.local(I32);
   const inp = Array.from({ length: Q }, () => f.local(I32));
@@ -191,8 +200,8 @@ function outputFn(C: number, AT: number[][], t: Tiling): Fn {
   const yv = Array.from({ length: M }, () => f.local(V128));
   const bv = f.local(V128), v = f.local(V128);
   inp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
-  // every tile (ti, tj) of the th × tw grid
-  f.forRange(ti, 0, pth, 1, () => f.forRange(tj, 0, ptw, 1, () => {
+  // every tile (ti, tj) of the tile rows [ti0, ti1) × tw grid
+  tileRows(f, ti, ti0, ti1, () => f.get(pscr0).get(ti).i32(16 * M * A).mul().add().set(pscr), () => f.forRange(tj, 0, ptw, 1, () => {
     f.get(ti).i32(M).mul().get(pskip).sub().set(tr);
     f.get(tr).i32(0).geS().get(tr).i32(M - 1).add().get(prows).ltS().and_().get(tj).i32(M).mul().i32(M - 1).add().get(pW).ltS().and_().set(full);
     for (let r = 0; r < M; r++) for (let s = 0; s < M; s++) {
@@ -278,13 +287,30 @@ function pointerTable(be: WasmBackendLike, ptrs: number[]): number {
   return t;
 }
 
-/** a 4 KiB scratch area in the wasm heap (one per heap) for the transforms' intermediate a×a block (≤ 16 KiB / 16) */
-const scratches = new WeakMap<object, number>();
-function scratchOf(be: WasmBackendLike): number {
-  const mod = be.wasm as unknown as { _malloc: (n: number) => number };
+/**
+ * A scratch area in the wasm heap (one per heap, grown as needed) for the transforms' intermediate a×a blocks: one
+ * block per tile row, so the rows can run on different threads.
+ */
+const scratches = new WeakMap<object, { at: number; bytes: number }>();
+function scratchOf(be: WasmBackendLike, bytes: number): number {
+  const mod = be.wasm as unknown as { _malloc: (n: number) => number; _free: (p: number) => void };
   let t = scratches.get(be.wasm);
-  if (t === undefined) { t = mod._malloc(4096); scratches.set(be.wasm, t); }
-  return t;
+  if (!t || t.bytes < bytes) {
+    if (t) mod._free(t.at);
+    const n = Math.max(bytes, 2 * (t?.bytes ?? 0), 1 << 16);
+    t = { at: mod._malloc(n), bytes: n };
+    if (!t.at) throw new Error(`winograd: no ${n} bytes of wasm heap for the transform scratch`);
+    scratches.set(be.wasm, t);
+  }
+  return t.at;
+}
+
+/** tile rows [0, th) of a transform module, split over the kernel pool when the heap is shared */
+function runTileRows(be: WasmBackendLike, key: string, build: () => Fn[], args: number[], th: number): void {
+  const ex = moduleFor(be, key, build);
+  const pool = kernelPool(be);
+  if (pool && th >= 4) pool.splitRows(key, build, th, 1, (a, b) => ex.run!(...args, a, b), [...args]);
+  else ex.run!(...args, 0, th);
 }
 
 const keyOf = (points: number[], r: number, pad: number): string => `${r}:${pad}:${points.join(',')}`;
@@ -305,9 +331,9 @@ defineKernel('MucodecWinoInput', ['x'], (be, [x], attrs) => {
   const t = tilingFrom(a);
   const [, Rb, W, C] = x!.shape as [number, number, number, number];
   const outs = Array.from({ length: t.q }, () => be.makeOutput([th * tw, C], 'float32'));
-  const ex = moduleFor(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)]);
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
-  ex.input!(offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be));
+  runTileRows(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)],
+    [offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be, 16 * t.a * t.a * th)], th);
   return outs;
 });
 
@@ -322,9 +348,10 @@ function outputKernel(q: number): string {
     const t = tilingFrom(a);
     const C = ins[0]!.shape[1]!;
     const out = be.makeOutput([1, rows, W, C], 'float32');
-    const ex = moduleFor(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)]);
     const tab = pointerTable(be, ins.slice(0, q).map((x) => offsetOf(be, x!)));
-    ex.output!(tab, offsetOf(be, ins[q]!), hasRes ? offsetOf(be, ins[q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip, scratchOf(be));
+    runTileRows(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)],
+      [tab, offsetOf(be, ins[q]!), hasRes ? offsetOf(be, ins[q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip,
+        scratchOf(be, 16 * t.m * t.a * th)], th);
     return out;
   });
   return name;

@@ -1,6 +1,6 @@
 /**
  * Child process of tests/gemm.test.ts: runs the packed GEMM (src/simd/gemm.ts) on shapes big enough to be split
- * between threads, as a conv1d (conv1dGemm, batched and dilated) and as a 3×3 conv2d (conv2dValidGemm), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
+ * between threads (and the Winograd transforms of src/simd/winograd.ts / winograd1d.ts, whose tile rows are split too), as a conv1d (conv1dGemm, batched and dilated) and as a 3×3 conv2d (conv2dValidGemm), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
  * MUCODEC_THREADS; prints one JSON line { threads, fma, hashes } (SHA-256 of the output bytes).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { initBackend } from '../../src/backend.js';
 import { conv1dGemm, conv2dValidGemm, gemm, packB } from '../../src/simd/gemm.js';
 import { relaxedSimdSupported } from '../../src/simd/relaxed.js';
+import { Winograd3x3 } from '../../src/simd/winograd.js';
+import { Conv1dWinogradGemm } from '../../src/simd/winograd1d.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
 
 await initBackend('wasm');
@@ -46,6 +48,21 @@ for (const [n, len, cin, cout, taps, d] of [[1, 400, 96, 48, 7, 1], [2, 150, 300
     y.dispose();
   }
   x.dispose(); p.packed.dispose();
+}
+{ // Winograd F(4×4, 3×3): transforms and products over the threads
+  const x = tf.tensor4d(rnd(40 * 36 * 16), [1, 40, 36, 16]);
+  const g = tf.tensor4d(rnd(9 * 16 * 24), [3, 3, 16, 24]), bias = tf.tensor1d(rnd(24));
+  const w = new Winograd3x3(g, bias);
+  const y = w.conv(x, null);
+  hashes['wino3x3'] = hash(y);
+  tf.dispose([x, g, bias, y]); w.dispose();
+}
+{ // F(3,3) conv1d
+  const x = tf.tensor3d(rnd(2 * 300 * 32), [2, 300, 32]);
+  const c = new Conv1dWinogradGemm(rnd(11 * 32 * 24), 11, 32, 24, rnd(24), 15, 15, 3);
+  const y = c.apply(x, 0.1);
+  hashes['wino1d'] = hash(y);
+  tf.dispose([x, y]); c.dispose();
 }
 process.stdout.write(JSON.stringify({ threads: wasmThreads(), fma, hashes, tensors: tf.memory().numTensors }) + '\n');
 process.exit(0);
