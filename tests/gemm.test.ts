@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { conv1dGemm, conv2dValidGemm, gemm, packB } from '../src/simd/gemm.js';
+import { conv1dGemm, conv2dValidGemm, gemm, packB, packTensor } from '../src/simd/gemm.js';
 import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
 import { runHelper } from './helpers/run_child.js';
 
@@ -151,6 +151,19 @@ describe('packed GEMM (wasm)', () => {
     const q = packB(new Float32Array(3 * 5 * 2), 3 * 5, 2);
     expect(() => conv1dGemm(X, q, 3, 3, 0, 0)).toThrow(/shorter than the kernel span/);
     tf.dispose([X, p.packed, q.packed]);
+  });
+
+  it('packTensor (the heap-to-heap pack kernel) lays B out exactly as packB does, ragged panels included', () => {
+    const before = tf.memory().numTensors;
+    for (const [k, n] of [[1, 1], [5, 8], [7, 13], [72, 4096], [300, 203], [1024, 1024]] as const) {
+      const b = rand(k * n, 11 + k + n);
+      const B = tf.tensor2d(b, [k, n]);
+      const viaHeap = packTensor(B), viaHost = packB(b, k, n);
+      expect([viaHeap.k, viaHeap.n]).toEqual([k, n]);
+      expect(Array.from(viaHeap.packed.dataSync())).toEqual(Array.from(viaHost.packed.dataSync()));
+      tf.dispose([B, viaHeap.packed, viaHost.packed]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('A with another inner size than the packed B is refused', () => {

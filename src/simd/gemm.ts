@@ -60,11 +60,68 @@ export function packHost(b: Float32Array, k: number, n: number, bias?: Float32Ar
   return out;
 }
 
-/** Pack a (K, N) tensor that changes per call (attention's Kᵀ and V): read from the heap, packed on the host. */
+/**
+ * Pack a (K, N) tensor that changes per call (attention's Kᵀ and V, the Winograd U_q made per call): on the wasm
+ * backend by a heap-to-heap kernel (MucodecPackB, panels over the kernel pool), elsewhere on the host. No bias.
+ */
 export function packTensor(b: tf.Tensor2D): PackedB {
   const [k, n] = b.shape;
+  if (simdAvailable() && b.dtype === 'float32') return { packed: runCustom<tf.Tensor1D>('MucodecPackB', [b], { k, n }), k, n };
   return packB(b.dataSync() as Float32Array, k, n);
 }
+
+/** run(b, out, k, p0, p1): panels [p0, p1) of B (k rows of n) into packB's layout after the 8·P bias floats */
+function packModule(n: number): Fn[] {
+  const P = Math.ceil(n / NR), nvLast = n - NR * (P - 1);
+  const f = new Fn('run', [I32, I32, I32, I32, I32]);
+  const [pb, pout, pk, p0, p1] = [0, 1, 2, 3, 4];
+  const p = f.local(I32), src = f.local(I32), dst = f.local(I32), end = f.local(I32);
+  f.get(p0).set(p);
+  f.loopUntil(() => f.get(p).get(p1).geS(), () => {
+    f.get(pb).get(p).i32(4 * NR).mul().add().set(src);
+    f.get(pout).i32(4 * NR * P).add().get(p).get(pk).mul().i32(4 * NR).mul().add().set(dst);
+    f.get(dst).get(pk).i32(4 * NR).mul().add().set(end);
+    const full = (): void => {
+      f.loopUntil(() => f.get(dst).get(end).geU(), () => {
+        f.get(dst).get(src).vload(0).vstore(0);
+        f.get(dst).get(src).vload(16).vstore(16);
+        f.get(src).i32(4 * n).add().set(src);
+        f.get(dst).i32(4 * NR).add().set(dst);
+      });
+    };
+    if (nvLast === NR) full();
+    else {
+      f.get(p).i32(P - 1).ltS().if_();
+      full();
+      f.else_();
+      f.loopUntil(() => f.get(dst).get(end).geU(), () => {
+        f.get(dst).vconstF32(0, 0, 0, 0).vstore(0);
+        f.get(dst).vconstF32(0, 0, 0, 0).vstore(16);
+        for (let j = 0; j < nvLast; j++) f.get(dst).get(src).f32load(4 * j).f32store(4 * j);
+        f.get(src).i32(4 * n).add().set(src);
+        f.get(dst).i32(4 * NR).add().set(dst);
+      });
+      f.end();
+    }
+    f.get(p).i32(1).add().set(p);
+  });
+  return [f];
+}
+
+defineKernel('MucodecPackB', ['b'], (be, [b], attrs) => {
+  const { k, n } = attrs as { k: number; n: number };
+  const P = Math.ceil(n / NR);
+  const out = be.makeOutput([NR * P + P * k * NR], 'float32');
+  const o = offsetOf(be, out);
+  new Float32Array(heapMemory(be)!.buffer, o, NR * P).fill(0); // no bias
+  const key = `packB:${n}`, build = (): Fn[] => packModule(n);
+  const ex = moduleFor(be, key, build);
+  const pool = kernelPool(be);
+  const args = [offsetOf(be, b!), o, k];
+  if (pool && P >= 4 && k * n >= 1 << 16) pool.splitRows(key, build, P, 1, (a, z) => ex.run!(...args, a, z), args);
+  else ex.run!(...args, 0, P);
+  return out;
+});
 
 // micro-kernel params
 const A = 0, B = 1, C = 2, KCP = 3, INIT = 4, BIAS = 5;
