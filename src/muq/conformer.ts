@@ -14,6 +14,7 @@ import { Conv1d } from '../../layers/conv.js';
 import { layerNorm } from '../../layers/norm.js';
 import { silu } from '../../layers/activations.js';
 import { multiHeadAttention } from '../../layers/attention.js';
+import { gemm, gemmEnabled, packB, type PackedB } from '../simd/gemm.js';
 
 export interface ConformerConfig {
   hiddenSize: number;
@@ -133,14 +134,29 @@ class FeedForward {
   }
 }
 
-/** A bias-free pointwise Conv1d (out, in, 1) as a (in, out) matMul on (B, T, C). */
-function pointwiseWeight(p: Params, name: string, out: number, inC: number, rows?: [number, number]): tf.Tensor2D {
-  const w = p.f32(`${name}.weight`, [out, inC, 1]);
-  const [r0, r1] = rows ?? [0, out];
-  const n = r1 - r0;
-  const wt = new Float32Array(inC * n);
-  for (let o = r0; o < r1; o++) for (let i = 0; i < inC; i++) wt[i * n + (o - r0)] = w[o * inC + i]!;
-  return tf.tensor2d(wt, [inC, n]);
+/**
+ * A bias-free pointwise Conv1d (out, in, 1) (output rows [r0, r1) of it) as an (in, out) product on (B·T, C): the packed
+ * GEMM of src/simd/gemm.ts on the wasm backend (packed once here), tf.matMul elsewhere.
+ */
+class Pointwise {
+  private readonly w: tf.Tensor2D | null;
+  private readonly packed: PackedB | null;
+  constructor(p: Params, name: string, out: number, inC: number, rows?: [number, number]) {
+    const w = p.f32(`${name}.weight`, [out, inC, 1]);
+    const [r0, r1] = rows ?? [0, out];
+    const n = r1 - r0;
+    const wt = new Float32Array(inC * n);
+    for (let o = r0; o < r1; o++) for (let i = 0; i < inC; i++) wt[i * n + (o - r0)] = w[o * inC + i]!;
+    this.packed = gemmEnabled() ? packB(wt, inC, n) : null;
+    this.w = this.packed ? null : tf.tensor2d(wt, [inC, n]);
+  }
+  apply(h: tf.Tensor2D): tf.Tensor2D {
+    return this.packed ? gemm(h, this.packed) : tf.matMul(h, this.w!);
+  }
+  dispose(): void {
+    this.w?.dispose();
+    this.packed?.packed.dispose();
+  }
 }
 
 /**
@@ -151,18 +167,18 @@ function pointwiseWeight(p: Params, name: string, out: number, inC: number, rows
 class ConvModule {
   readonly lnG: tf.Tensor1D;
   readonly lnB: tf.Tensor1D;
-  readonly pwA: tf.Tensor2D;
-  readonly pwB: tf.Tensor2D;
-  readonly pw2: tf.Tensor2D;
+  readonly pwA: Pointwise;
+  readonly pwB: Pointwise;
+  readonly pw2: Pointwise;
   readonly depthwise: Conv1d;
   constructor(p: Params, readonly cfg: ConformerConfig) {
     const d = cfg.hiddenSize;
     const k = cfg.convKernel;
     if (k % 2 !== 1) throw new Error(`conformer conv: depthwise kernel ${k} must be odd`);
     ({ g: this.lnG, b: this.lnB } = ln(p, 'layer_norm'));
-    this.pwA = pointwiseWeight(p, 'pointwise_conv1', 2 * d, d, [0, d]);
-    this.pwB = pointwiseWeight(p, 'pointwise_conv1', 2 * d, d, [d, 2 * d]);
-    this.pw2 = pointwiseWeight(p, 'pointwise_conv2', d, d);
+    this.pwA = new Pointwise(p, 'pointwise_conv1', 2 * d, d, [0, d]);
+    this.pwB = new Pointwise(p, 'pointwise_conv1', 2 * d, d, [d, 2 * d]);
+    this.pw2 = new Pointwise(p, 'pointwise_conv2', d, d);
     const w = p.f32('depthwise_conv.weight', [d, 1, k]);
     const mean = p.f32('batch_norm.running_mean', [d]);
     const vr = p.f32('batch_norm.running_var', [d]);
@@ -185,14 +201,15 @@ class ConvModule {
     return tf.tidy(() => {
       const [b, t, d] = x.shape;
       const h = layerNorm(x, this.cfg.layerNormEps, this.lnG, this.lnB).reshape([b * t, d]) as tf.Tensor2D;
-      const glu = tf.mul(tf.matMul(h, this.pwA), tf.sigmoid(tf.matMul(h, this.pwB))).reshape([b, t, d]) as tf.Tensor3D;
+      const glu = tf.mul(this.pwA.apply(h), tf.sigmoid(this.pwB.apply(h))).reshape([b, t, d]) as tf.Tensor3D;
       const dw = this.depthwise.apply(glu);
       const act = silu(dw).reshape([b * t, d]) as tf.Tensor2D;
-      return tf.matMul(act, this.pw2).reshape([b, t, d]) as tf.Tensor3D;
+      return this.pw2.apply(act).reshape([b, t, d]) as tf.Tensor3D;
     });
   }
   dispose(): void {
-    for (const t of [this.lnG, this.lnB, this.pwA, this.pwB, this.pw2]) t.dispose();
+    for (const t of [this.lnG, this.lnB]) t.dispose();
+    for (const w of [this.pwA, this.pwB, this.pw2]) w.dispose();
     this.depthwise.dispose();
   }
 }
