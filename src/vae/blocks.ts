@@ -14,6 +14,7 @@ import { bindingLimit } from '../device.js';
 import { disposeImage, onDevice, type AnyImage } from './device_image.js';
 import { wasmBackend } from '../simd/heap.js';
 import { channelStats, combineStats, type ChannelStats } from '../simd/stats.js';
+import { gemm, gemmEnabled, packTensor, type PackedB } from '../simd/gemm.js';
 
 /** GM:Normalize: GroupNorm(32 groups, eps 1e-6, affine) */
 export const GN_GROUPS = 32;
@@ -113,8 +114,14 @@ export class AttnBlock {
     if (x.c !== c) throw new Error(`AttnBlock: input has ${x.c} channels, expected ${c}`);
     const n = x.h * x.w;
     const a = this.norm.affine(x);
-    const lin = (t: tf.Tensor2D, conv: Conv2d): tf.Tensor2D =>
-      tf.add(tf.matMul(t, conv.filter.reshape([c, c]) as tf.Tensor2D), conv.bias!) as tf.Tensor2D;
+    // the 1×1 convs and both attention products on the packed GEMM on the wasm backend (src/simd/gemm.ts), else matMul
+    const packedOf = (conv: Conv2d): PackedB | null => (conv instanceof VaeConv2d ? conv.packed() : null);
+    const lin = (t: tf.Tensor2D, conv: Conv2d): tf.Tensor2D => {
+      const pk = packedOf(conv);
+      if (pk) return gemm(t, pk);
+      return tf.add(tf.matMul(t, conv.filter.reshape([c, c]) as tf.Tensor2D), conv.bias!) as tf.Tensor2D;
+    };
+    const product = (a: tf.Tensor2D, b: tf.Tensor2D | PackedB): tf.Tensor2D => ('packed' in b ? gemm(a, b) : tf.matMul(a, b));
     let q: tf.Tensor2D, kT: tf.Tensor2D, v: tf.Tensor2D;
     try {
       [q, kT, v] = tf.tidy(() => {
@@ -135,13 +142,16 @@ export class AttnBlock {
       q.dispose();
       q = qs;
       const wp = this.projOut.filter.reshape([c, c]) as tf.Tensor2D;
+      const onGemm = gemmEnabled() && !onDevice(x);
+      const kOp: tf.Tensor2D | PackedB = onGemm ? packTensor(kT) : kT, vOp: tf.Tensor2D | PackedB = onGemm ? packTensor(v) : v;
       try {
         for (let i0 = 0; i0 < n; i0 += chunk) {
           const rows = Math.min(chunk, n - i0);
           // h_ = P·v, proj_out (1×1), residual x + h_ — per query chunk
           const y = tf.tidy(() => {
-            const w = tf.softmax(tf.matMul(tf.slice(q, [i0, 0], [rows, c]), kT));
-            const h = tf.add(tf.matMul(tf.matMul(w, v), wp), this.projOut.bias!);
+            const w = tf.softmax(product(tf.slice(q, [i0, 0], [rows, c]), kOp));
+            const pv = product(w, vOp);
+            const h = packedOf(this.projOut) ? lin(pv, this.projOut) : tf.add(tf.matMul(pv, wp), this.projOut.bias!);
             const xr = onDevice(x)
               ? tf.slice(tf.reshape(imageTensor(x), [n, c]), [i0, 0], [rows, c])
               : tf.tensor2d(x.data.subarray(i0 * c, (i0 + rows) * c), [rows, c]);
@@ -152,7 +162,11 @@ export class AttnBlock {
           download(y, out!, i0 * c);
           y.dispose();
         }
-      } finally { wp.dispose(); }
+      } finally {
+        wp.dispose();
+        if ('packed' in kOp) kOp.packed.dispose();
+        if ('packed' in vOp) vOp.packed.dispose();
+      }
     } catch (e) {
       for (const p of parts) p.dispose();
       throw e;
