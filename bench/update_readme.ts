@@ -45,19 +45,20 @@ export const TARGETS: Target[] = [
   },
   {
     stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
-    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products, the small-image and 1×1 convs as a direct conv, both on the ' +
-      'packed FMA GEMM (--profile: ≈ 70 % of the kernel time in it). Left: the Winograd input/output transforms and ' +
-      'GroupNorm + swish (≈ 15 %) run single-threaded, and the band copies between host images and the heap. PyTorch\'s ' +
-      'convs reach 2–3× the wasm FMA peak here (AVX-512), so 1.2 needs fewer multiplies than Winograd F(4×4) already saves ' +
-      '(larger tiles lose accuracy) or a wider-vector backend.',
+    close: 'The 3×3 convs run as Winograd F(4×4,3×3) products (transforms split over the threads), the small-image and 1×1 ' +
+      'convs and the attention as direct products, all on the packed FMA GEMM (--profile: ≈ 70 % of the kernel time in it, ' +
+      'at ≈ 110 GFLOP/s). Left: GroupNorm + swish and the band copies between host images and the heap (≈ 2 s of host ' +
+      'time per decode). PyTorch\'s convs reach 2–3× the wasm FMA peak here (AVX-512), so 1.2 needs fewer multiplies than ' +
+      'F(4×4, 3×3) already saves (larger tiles lose float32 accuracy) or a wider-vector backend (tfjs-node, a GPU).',
   },
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
-    close: 'Every wide conv1d runs on the packed FMA GEMM (conv1dGemm: one K chunk per tap, no im2col) at 100–115 GFLOP/s, ' +
-      '≈ 90 % of the measured wasm FMA peak (ceiling rows); PyTorch runs the same convs with AVX-512 at about twice the wasm ' +
-      'peak, so the "ratio at FMA ceiling" column bounds what direct convolution can give. Closing the rest needs fewer ' +
-      'multiplies: a 1-D Winograd F(4,3) over 3-tap chunks of the dilated kernels (≈ 2× fewer products; layers/winograd1d.ts ' +
-      'has it in tfjs ops, not on the packed GEMM) — not done.',
+    close: 'The resblock convs run as Winograd F(3,3) on 3-tap kernel chunks (src/simd/winograd1d.ts: 1.4–1.8× fewer ' +
+      'products) whose products, like every other conv1d, run on the packed FMA GEMM without im2col (conv1dGemm, ≈ 90 % ' +
+      'of the measured wasm FMA peak: ceiling rows), so the stage already runs above the direct-convolution ceiling. ' +
+      'PyTorch runs the direct convs with AVX-512 at 2–2.5× the wasm peak on this machine. Closing the rest needs still ' +
+      'fewer multiplies — F(4,4) on 4-tap chunks (≈ 1.25× fewer again, with a 7-point transform whose float32 error ' +
+      'would have to be checked against the parity fixtures) — or a wider-vector backend.',
   },
 ];
 
@@ -151,8 +152,8 @@ export function renderTable(doc: ResultsDoc): string {
     (loads.length ? ` 1-minute load average while measuring: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ` +
       `${machines.length ? 'this' : 'the'} machine (the benchmark's own threads account for up to ${doc.threads ?? 2}; more means other ` +
       `jobs ran beside it and slowed these numbers down; every run is in latest.json).` : '') +
-    ` Threads: the wasm backend runs XNNPACK on N threads sharing one heap (\`--threads N\` / \`MUCODEC_THREADS\`, default: one ` +
-    `per core; src/workers/wasm_threads.ts).`);
+    ` Threads: the wasm backend runs XNNPACK and our kernels (src/workers/kernel_pool.ts) on N threads sharing one heap ` +
+    `(\`--threads N\` / \`MUCODEC_THREADS\`, default: one per core; src/workers/wasm_threads.ts).`);
   out.push('');
   out.push(renderTargets(doc));
   out.push('');
