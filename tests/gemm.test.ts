@@ -13,13 +13,9 @@ import { initBackend } from '../src/backend.js';
 import { conv1dGemm, conv2dValidGemm, gemm, packB, packTensor } from '../src/simd/gemm.js';
 import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
 import { runHelper } from './helpers/run_child.js';
+import { lcgRand } from './helpers/lcg.js';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 32 - 0.5; }
-  return out;
-}
+const rand = lcgRand;
 
 beforeAll(async () => { await initBackend('wasm'); });
 

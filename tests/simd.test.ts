@@ -7,13 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
 import { bandGather, conv1dSmall, leakyRelu, simdAvailable } from '../src/simd/conv1d.js';
+import { lcgRand } from './helpers/lcg.js';
 
-function rand(n: number, seed: number, a = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = a * (s / 2 ** 32 - 0.5); }
-  return out;
-}
+const rand = lcgRand;
 
 function maxAbs(a: tf.Tensor, b: tf.Tensor): number {
   expect(a.shape).toEqual(b.shape);

@@ -11,13 +11,9 @@ import { ChunkStitcher, linspace01, vocoderChunks } from '../src/vocoder/chunk_i
 import { BandedConv1d, ConvTranspose1dPolyphase, setVocoderWinograd } from '../src/vocoder/conv.js';
 import { HifiGanGenerator } from '../src/vocoder/hifigan.js';
 import { fixtureDir } from './parity-helper.js';
+import { lcgRand } from './helpers/lcg.js';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 32 - 0.5; }
-  return out;
-}
+const rand = lcgRand;
 
 beforeAll(async () => { await initBackend(); });
 

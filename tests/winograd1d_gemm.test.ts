@@ -8,13 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
 import { Conv1dWinogradGemm } from '../src/simd/winograd1d.js';
 import { fmaMode, setFmaMode } from '../src/simd/relaxed.js';
+import { lcgRand } from './helpers/lcg.js';
 
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s / 2 ** 32 - 0.5; }
-  return out;
-}
+const rand = lcgRand;
 
 beforeAll(async () => { await initBackend('wasm'); });
 
