@@ -1,90 +1,75 @@
 /**
- * layers/winograd1d.ts: nn.Conv1d (zero padding, dilation, any k) by F(3,3) on 3-tap kernel chunks, against a
- * float64 direct sum and against the vocoder's direct conv (Conv1dCore); bands, bias / leaky ReLU / residual,
- * inputs shorter than a tile, clear errors, no leaked tensors.
+ * src/simd/winograd1d.ts: the vocoder's dilated conv1d by F(3,3) on 3-tap kernel chunks, transforms as wasm SIMD
+ * kernels and the products on the packed GEMM, against a float64 direct conv (batch, dilations 1/3/5, kernels 3…15,
+ * padding, fused leaky ReLU and residual), on both GEMM paths; the tensors it makes are all released.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { Conv1dWinograd } from '../layers/winograd1d.js';
-import { Conv1dCore } from '../src/vocoder/hifigan.js';
+import { Conv1dWinogradGemm } from '../src/simd/winograd1d.js';
+import { fmaMode, setFmaMode } from '../src/simd/relaxed.js';
+import { lcgRand } from './helpers/lcg.js';
 
-function rnd(n: number, seed: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  let z = seed >>> 0;
-  for (let i = 0; i < n; i++) { z = (Math.imul(z, 1103515245) + 12345) >>> 0; a[i] = (z / 2 ** 32 - 0.5) * scale; }
-  return a;
-}
+const rand = lcgRand;
 
-/** float64 nn.Conv1d on NWC input, filter (k, Cin, Cout) */
-function direct64(x: Float32Array, n: number, len: number, cin: number, w: Float32Array, k: number, cout: number, padL: number, padR: number, d: number): { y: Float64Array; L: number } {
-  const L = len + padL + padR - (k - 1) * d;
-  const y = new Float64Array(n * L * cout);
-  for (let b = 0; b < n; b++) for (let o = 0; o < L; o++) for (let t = 0; t < k; t++) {
-    const p = o - padL + t * d;
-    if (p < 0 || p >= len) continue;
-    for (let c = 0; c < cin; c++) {
-      const xv = x[(b * len + p) * cin + c]!;
-      for (let e = 0; e < cout; e++) y[(b * L + o) * cout + e] += xv * w[(t * cin + c) * cout + e]!;
-    }
-  }
-  return { y, L };
-}
+beforeAll(async () => { await initBackend('wasm'); });
 
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0, t = 0;
-  for (let i = 0; i < b.length; i++) { s += (a[i]! - b[i]!) ** 2; t += b[i]! ** 2; }
-  return Math.sqrt(s / t);
-}
-
-describe('Conv1dWinograd (F(3,3) on kernel chunks)', () => {
-  beforeAll(async () => { await initBackend(); });
-
-  // [k, dilation, len, cin, cout, padL, padR, band]
-  const cases: Array<[number, number, number, number, number, number, number, number]> = [
-    [3, 1, 50, 8, 6, 1, 1, 1 << 20],     // one chunk, 'same'
-    [7, 3, 61, 8, 8, 9, 9, 1000],        // 3 chunks (2 zero taps), dilation 3
-    [11, 5, 97, 6, 5, 25, 25, 30],       // 4 chunks, dilation 5, many bands (30 → 30 = 2·3·5)
-    [15, 1, 40, 5, 7, 7, 7, 9],          // 5 chunks, bands of 9
-    [11, 3, 10, 4, 4, 15, 15, 9],        // input much shorter than the kernel span
-    [5, 2, 33, 3, 4, 0, 0, 1 << 20],     // 'valid', odd length
-    [4, 1, 20, 4, 3, 3, 0, 6],           // asymmetric padding
+describe('Conv1dWinogradGemm (F(3,3) chunks on the packed GEMM)', () => {
+  // [n, len, cin, cout, k, d, padL, padR, slope, res]
+  const cases: Array<[number, number, number, number, number, number, number, number, number | null, boolean]> = [
+    [1, 50, 8, 12, 3, 1, 1, 1, null, false], [2, 61, 16, 8, 7, 3, 9, 9, 0.1, false], [1, 200, 12, 16, 11, 5, 25, 25, null, true],
+    [3, 40, 4, 20, 15, 1, 7, 7, 0.1, true], [1, 33, 260, 8, 7, 1, 0, 0, null, false], [1, 90, 8, 8, 5, 3, 2, 11, 0.2, false],
   ];
-  it.each(cases)('k %i, dilation %i, length %i (%i → %i channels, pad %i/%i, band %i) = float64 direct sum', (k, d, len, cin, cout, padL, padR, band) => {
-    const before = tf.memory().numTensors;
-    const x = rnd(2 * len * cin, 1 + k), w = rnd(k * cin * cout, 2 + d, 0.5);
-    const ref = direct64(x, 2, len, cin, w, k, cout, padL, padR, d);
-    const conv = new Conv1dWinograd(w, k, cin, cout, null, padL, padR, d, { band });
-    expect(conv.outLength(len)).toBe(ref.L);
-    const xt = tf.tensor3d(x, [2, len, cin]);
-    const y = conv.apply(xt);
-    expect(y.shape).toEqual([2, ref.L, cout]);
-    // float32 direct convolution is ~1e-7 here; the F(3,3) transforms (points 0, ±1, ½) add little
-    expect(relL2(y.dataSync(), ref.y)).toBeLessThan(1e-6);
-    y.dispose(); xt.dispose(); conv.dispose();
-    expect(tf.memory().numTensors).toBe(before);
-  });
+  for (const fma of ['auto', 'off'] as const) {
+    it(`= float64 conv1d within the F(3,3) rounding (${fma === 'auto' ? 'FMA' : 'SIMD128'} GEMM)`, () => {
+      const mode = fmaMode();
+      setFmaMode(fma);
+      const before = tf.memory().numTensors;
+      try {
+        for (const [n, len, cin, cout, k, d, padL, padR, slope, withRes] of cases) {
+          const x = rand(n * len * cin, 3 + len), w = rand(k * cin * cout, 4 + k), bias = rand(cout, 5 + cout);
+          const L = len + padL + padR - (k - 1) * d;
+          const rs = rand(n * L * cout, 6 + L);
+          const conv = new Conv1dWinogradGemm(w, k, cin, cout, bias, padL, padR, d);
+          const X = tf.tensor3d(x, [n, len, cin]);
+          const R = withRes ? tf.tensor3d(rs, [n, L, cout]) : undefined;
+          const y = conv.apply(X, slope, R);
+          expect(y.shape).toEqual([n, L, cout]);
+          const got = y.dataSync();
+          let err2 = 0, ref2 = 0, worst = 0;
+          for (let b = 0; b < n; b++) {
+            for (let t = 0; t < L; t++) {
+              for (let o = 0; o < cout; o++) {
+                let acc = bias[o]!, mag = Math.abs(bias[o]!);
+                for (let j = 0; j < k; j++) {
+                  const s = t + j * d - padL;
+                  if (s < 0 || s >= len) continue;
+                  for (let i = 0; i < cin; i++) { const v = x[(b * len + s) * cin + i]! * w[(j * cin + i) * cout + o]!; acc += v; mag += Math.abs(v); }
+                }
+                if (slope !== null && acc < 0) { acc *= slope; mag *= slope; }
+                if (withRes) acc += rs[(b * L + t) * cout + o]!;
+                const e = Math.abs(got[(b * L + t) * cout + o]! - acc);
+                err2 += e * e; ref2 += acc * acc;
+                // the transforms' entries (≤ 8/3) and the 5-point sums: a few ulps of the magnitude per tap
+                worst = Math.max(worst, e / (mag * 2 ** -23 * (k * cin + 8) + 1e-30));
+              }
+            }
+          }
+          expect(Math.sqrt(err2 / ref2)).toBeLessThan(2e-6);
+          expect(worst).toBeLessThan(1);
+          tf.dispose([X, y]); if (R) R.dispose();
+          conv.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      } finally { setFmaMode(mode); }
+    });
+  }
 
-  it('bias, leaky ReLU and residual as Conv1dCore applies them (the vocoder\'s direct conv)', () => {
-    const before = tf.memory().numTensors;
-    const k = 11, d = 3, len = 200, c = 16, pad = 15;
-    const w = rnd(k * c * c, 3, 0.3), b = rnd(c, 4);
-    const x = tf.tensor3d(rnd(len * c, 5), [1, len, c]);
-    const res = tf.tensor3d(rnd(len * c, 6), [1, len, c]);
-    const core = new Conv1dCore(w, [k, c, c], b, pad, pad, d);
-    const wg = new Conv1dWinograd(w, k, c, c, b, pad, pad, d, { band: 48 });
-    for (const [slope, r] of [[null, null], [0.1, null], [null, res], [0.1, res]] as const) {
-      const a = core.apply(x, { slope, res: r });
-      const g = wg.apply(x, slope, r);
-      expect(relL2(g.dataSync(), a.dataSync())).toBeLessThan(2e-6);
-      a.dispose(); g.dispose();
-    }
-    const wide = tf.zeros([1, len, c + 1]) as tf.Tensor3D, short = tf.zeros([1, len - 1, c]) as tf.Tensor3D;
-    expect(() => wg.apply(wide)).toThrow(/17 channels, expected 16/);
-    expect(() => wg.apply(x, null, short)).toThrow(/residual/);
-    expect(() => new Conv1dWinograd(w, k, c, c + 1, null, pad, pad, d)).toThrow(/filter has/);
-    for (const t of [x, res, wide, short]) t.dispose();
-    core.dispose(); wg.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+  it('refuses a residual of another shape and a slope outside [0, 1]', () => {
+    const conv = new Conv1dWinogradGemm(rand(3 * 4 * 4, 1), 3, 4, 4, rand(4, 2), 1, 1, 1);
+    const X = tf.zeros([1, 10, 4]) as tf.Tensor3D, R = tf.zeros([1, 9, 4]) as tf.Tensor3D;
+    expect(() => conv.apply(X, null, R)).toThrow(/residual \(1, 9, 4\) does not match the output \(1, 10, 4\)/);
+    expect(() => conv.apply(X, 2)).toThrow(/slope 2 outside/);
+    tf.dispose([X, R]); conv.dispose();
   });
 });
