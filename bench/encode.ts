@@ -29,6 +29,7 @@ import { Linear } from '../layers/linear.js';
 import { Conv1d } from '../layers/conv.js';
 import { wasmThreads } from '../src/workers/wasm_threads.js';
 import { gemmCeilings } from './gemm.js';
+import { fmaPeakCeiling } from './peak.js';
 import {
   TORCH_BASELINES, conv2dCeiling, filler, fmtRow, instrumentLayers, loadAvg, machineInfo, matMulCeiling, measureCeiling,
   median, peakRssMb, profileKernels, logProfile, type BenchRow,
@@ -229,6 +230,8 @@ export async function benchEncode(opts: BenchEncodeOptions = {}): Promise<BenchR
       { of: 'muq.conformer_layer', spec: matMulCeiling(1024, 1024, 4096) },
       // the packed GEMM the conformer linears use (src/simd/gemm.ts), FMA and SIMD128
       ...gemmCeilings(1024, 1024, 4096).map((spec) => ({ of: 'muq.conformer_layer', spec })),
+      // the wasm FMA peak itself (bench/peak.ts)
+      ...(tf.getBackend() === 'wasm' ? [{ of: 'muq.hidden6', spec: fmaPeakCeiling() }] : []),
     ];
     for (const { of, spec } of specs) {
       const c = await measureCeiling(spec, runs);
