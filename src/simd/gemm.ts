@@ -16,9 +16,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, heapMemory, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, heapMemory, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { relaxedSimdSupported, useFma } from './relaxed.js';
-import { kernelPool } from '../workers/kernel_pool.js';
+import { runSplit } from '../workers/kernel_pool.js';
 
 export const MR = 6;
 export const NR = 8;
@@ -114,12 +114,8 @@ defineKernel('MucodecPackB', ['b'], (be, [b], attrs) => {
   const out = be.makeOutput([NR * P + P * k * NR], 'float32');
   const o = offsetOf(be, out);
   new Float32Array(heapMemory(be)!.buffer, o, NR * P).fill(0); // no bias
-  const key = `packB:${n}`, build = (): Fn[] => packModule(n);
-  const ex = moduleFor(be, key, build);
-  const pool = kernelPool(be);
-  const args = [offsetOf(be, b!), o, k];
-  if (pool && P >= 4 && k * n >= 1 << 16) pool.splitRows(key, build, P, 1, (a, z) => ex.run!(...args, a, z), args);
-  else ex.run!(...args, 0, P);
+  // panels over the threads only when there is enough to copy
+  runSplit(be, `packB:${n}`, () => packModule(n), [offsetOf(be, b!), o, k], P, k * n >= 1 << 16 ? 4 : Infinity);
   return out;
 });
 
@@ -272,14 +268,9 @@ function gemmModule(g: Geometry): Fn[] {
 const moduleKey = (g: Geometry): string =>
   `gemm:${g.k}:${g.n}:${g.fma ? 'fma' : 'simd128'}:${g.lda}:${g.cin}:${g.kw}:${g.dx}:${g.dy}:${g.rowsOuter ? 'r' : 'k'}`;
 
-/** C rows [0, rows) of the module for g (split over the kernel pool when the heap is shared) */
+/** C rows [0, rows) of the module for g (split over the kernel pool in whole micro-tiles when the heap is shared) */
 function runRows(b: WasmBackendLike, g: Geometry, args: number[], rows: number): void {
-  const key = moduleKey(g);
-  const build = (): Fn[] => gemmModule(g);
-  const ex = moduleFor(b, key, build);
-  const pool = kernelPool(b);
-  if (pool && rows >= 2 * MR * 4) pool.splitRows(key, build, rows, MR, (m0, m1) => ex.run!(...args, m0, m1), [...args]);
-  else ex.run!(...args, 0, rows);
+  runSplit(b, moduleKey(g), () => gemmModule(g), args, rows, 2 * MR * 4, MR);
 }
 
 defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
@@ -316,12 +307,17 @@ export function gemmEnabled(): boolean {
   return gemmMode === 'auto' && simdAvailable();
 }
 
+/** what every entry point here needs: the wasm backend, a float32 operand, relaxed SIMD when FMA is asked for */
+function checkOperand(what: string, name: string, x: tf.Tensor, fma: boolean): void {
+  if (!simdAvailable()) throw new Error(`${what}: needs the wasm backend`);
+  if (x.dtype !== 'float32') throw new Error(`${what}: ${name} must be float32 (got ${x.dtype})`);
+  if (fma && !relaxedSimdSupported()) throw new Error(`${what}: FMA asked for, but this engine has no relaxed SIMD`);
+}
+
 /** C = A · B + bias with a packed B (A: (M, K) float32 on the wasm backend). `fma`: default useFma(). */
 export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
-  if (!simdAvailable()) throw new Error('gemm: needs the wasm backend');
+  checkOperand('gemm', 'A', a, fma);
   if (a.shape[1] !== b.k) throw new Error(`gemm: A has ${a.shape[1]} columns, B ${b.k} rows`);
-  if (a.dtype !== 'float32') throw new Error(`gemm: A must be float32 (got ${a.dtype})`);
-  if (fma && !relaxedSimdSupported()) throw new Error('gemm: FMA asked for, but this engine has no relaxed SIMD');
   return runCustom<tf.Tensor2D>('MucodecGemm', [a, b.packed], { k: b.k, n: b.n, fma });
 }
 
@@ -332,10 +328,8 @@ export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
  */
 export function conv1dGemm(x: tf.Tensor3D, w: PackedB, taps: number, d: number, padL: number, padR: number, fma = useFma()): tf.Tensor3D {
   const [n, len, cin] = x.shape;
-  if (!simdAvailable()) throw new Error('conv1dGemm: needs the wasm backend');
+  checkOperand('conv1dGemm', 'x', x, fma);
   if (w.k !== taps * cin) throw new Error(`conv1dGemm: filter of ${w.k} rows for ${taps} taps × ${cin} channels`);
-  if (x.dtype !== 'float32') throw new Error(`conv1dGemm: x must be float32 (got ${x.dtype})`);
-  if (fma && !relaxedSimdSupported()) throw new Error('conv1dGemm: FMA asked for, but this engine has no relaxed SIMD');
   const lp = len + padL + padR, span = (taps - 1) * d, L = lp - span, cout = w.n;
   if (L <= 0) throw new Error(`conv1dGemm: input of ${len} samples is shorter than the kernel span`);
   return tf.tidy(() => {
@@ -356,11 +350,9 @@ export function conv1dGemm(x: tf.Tensor3D, w: PackedB, taps: number, d: number, 
  */
 export function conv2dValidGemm(x: tf.Tensor4D, w: PackedB, kh: number, kw: number, fma = useFma()): tf.Tensor4D {
   const [n, hp, wp, cin] = x.shape;
-  if (!simdAvailable()) throw new Error('conv2dValidGemm: needs the wasm backend');
+  checkOperand('conv2dValidGemm', 'x', x, fma);
   if (n !== 1) throw new Error(`conv2dValidGemm: batch of ${n} (one image at a time)`);
   if (w.k !== kh * kw * cin) throw new Error(`conv2dValidGemm: filter of ${w.k} rows for ${kh}×${kw} taps × ${cin} channels`);
-  if (x.dtype !== 'float32') throw new Error(`conv2dValidGemm: x must be float32 (got ${x.dtype})`);
-  if (fma && !relaxedSimdSupported()) throw new Error('conv2dValidGemm: FMA asked for, but this engine has no relaxed SIMD');
   const ho = hp - kh + 1, wo = wp - kw + 1, cout = w.n;
   if (ho <= 0 || wo <= 0) throw new Error(`conv2dValidGemm: image ${hp}×${wp} is smaller than the ${kh}×${kw} kernel`);
   return tf.tidy(() => {

@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
 import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { gemm, gemmEnabled, packTensor, type PackedB } from './gemm.js';
-import { kernelPool } from '../workers/kernel_pool.js';
+import { runSplit } from '../workers/kernel_pool.js';
 
 /**
  * U_q packed for the GEMM of ./gemm.ts (on the wasm backend it replaces XNNPACK's matMul for the q products): packed
@@ -86,7 +86,7 @@ export function winogradMatrices(m: number, r: number, points: number[]): { AT: 
 export const DEFAULT_POINTS = [0, -1, 1, 0.5, -2];
 
 /** emit Σ_j coef[j]·src[j] (v128 locals) onto the stack; skips zeros, ±1 without a multiply */
-function lincomb(f: Fn, coef: number[], src: number[]): void {
+export function lincomb(f: Fn, coef: number[], src: number[]): void {
   let first = true;
   coef.forEach((c, j) => {
     if (c === 0) return;
@@ -305,13 +305,6 @@ function scratchOf(be: WasmBackendLike, bytes: number): number {
   return t.at;
 }
 
-/** tile rows [0, th) of a transform module, split over the kernel pool when the heap is shared */
-function runTileRows(be: WasmBackendLike, key: string, build: () => Fn[], args: number[], th: number): void {
-  const ex = moduleFor(be, key, build);
-  const pool = kernelPool(be);
-  if (pool && th >= 4) pool.splitRows(key, build, th, 1, (a, b) => ex.run!(...args, a, b), [...args]);
-  else ex.run!(...args, 0, th);
-}
 
 const keyOf = (points: number[], r: number, pad: number): string => `${r}:${pad}:${points.join(',')}`;
 const matCache = new Map<string, ReturnType<typeof winogradMatrices>>();
@@ -332,8 +325,8 @@ defineKernel('MucodecWinoInput', ['x'], (be, [x], attrs) => {
   const [, Rb, W, C] = x!.shape as [number, number, number, number];
   const outs = Array.from({ length: t.q }, () => be.makeOutput([th * tw, C], 'float32'));
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
-  runTileRows(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)],
-    [offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be, 16 * t.a * t.a * th)], th);
+  runSplit(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)],
+    [offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be, 16 * t.a * t.a * th)], th, 4);
   return outs;
 });
 
@@ -349,9 +342,9 @@ function outputKernel(q: number): string {
     const C = ins[0]!.shape[1]!;
     const out = be.makeOutput([1, rows, W, C], 'float32');
     const tab = pointerTable(be, ins.slice(0, q).map((x) => offsetOf(be, x!)));
-    runTileRows(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)],
+    runSplit(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)],
       [tab, offsetOf(be, ins[q]!), hasRes ? offsetOf(be, ins[q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip,
-        scratchOf(be, 16 * t.m * t.a * th)], th);
+        scratchOf(be, 16 * t.m * t.a * th)], th, 4);
     return out;
   });
   return name;

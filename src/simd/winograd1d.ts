@@ -13,28 +13,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, offsetOf, runCustom, simdAvailable } from './heap.js';
 import { conv1dGemm, uploadPacked, type PackedB } from './gemm.js';
-import { kernelPool } from '../workers/kernel_pool.js';
+import { runSplit } from '../workers/kernel_pool.js';
+import { lincomb } from './winograd.js';
 import { TRANSFORMS } from '../../layers/winograd.js';
 
 const T = TRANSFORMS.F3h;
 const A = 5; // points per tile
 const M = 3; // outputs per tile = taps per kernel chunk
-
-/** emit Σ_j coef[j]·src[j] (v128 locals) onto the stack */
-function lincomb(f: Fn, coef: number[], src: number[]): void {
-  let first = true;
-  coef.forEach((c, j) => {
-    if (c === 0) return;
-    f.get(src[j]!);
-    if (c === -1 && first) f.v(S.f32x4_neg);
-    else if (c !== 1 && c !== -1) f.vconstF32(c, c, c, c).v(S.f32x4_mul);
-    if (!first) f.v(c === -1 ? S.f32x4_sub : S.f32x4_add);
-    first = false;
-  });
-  if (first) f.vconstF32(0, 0, 0, 0);
-}
 
 /** run(x, v0…v4, s1d, P, t0, t1): tiles t = b·s1d + s'·d + r of V_ξ, from x rows b·P + 3s'·d + r + i·d */
 function inputModule(cin: number, d: number): Fn[] {
@@ -103,20 +90,12 @@ function outputModule(cout: number, d: number, slope: number | null, hasRes: boo
   return [f];
 }
 
-/** tiles [0, tiles) of a module split over the kernel pool when the heap is shared */
-function runTiles(b: WasmBackendLike, key: string, build: () => Fn[], args: number[], tiles: number): void {
-  const ex = moduleFor(b, key, build);
-  const pool = kernelPool(b);
-  if (pool && tiles >= 64) pool.splitRows(key, build, tiles, 1, (a, z) => ex.run!(...args, a, z), [...args]);
-  else ex.run!(...args, 0, tiles);
-}
-
 // xp: (n·P, cin) padded input → V_0 … V_4, each (n·S1·d, cin)
 defineKernel('MucodecWino1dInput', ['xp'], (b, [xp], attrs) => {
   const { cin, d, s1d, P, n } = attrs as { cin: number; d: number; s1d: number; P: number; n: number };
   const tiles = n * s1d;
   const outs = Array.from({ length: A }, () => b.makeOutput([tiles, cin], 'float32'));
-  runTiles(b, `wino1d-in:${cin}:${d}`, () => inputModule(cin, d), [offsetOf(b, xp!), ...outs.map((o) => offsetOf(b, o)), s1d, P], tiles);
+  runSplit(b, `wino1d-in:${cin}:${d}`, () => inputModule(cin, d), [offsetOf(b, xp!), ...outs.map((o) => offsetOf(b, o)), s1d, P], tiles, 64);
   return outs;
 });
 
@@ -124,8 +103,8 @@ defineKernel('MucodecWino1dOutput', ['m0', 'm1', 'm2', 'm3', 'm4', 'bias', 'res'
   const { cout, d, sd, L, n, slope, hasRes } = attrs as { cout: number; d: number; sd: number; L: number; n: number; slope: number | null; hasRes: boolean };
   const out = b.makeOutput([n * L, cout], 'float32');
   const ptr = ins.map((t) => offsetOf(b, t!));
-  runTiles(b, `wino1d-out:${cout}:${d}:${slope}:${hasRes}`, () => outputModule(cout, d, slope, hasRes),
-    [...ptr.slice(0, 5), ptr[5]!, ptr[6]!, offsetOf(b, out), sd, L], n * sd);
+  runSplit(b, `wino1d-out:${cout}:${d}:${slope}:${hasRes}`, () => outputModule(cout, d, slope, hasRes),
+    [...ptr, offsetOf(b, out), sd, L], n * sd, 64);
   return out;
 });
 

@@ -53,9 +53,11 @@ export interface ConvApplyOptions {
  * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, from a tfjs conv1d filter (k, Cin, Cout) and bias.
  *   - narrow outputs (≤ SIMD_MAX_CHANNELS) on the wasm backend: the SIMD kernels (implicit zero padding, bias,
  *     activation and residual in the same pass);
- *   - wider convs on the wasm backend with the packed GEMM on (src/simd/gemm.ts conv1dGemm: one K chunk per tap over
- *     the padded input, FMA where relaxed SIMD exists; the filter packed on first use and kept), then leaky ReLU
- *     and the residual; XNNPACK's conv (below) runs them at 45–60 GFLOP/s, this GEMM at 80–100;
+ *   - wider convs on the wasm backend with the packed GEMM on: k ≥ 3 with channels a multiple of 4 by F(3,3) on 3-tap
+ *     kernel chunks (src/simd/winograd1d.ts; leaky ReLU and residual in its output transform), the others by
+ *     src/simd/gemm.ts conv1dGemm (one K chunk per tap over the padded input), then leaky ReLU and the residual; the
+ *     filter transformed or packed on first use and kept; XNNPACK's conv (below) runs these at 45–80 GFLOP/s, the
+ *     GEMM at 100–120;
  *   - otherwise tf.fused.conv2d (bias and leaky ReLU fused, padding given to the kernel, so no padded copy), over
  *     bands of at most `band` output samples per row when a row is longer: the wasm conv kernel caches, per weight
  *     tensor, an indirection buffer of k pointers per output sample of ONE row (the batch does not count), so the
@@ -66,19 +68,20 @@ export class Conv1dCore {
   readonly kernel: number;
   readonly inChannels: number;
   readonly outChannels: number;
+  private filterData: Float32Array | null;
+  private readonly makeFilter: (() => Float32Array) | null;
   private filterT: tf.Tensor3D | null = null;
   private filter4T: tf.Tensor4D | null = null;
   private packed: PackedB | null = null;
   private wino: Conv1dWinogradGemm | null = null;
 
   /**
-   * `filter`: (k, Cin, Cout) row-major (tfjs conv1d layout). `cacheKey`: an object that outlives this conv (the
-   * checkpoint's weight tensor): the host forms the GEMM paths build from the filter (packed, or F(3,3)-transformed
-   * and packed) are kept under it, so the next conv made from the same weight (after the generator's release())
-   * uploads them instead of building them again (≈ 5–10 s for the real vocoder; host memory ≈ 1.2 GB).
+   * `filter`: (k, Cin, Cout) row-major (tfjs conv1d layout), or a function making it when first needed. `cacheKey`: an
+   * object that outlives this conv (the checkpoint's weight tensor): the host forms the GEMM paths build from the
+   * filter (packed, or F(3,3)-transformed and packed) are kept under it, so the next conv made from the same weight
+   * (after the generator's release()) uploads them instead of building them again (≈ 5–10 s for the real vocoder;
+   * host memory ≈ 1.2 GB).
    */
-  private filterData: Float32Array | null;
-
   constructor(
     filter: Float32Array | (() => Float32Array), readonly shape: [number, number, number], private readonly biasHost: Float32Array,
     readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16, private readonly cacheKey?: object,
@@ -92,8 +95,6 @@ export class Conv1dCore {
     if (this.filterData) this.checkFilter(this.filterData);
     this.bias = tf.tensor1d(biasHost);
   }
-
-  private readonly makeFilter: (() => Float32Array) | null;
 
   private checkFilter(f: Float32Array): void {
     const [k, ci, co] = this.shape;
@@ -141,8 +142,8 @@ export class Conv1dCore {
     const slope = o.slope ?? null;
     if (this.simd) return conv1dSmall(x, this.filter, this.bias, { dilation: d, padL: this.padL, padR: this.padR, slope, res: o.res });
     if (gemmEnabled() && winogradOn() && winograd1dAvailable(this.kernel, cin, cout)) {
-      // the filter transformed and packed on first use (often inside a caller's tidy: its tensors are made by the
-      // constructor outside any tidy scope, so keep them)
+      // the filter transformed and packed on first use (often inside a caller's tidy: its tensors are kept until
+      // dispose)
       if (!this.wino) {
         const hf = this.hostForms;
         const oik = !hf.wino && !this.filterData && this.torchFilter ? this.torchFilter() : null; // no re-layout needed

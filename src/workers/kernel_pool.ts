@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { assemble, type Fn } from '../simd/asm.js';
-import { heapMemory, type WasmBackendLike } from '../simd/heap.js';
+import { heapMemory, moduleFor, type WasmBackendLike } from '../simd/heap.js';
 import { wasmThreads } from './wasm_threads.js';
 
 const WORKER_SRC = `
@@ -90,4 +90,16 @@ export function kernelPool(b: WasmBackendLike): KernelPool | null {
   let p = pools.get(mem);
   if (!p) { p = new KernelPool(mem, n); pools.set(mem, p); }
   return p;
+}
+
+/**
+ * `run(...args, m0, m1)` of the module `key` over rows [0, m): split between this thread and the pool (chunks a
+ * multiple of `align`) when the heap is shared and m ≥ `minRows`, else in one call here. The kernels' row ranges
+ * must be independent (each output row written by one call), so the result does not depend on the split.
+ */
+export function runSplit(b: WasmBackendLike, key: string, build: () => Fn[], args: number[], m: number, minRows: number, align = 1): void {
+  const ex = moduleFor(b, key, build);
+  const pool = kernelPool(b);
+  if (pool && m >= minRows) pool.splitRows(key, build, m, align, (m0, m1) => ex.run!(...args, m0, m1), args);
+  else ex.run!(...args, 0, m);
 }
