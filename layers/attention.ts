@@ -4,16 +4,18 @@
  * matMul with an explicitly transposed operand. On webgpu the fused WGSL kernel (layers/webgpu/attention_kernel.ts:
  * online softmax over key tiles, no (Tq, Tk) scores) runs instead unless MUCODEC_ATTENTION=plain or the shapes do
  * not suit it (the probabilities, asked for only by the parity stages, are then computed by the plain form beside it).
- * On the wasm backend the plain form's two products run on the packed GEMM of src/simd/gemm.ts (Kᵀ and V packed per
- * head), faster than XNNPACK's matMul.
+ * On the wasm backend the fused form is src/simd/attention.ts (per head and block of query rows: scores in a scratch
+ * that stays in cache, a SIMD exp, the product with V on the packed GEMM's micro-kernel); the plain form's two
+ * products run on the packed GEMM of src/simd/gemm.ts (Kᵀ and V packed per head), faster than XNNPACK's matMul.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gemm, gemmEnabled, packTensor } from '../src/simd/gemm.js';
+import { wasmAttention, wasmAttentionUnsupported } from '../src/simd/attention.js';
 import { fusedAttention, fusedAttentionUnsupported, type ScaleMode } from './webgpu/attention_kernel.js';
 
 export type AttentionImpl = 'fused' | 'plain';
 
-/** MUCODEC_ATTENTION = fused (default: the fused kernel where the backend has one) | plain (tfjs ops everywhere) */
+/** MUCODEC_ATTENTION = fused (default: the fused kernel where the backend has one: webgpu, wasm) | plain (the reference form) */
 export function requestedAttention(): AttentionImpl {
   const v = (process.env.MUCODEC_ATTENTION ?? 'fused').trim().toLowerCase() || 'fused';
   if (v !== 'fused' && v !== 'plain') throw new Error(`MUCODEC_ATTENTION="${v}" is not one of: fused, plain`);
@@ -29,7 +31,10 @@ export function attentionCalls(): Record<AttentionImpl, number> {
 
 /** which form multiHeadAttention takes for these inputs on the current backend (without the probabilities) */
 export function attentionImplFor(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): AttentionImpl {
-  if (requestedAttention() === 'plain' || tf.getBackend() !== 'webgpu') return 'plain';
+  if (requestedAttention() === 'plain') return 'plain';
+  const backend = tf.getBackend();
+  if (backend === 'wasm') return wasmAttentionUnsupported(q, k, v, heads) === null ? 'fused' : 'plain';
+  if (backend !== 'webgpu') return 'plain';
   return fusedAttentionUnsupported(q, k, v, heads) === null ? 'fused' : 'plain';
 }
 
@@ -61,12 +66,20 @@ export function multiHeadAttention(
   counts[impl]++;
   if (impl === 'plain') return plainAttention(q, k, v, heads, scale, opts);
   const scaleMode: ScaleMode = opts.divideScores !== undefined ? 'divide' : opts.scaleQuery ? 'query' : 'scores';
-  const out = fusedAttention(q, k, v, { heads, scaleMode, scale: opts.divideScores ?? scale });
+  const out = tf.getBackend() === 'wasm' ? wasmFused(q, k, v, heads, scaleMode, opts.divideScores ?? scale)
+    : fusedAttention(q, k, v, { heads, scaleMode, scale: opts.divideScores ?? scale });
   if (!opts.returnProbs) return { out };
   // the probabilities (parity intermediates only) come from the plain form; the output stays the fused kernel's
   const ref = plainAttention(q, k, v, heads, scale, opts);
   ref.out.dispose();
   return { out, probs: ref.probs };
+}
+
+/** the wasm fused kernel (src/simd/attention.ts) with the scaling the caller asked for */
+function wasmFused(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mode: ScaleMode, scale: number): tf.Tensor3D {
+  if (mode === 'divide') return wasmAttention(q, k, v, heads, { mode: 'div', by: scale });
+  if (mode === 'scores') return wasmAttention(q, k, v, heads, { mode: 'mul', by: scale });
+  return tf.tidy(() => wasmAttention(tf.mul(q, scale) as tf.Tensor3D, k, v, heads, { mode: 'mul', by: 1 }));
 }
 
 /** the reference form: per head, scores = q kᵀ (scaled as asked), softmax, times v */

@@ -122,8 +122,11 @@ defineKernel('MucodecPackB', ['b'], (be, [b], attrs) => {
 // micro-kernel params
 const A = 0, B = 1, C = 2, KCP = 3, INIT = 4, BIAS = 5;
 
-/** the MR' × nv micro-kernel (MR' ≤ MR rows, nv ≤ 8 valid columns) for leading dimensions lda (A) and n (C) */
-function microKernel(mr: number, nv: number, lda0: number, n: number, fma: boolean, tag: string): Fn {
+/**
+ * the MR' × nv micro-kernel (MR' ≤ MR rows, nv ≤ 8 valid columns) for leading dimensions lda (A) and n (C):
+ * f(a, b, c, kc, init, bias) sums kc steps of A row-major (4 bytes a step) times B panel rows (32 bytes a step)
+ */
+export function microKernel(mr: number, nv: number, lda0: number, n: number, fma: boolean, tag: string): Fn {
   const f = new Fn(`${tag}${mr}_${nv}`, [I32, I32, I32, I32, I32, I32]);
   const acc = Array.from({ length: mr }, () => [f.local(V128), f.local(V128)] as const);
   const b0 = f.local(V128), b1 = f.local(V128), av = f.local(V128), t = f.local(V128);

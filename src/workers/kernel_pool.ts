@@ -50,10 +50,11 @@ export class KernelPool {
   }
 
   /**
-   * Split rows [0, m) in `threads` parts (multiples of `align` rows): the workers run `run(...args, m0, m1)` of module
-   * `key`, this thread runs `here(m0, m1)` on the last part; returns when all are done.
+   * Split rows [0, m) in `threads` parts (multiples of `align` rows): worker i runs `run(...args, m0, m1, i)` of module
+   * `key` (i: the part, for kernels that need a scratch of their own; others ignore it), this thread runs
+   * `here(m0, m1, threads − 1)` on the last part; returns when all are done.
    */
-  splitRows(key: string, build: () => Fn[], m: number, align: number, here: (m0: number, m1: number) => void, args: number[]): void {
+  splitRows(key: string, build: () => Fn[], m: number, align: number, here: (m0: number, m1: number, part: number) => void, args: number[]): void {
     const parts = this.workers.length + 1;
     const chunk = Math.ceil(m / parts / align) * align;
     const seq = ++this.seq;
@@ -62,12 +63,12 @@ export class KernelPool {
       const m0 = i * chunk, m1 = Math.min(m, (i + 1) * chunk);
       if (m0 >= m1) return;
       const first = !wk.keys.has(key);
-      wk.w.postMessage({ key, seq, fn: 'run', args: [...args, m0, m1], ...(first ? { module: this.moduleOf(key, build) } : {}) });
+      wk.w.postMessage({ key, seq, fn: 'run', args: [...args, m0, m1, i], ...(first ? { module: this.moduleOf(key, build) } : {}) });
       wk.keys.add(key);
       posted.push(i);
     });
     const h0 = Math.min(m, this.workers.length * chunk);
-    if (h0 < m) here(h0, m);
+    if (h0 < m) here(h0, m, this.workers.length);
     for (const i of posted) {
       for (;;) {
         const v = Atomics.load(this.flags, 2 * i);
@@ -100,6 +101,11 @@ export function kernelPool(b: WasmBackendLike): KernelPool | null {
 export function runSplit(b: WasmBackendLike, key: string, build: () => Fn[], args: number[], m: number, minRows: number, align = 1): void {
   const ex = moduleFor(b, key, build);
   const pool = kernelPool(b);
-  if (pool && m >= minRows) pool.splitRows(key, build, m, align, (m0, m1) => ex.run!(...args, m0, m1), args);
-  else ex.run!(...args, 0, m);
+  if (pool && m >= minRows) pool.splitRows(key, build, m, align, (m0, m1, part) => ex.run!(...args, m0, m1, part), args);
+  else ex.run!(...args, 0, m, 0);
+}
+
+/** how many parts runSplit may run at once (each `run` gets its part index below this: one scratch slot each) */
+export function splitParts(b: WasmBackendLike): number {
+  return kernelPool(b)?.threads ?? 1;
 }

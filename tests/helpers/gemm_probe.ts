@@ -1,6 +1,6 @@
 /**
  * Child process of tests/gemm.test.ts: runs the packed GEMM (src/simd/gemm.ts) on shapes big enough to be split
- * between threads (and the Winograd transforms of src/simd/winograd.ts / winograd1d.ts, whose tile rows are split too), as a conv1d (conv1dGemm, batched and dilated) and as a 3×3 conv2d (conv2dValidGemm), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
+ * between threads (and the Winograd transforms of src/simd/winograd.ts / winograd1d.ts, whose tile rows are split too, and the fused attention of src/simd/attention.ts, whose (head, query block) items are), as a conv1d (conv1dGemm, batched and dilated) and as a 3×3 conv2d (conv2dValidGemm), on both paths (FMA where relaxed SIMD exists, SIMD128), with the wasm thread count from
  * MUCODEC_THREADS; prints one JSON line { threads, fma, hashes } (SHA-256 of the output bytes).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +10,7 @@ import { conv1dGemm, conv2dValidGemm, gemm, packB } from '../../src/simd/gemm.js
 import { relaxedSimdSupported } from '../../src/simd/relaxed.js';
 import { Winograd3x3 } from '../../src/simd/winograd.js';
 import { Conv1dWinogradGemm } from '../../src/simd/winograd1d.js';
+import { wasmAttention } from '../../src/simd/attention.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
 
 await initBackend('wasm');
@@ -63,6 +64,16 @@ for (const [n, len, cin, cout, taps, d] of [[1, 400, 96, 48, 7, 1], [2, 150, 300
   const y = c.apply(x, 0.1);
   hashes['wino1d'] = hash(y);
   tf.dispose([x, y]); c.dispose();
+}
+{ // fused attention: (head, query block) items over the threads, each with its own score scratch
+  const q = tf.tensor3d(rnd(100 * 48), [1, 100, 48]), k = tf.tensor3d(rnd(77 * 48), [1, 77, 48]);
+  const v = tf.tensor3d(rnd(77 * 48), [1, 77, 48]);
+  for (const path of fma ? [true, false] : [false]) {
+    const y = wasmAttention(q, k, v, 3, { mode: 'mul', by: 0.25 }, path);
+    hashes[`attention.${path ? 'fma' : 'simd128'}`] = hash(y);
+    y.dispose();
+  }
+  tf.dispose([q, k, v]);
 }
 process.stdout.write(JSON.stringify({ threads: wasmThreads(), fma, hashes, tensors: tf.memory().numTensors }) + '\n');
 process.exit(0);
