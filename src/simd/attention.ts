@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, heapScratch, offsetOf, runCustom, simdAvailable } from './heap.js';
 import { MR, microKernel } from './gemm.js';
 import { relaxedSimdSupported, useFma } from './relaxed.js';
 import { runSplit, splitParts } from '../workers/kernel_pool.js';
@@ -174,20 +174,6 @@ function attentionModule(d: Dims): Fn[] {
   return fns;
 }
 
-const scratches = new WeakMap<object, { at: number; bytes: number }>();
-
-/** a heap block of at least `bytes` kept per backend for the score slots (grows, never shrinks) */
-function scratchOf(be: WasmBackendLike, bytes: number): number {
-  const mod = be.wasm as unknown as { _malloc: (n: number) => number; _free: (p: number) => void };
-  let t = scratches.get(be.wasm);
-  if (!t || t.bytes < bytes) {
-    if (t) mod._free(t.at);
-    t = { at: mod._malloc(bytes), bytes };
-    if (!t.at) throw new Error(`attention: no ${bytes} bytes of wasm heap for the score scratch`);
-    scratches.set(be.wasm, t);
-  }
-  return t.at;
-}
 
 defineKernel('MucodecAttention', ['q', 'kp', 'vp'], (be, [q, kp, vp], attrs) => {
   const d = attrs as unknown as Dims;
@@ -197,7 +183,7 @@ defineKernel('MucodecAttention', ['q', 'kp', 'vp'], (be, [q, kp, vp], attrs) => 
   const slot = 4 * (MB * d.tkp + MB + 8);
   const key = `attn:${d.heads}:${d.dh}:${d.tq}:${d.tk}:${d.scaleMode}:${d.scaleBy}:${d.fma ? 'fma' : 'simd128'}`;
   runSplit(be, key, () => attentionModule(d), [offsetOf(be, q!), offsetOf(be, kp!), offsetOf(be, vp!), offsetOf(be, out),
-    scratchOf(be, slot * splitParts(be))], items, 2);
+    heapScratch(be, slot * splitParts(be))], items, 2);
   return out;
 });
 

@@ -83,3 +83,23 @@ export function runCustom<T extends tf.Tensor = tf.Tensor>(name: string, inputs:
   d.inputs.forEach((n, i) => { named[n] = inputs[i]!; });
   return tf.engine().runKernel(name, named as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as unknown as T;
 }
+
+const scratches = new WeakMap<object, { at: number; bytes: number }>();
+
+/**
+ * A scratch area in the wasm heap for a kernel's intermediates (Winograd tile blocks, attention score slots): one per
+ * heap, grown (doubling) as needed, never shrunk. Kernels run one at a time, so they share it; a kernel split over
+ * threads gives each part a slot of its own inside it.
+ */
+export function heapScratch(be: WasmBackendLike, bytes: number): number {
+  const mod = be.wasm as unknown as { _malloc: (n: number) => number; _free: (p: number) => void };
+  let t = scratches.get(be.wasm);
+  if (!t || t.bytes < bytes) {
+    if (t) mod._free(t.at);
+    const n = Math.max(bytes, 2 * (t?.bytes ?? 0), 1 << 16);
+    t = { at: mod._malloc(n), bytes: n };
+    if (!t.at) throw new Error(`simd: no ${n} bytes of wasm heap for a kernel scratch`);
+    scratches.set(be.wasm, t);
+  }
+  return t.at;
+}

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, heapScratch, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { gemm, gemmEnabled, packTensor, type PackedB } from './gemm.js';
 import { runSplit } from '../workers/kernel_pool.js';
 
@@ -287,23 +287,6 @@ function pointerTable(be: WasmBackendLike, ptrs: number[]): number {
   return t;
 }
 
-/**
- * A scratch area in the wasm heap (one per heap, grown as needed) for the transforms' intermediate a×a blocks: one
- * block per tile row, so the rows can run on different threads.
- */
-const scratches = new WeakMap<object, { at: number; bytes: number }>();
-function scratchOf(be: WasmBackendLike, bytes: number): number {
-  const mod = be.wasm as unknown as { _malloc: (n: number) => number; _free: (p: number) => void };
-  let t = scratches.get(be.wasm);
-  if (!t || t.bytes < bytes) {
-    if (t) mod._free(t.at);
-    const n = Math.max(bytes, 2 * (t?.bytes ?? 0), 1 << 16);
-    t = { at: mod._malloc(n), bytes: n };
-    if (!t.at) throw new Error(`winograd: no ${n} bytes of wasm heap for the transform scratch`);
-    scratches.set(be.wasm, t);
-  }
-  return t.at;
-}
 
 
 const keyOf = (points: number[], r: number, pad: number): string => `${r}:${pad}:${points.join(',')}`;
@@ -326,7 +309,7 @@ defineKernel('MucodecWinoInput', ['x'], (be, [x], attrs) => {
   const outs = Array.from({ length: t.q }, () => be.makeOutput([th * tw, C], 'float32'));
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
   runSplit(be, `wino-in:${C}:${keyOf(a.points, a.r, a.pad)}`, () => [inputFn(C, mats(t, a.points).BT, t)],
-    [offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, scratchOf(be, 16 * t.a * t.a * th)], th, 4);
+    [offsetOf(be, x!), tab, Rb, W, rowOff, th, tw, heapScratch(be, 16 * t.a * t.a * th)], th, 4);
   return outs;
 });
 
@@ -344,7 +327,7 @@ function outputKernel(q: number): string {
     const tab = pointerTable(be, ins.slice(0, q).map((x) => offsetOf(be, x!)));
     runSplit(be, `wino-out:${C}:${keyOf(a.points, a.r, 0)}`, () => [outputFn(C, mats(t, a.points).AT, t)],
       [tab, offsetOf(be, ins[q]!), hasRes ? offsetOf(be, ins[q + 1]!) : 0, offsetOf(be, out), rows, W, th, tw, hasRes ? 1 : 0, skip,
-        scratchOf(be, 16 * t.m * t.a * th)], th, 4);
+        heapScratch(be, 16 * t.m * t.a * th)], th, 4);
     return out;
   });
   return name;

@@ -94,8 +94,10 @@ export function kernelPool(b: WasmBackendLike): KernelPool | null {
 }
 
 /**
- * `run(...args, m0, m1)` of the module `key` over rows [0, m): split between this thread and the pool (chunks a
- * multiple of `align`) when the heap is shared and m ≥ `minRows`, else in one call here. The kernels' row ranges
+ * `run(...args, m0, m1, part)` of the module `key` over rows [0, m): split between this thread and the pool (chunks a
+ * multiple of `align`) when the heap is shared and m ≥ `minRows`, else in one call here (part 0). `part` < splitParts()
+ * indexes a per-call scratch slot for kernels that need one (src/simd/attention.ts); the others take no such parameter
+ * and wasm ignores the extra argument. The kernels' row ranges
  * must be independent (each output row written by one call), so the result does not depend on the split.
  */
 export function runSplit(b: WasmBackendLike, key: string, build: () => Fn[], args: number[], m: number, minRows: number, align = 1): void {
