@@ -19,7 +19,7 @@ import { relaxedSimdSupported, useFma } from './relaxed.js';
 import { runSplit, splitParts } from '../workers/kernel_pool.js';
 
 /** query rows per work item (a multiple of MR) */
-const MB = Number(process.env.AMB ?? 24);
+const MB = 24;
 /** keys per chunk of the p·v product */
 const KC = 256;
 /** written over the scores of padding keys: exp of it minus any real maximum underflows to the clamp below */
@@ -174,7 +174,6 @@ function attentionModule(d: Dims): Fn[] {
   return fns;
 }
 
-
 defineKernel('MucodecAttention', ['q', 'kp', 'vp'], (be, [q, kp, vp], attrs) => {
   const d = attrs as unknown as Dims;
   const D = d.heads * d.dh;
@@ -214,6 +213,6 @@ export function wasmAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, he
       const vp = tf.transpose(pad(pick(v, tk)).reshape([tkp, heads, dh / 8, 8]), [1, 2, 0, 3]);
       outs.push(runCustom<tf.Tensor2D>('MucodecAttention', [pick(q, tq), kp, vp], { heads, dh, tq, tk, tkp, scaleMode: scale.mode, scaleBy: scale.by, fma }));
     }
-    return tf.stack(outs).reshape([b, tq, D]) as tf.Tensor3D;
+    return (b === 1 ? outs[0]! : tf.stack(outs)).reshape([b, tq, D]) as tf.Tensor3D; // one batch: no stacking copy
   });
 }
