@@ -155,7 +155,7 @@ describe('HiFi-GAN generator', () => {
   // wasm): a tile's transforms follow the call's first sample → equal to float32 rounding, bounded by twice what F(3,3)
   // itself changes against the direct conv on the same input (measured here: ≈ 3e-5 of a peak of 1)
   for (const wino of [false, true]) {
-    it(`time tiles with a 32-frame halo give the whole-length result ${wino ? 'to rounding (F(3,3) convs)' : 'exactly (direct convs)'} (receptive field ±24 frames)`, async () => {
+    it(`time tiles with a 32-frame halo give the whole-length result ${wino ? 'to rounding (Winograd convs)' : 'exactly (direct convs)'} (receptive field ±24 frames)`, async () => {
       setVocoderWinograd(wino);
       try {
         const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
@@ -188,7 +188,7 @@ describe('HiFi-GAN generator', () => {
   }
 
   for (const wino of [false, true]) {
-  it(`vocoder_chunk_infer from one whole-mel call + chunk edges equals calling every chunk ${wino ? 'to rounding (F(3,3))' : 'exactly (direct)'} (batched rows, short last chunk)`, async () => {
+  it(`vocoder_chunk_infer from one whole-mel call + chunk edges equals calling every chunk ${wino ? 'to rounding (Winograd)' : 'exactly (direct)'} (batched rows, short last chunk)`, async () => {
     setVocoderWinograd(wino);
     try {
     const { vocoderChunkInfer } = await import('../src/vocoder/chunk_infer.js');

@@ -1,12 +1,12 @@
 /**
- * src/simd/winograd1d.ts: the vocoder's dilated conv1d by F(3,3) on 3-tap kernel chunks, transforms as wasm SIMD
- * kernels and the products on the packed GEMM, against a float64 direct conv (batch, dilations 1/3/5, kernels 3…15,
- * padding, fused leaky ReLU and residual), on both GEMM paths; the tensors it makes are all released.
+ * src/simd/winograd1d.ts: the vocoder's dilated conv1d by F(M,M) (M = 3, 4) on M-tap kernel chunks, transforms as wasm
+ * SIMD kernels and the products on the packed GEMM, against a float64 direct conv (batch, dilations 1/3/5, kernels
+ * 3…15, padding, fused leaky ReLU and residual), on both GEMM paths; the tensors it makes are all released.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { Conv1dWinogradGemm } from '../src/simd/winograd1d.js';
+import { bestTile, Conv1dWinogradGemm, productsPerOutput, wino1dPlan } from '../src/simd/winograd1d.js';
 import { fmaMode, setFmaMode } from '../src/simd/relaxed.js';
 import { lcgRand } from './helpers/lcg.js';
 
@@ -14,14 +14,31 @@ const rand = lcgRand;
 
 beforeAll(async () => { await initBackend('wasm'); });
 
-describe('Conv1dWinogradGemm (F(3,3) chunks on the packed GEMM)', () => {
+describe('Conv1dWinogradGemm (F(M,M) chunks on the packed GEMM)', () => {
+  it('takes the tile with the fewest products: F(3,3) for 3 and 5 taps, F(4,4) for 7, 11, 15', () => {
+    expect([3, 5, 7, 11, 15].map(bestTile)).toEqual([3, 3, 4, 4, 4]);
+    expect(productsPerOutput(15, 3)).toBeCloseTo(25 / 3, 12);
+    expect(productsPerOutput(15, 4)).toBe(7);
+    // each plan is an exact F(M,M): Aᵀ[(G g) ⊙ (Bᵀ d)] = the correlation, for random g, d (float64)
+    for (const M of [3, 4]) {
+      const { A, T } = wino1dPlan(M);
+      const g = Array.from(rand(M, 40 + M), Number), dd = Array.from(rand(A, 50 + M), Number);
+      const gg = T.G.map((row) => row.reduce((a, c, t) => a + c * g[t]!, 0));
+      const bd = T.BT.map((row) => row.reduce((a, c, i) => a + c * dd[i]!, 0));
+      T.AT.forEach((row, u) => {
+        const y = row.reduce((a, c, xi) => a + c * gg[xi]! * bd[xi]!, 0);
+        expect(y).toBeCloseTo(g.reduce((a, w, t) => a + w * dd[u + t]!, 0), 10);
+      });
+    }
+  });
+
   // [n, len, cin, cout, k, d, padL, padR, slope, res]
   const cases: Array<[number, number, number, number, number, number, number, number, number | null, boolean]> = [
     [1, 50, 8, 12, 3, 1, 1, 1, null, false], [2, 61, 16, 8, 7, 3, 9, 9, 0.1, false], [1, 200, 12, 16, 11, 5, 25, 25, null, true],
     [3, 40, 4, 20, 15, 1, 7, 7, 0.1, true], [1, 33, 260, 8, 7, 1, 0, 0, null, false], [1, 90, 8, 8, 5, 3, 2, 11, 0.2, false],
   ];
-  for (const fma of ['auto', 'off'] as const) {
-    it(`= float64 conv1d within the F(3,3) rounding (${fma === 'auto' ? 'FMA' : 'SIMD128'} GEMM)`, () => {
+  for (const [fma, tile] of [['auto', 3], ['auto', 4], ['off', 3], ['off', 4]] as const) {
+    it(`= float64 conv1d within the F(${tile},${tile}) rounding (${fma === 'auto' ? 'FMA' : 'SIMD128'} GEMM)`, () => {
       const mode = fmaMode();
       setFmaMode(fma);
       const before = tf.memory().numTensors;
@@ -30,7 +47,8 @@ describe('Conv1dWinogradGemm (F(3,3) chunks on the packed GEMM)', () => {
           const x = rand(n * len * cin, 3 + len), w = rand(k * cin * cout, 4 + k), bias = rand(cout, 5 + cout);
           const L = len + padL + padR - (k - 1) * d;
           const rs = rand(n * L * cout, 6 + L);
-          const conv = new Conv1dWinogradGemm(w, k, cin, cout, bias, padL, padR, d);
+          const conv = new Conv1dWinogradGemm(w, k, cin, cout, bias, padL, padR, d, undefined, 'kio', tile);
+          expect(conv.plan.M).toBe(tile);
           const X = tf.tensor3d(x, [n, len, cin]);
           const R = withRes ? tf.tensor3d(rs, [n, L, cout]) : undefined;
           const y = conv.apply(X, slope, R);

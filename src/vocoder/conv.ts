@@ -18,10 +18,11 @@ const hostForms = new WeakMap<object, HostForms>();
 let winograd = process.env.MUCODEC_VOCODER_WINOGRAD !== '0';
 /**
  * Whether the vocoder's wide convs (k ≥ 3, channels a multiple of 4, wasm backend with the packed GEMM on) run by
- * F(3,3) on 3-tap kernel chunks (src/simd/winograd1d.ts: 1.4–1.8× fewer products). Default on; off
- * (MUCODEC_VOCODER_WINOGRAD=0) gives the direct conv, whose every output sums only its receptive field in a fixed
- * order, so time tiles and reused chunks give the whole-length bytes exactly; with F(3,3) they agree to float32
- * rounding (a tile's outputs are combined from 5-point transforms whose phase follows the call's first sample).
+ * Winograd on kernel chunks (src/simd/winograd1d.ts: F(3,3) for k = 3, F(4,4) for k = 7, 11, 15: 1.8–2.1× fewer
+ * products). Default on; off (MUCODEC_VOCODER_WINOGRAD=0) gives the direct conv, whose every output sums only its
+ * receptive field in a fixed order, so time tiles and reused chunks give the whole-length bytes exactly; with
+ * Winograd they agree to float32 rounding (a tile's outputs are combined from transforms whose phase follows the
+ * call's first sample).
  */
 export function setVocoderWinograd(on: boolean): void { winograd = on; }
 const winogradOn = (): boolean => winograd;
@@ -53,7 +54,7 @@ export interface ConvApplyOptions {
  * nn.Conv1d (stride 1, zero padding, dilation) on NWC input, from a tfjs conv1d filter (k, Cin, Cout) and bias.
  *   - narrow outputs (≤ SIMD_MAX_CHANNELS) on the wasm backend: the SIMD kernels (implicit zero padding, bias,
  *     activation and residual in the same pass);
- *   - wider convs on the wasm backend with the packed GEMM on: k ≥ 3 with channels a multiple of 4 by F(3,3) on 3-tap
+ *   - wider convs on the wasm backend with the packed GEMM on: k ≥ 3 with channels a multiple of 4 by F(M,M) on M-tap
  *     kernel chunks (src/simd/winograd1d.ts; leaky ReLU and residual in its output transform), the others by
  *     src/simd/gemm.ts conv1dGemm (one K chunk per tap over the padded input), then leaky ReLU and the residual; the
  *     filter transformed or packed on first use and kept; XNNPACK's conv (below) runs these at 45–80 GFLOP/s, the
@@ -78,14 +79,14 @@ export class Conv1dCore {
   /**
    * `filter`: (k, Cin, Cout) row-major (tfjs conv1d layout), or a function making it when first needed. `cacheKey`: an
    * object that outlives this conv (the checkpoint's weight tensor): the host forms the GEMM paths build from the
-   * filter (packed, or F(3,3)-transformed and packed) are kept under it, so the next conv made from the same weight
+   * filter (packed, or Winograd-transformed and packed) are kept under it, so the next conv made from the same weight
    * (after the generator's release()) uploads them instead of building them again (≈ 5–10 s for the real vocoder;
    * host memory ≈ 1.2 GB).
    */
   constructor(
     filter: Float32Array | (() => Float32Array), readonly shape: [number, number, number], private readonly biasHost: Float32Array,
     readonly padL: number, readonly padR: number, readonly dilation = 1, readonly band = 1 << 16, private readonly cacheKey?: object,
-    /** the same filter as the checkpoint stores it, (Cout, Cin, k): the F(3,3) transform reads it without a re-layout */
+    /** the same filter as the checkpoint stores it, (Cout, Cin, k): the Winograd transform reads it without a re-layout */
     private readonly torchFilter?: () => Float32Array,
   ) {
     [this.kernel, this.inChannels, this.outChannels] = shape;
