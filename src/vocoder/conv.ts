@@ -9,23 +9,34 @@ import { shapeStr, toFloat32 } from '../hosttensor.js';
 import type { Params } from '../params.js';
 import { bandGather, conv1dSmall, leakyRelu, simdAvailable, smallConvStrategy } from '../simd/conv1d.js';
 import { conv1dGemm, gemmEnabled, packHost, uploadPacked, type PackedB } from '../simd/gemm.js';
-import { Conv1dWinogradGemm, winograd1dAvailable } from '../simd/winograd1d.js';
+import { bestOuter, bestTile, Conv1dWinogradGemm, winograd1dAvailable } from '../simd/winograd1d.js';
 
 /** host forms of a conv's filter for the GEMM paths, per checkpoint weight (Conv1dCore cacheKey) */
-interface HostForms { packed?: Float32Array; wino?: Float32Array[] }
+interface HostForms { packed?: Float32Array; wino?: { tiles: string; U: Float32Array[] } }
 const hostForms = new WeakMap<object, HostForms>();
 
 let winograd = process.env.MUCODEC_VOCODER_WINOGRAD !== '0';
 /**
  * Whether the vocoder's wide convs (k ≥ 3, channels a multiple of 4, wasm backend with the packed GEMM on) run by
- * Winograd on kernel chunks (src/simd/winograd1d.ts: F(3,3) for k = 3, F(4,4) for k = 7, 11, 15: 1.8–2.1× fewer
- * products). Default on; off (MUCODEC_VOCODER_WINOGRAD=0) gives the direct conv, whose every output sums only its
+ * Winograd on kernel chunks (src/simd/winograd1d.ts: F(3,3) for k = 3; F(4,4) on the chunks and F(3, q) across them
+ * for k = 7, 11, 15: 1.8–4.3× fewer products). Default on; off (MUCODEC_VOCODER_WINOGRAD=0) gives the direct conv, whose every output sums only its
  * receptive field in a fixed order, so time tiles and reused chunks give the whole-length bytes exactly; with
  * Winograd they agree to float32 rounding (a tile's outputs are combined from transforms whose phase follows the
  * call's first sample).
  */
 export function setVocoderWinograd(on: boolean): void { winograd = on; }
 const winogradOn = (): boolean => winograd;
+
+/**
+ * The outer tile over the kernel chunks (src/simd/winograd1d.ts bestOuter): MUCODEC_VOCODER_OUTER = 1 (none), 2 or
+ * 3 (the default where a kernel has several chunks).
+ */
+function outerTile(kernel: number): number {
+  const v = process.env.MUCODEC_VOCODER_OUTER;
+  if (v === undefined || v === '') return bestOuter(kernel);
+  if (!['1', '2', '3'].includes(v)) throw new Error(`MUCODEC_VOCODER_OUTER must be 1, 2 or 3, got "${v}"`);
+  return Number(v);
+}
 
 /** get_padding(k, d) = int((k·d − d)/2) */
 export const getPadding = (k: number, d: number): number => Math.floor((k * d - d) / 2);
@@ -146,11 +157,12 @@ export class Conv1dCore {
       // the filter transformed and packed on first use (often inside a caller's tidy: its tensors are kept until
       // dispose)
       if (!this.wino) {
-        const hf = this.hostForms;
-        const oik = !hf.wino && !this.filterData && this.torchFilter ? this.torchFilter() : null; // no re-layout needed
-        const wino = new Conv1dWinogradGemm(hf.wino ? null : oik ?? this.filterHost, this.kernel, cin, cout, this.biasHost,
-          this.padL, this.padR, d, hf.wino, oik ? 'oik' : 'kio');
-        if (this.cacheKey) hf.wino = wino.hostU;
+        const hf = this.hostForms, tile = bestTile(this.kernel), outer = outerTile(this.kernel), tiles = `${tile}:${outer}`;
+        const cached = hf.wino?.tiles === tiles ? hf.wino.U : undefined;
+        const oik = !cached && !this.filterData && this.torchFilter ? this.torchFilter() : null; // no re-layout needed
+        const wino = new Conv1dWinogradGemm(cached ? null : oik ?? this.filterHost, this.kernel, cin, cout, this.biasHost,
+          this.padL, this.padR, d, cached, oik ? 'oik' : 'kio', tile, outer);
+        if (this.cacheKey) hf.wino = { tiles, U: wino.hostU };
         this.wino = wino;
         wino.keep();
       }

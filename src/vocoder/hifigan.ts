@@ -100,7 +100,7 @@ export type MelInput = { data: Float32Array; frames: number } | { tensor: tf.Ten
  * GM:Generator_old after remove_weight_norm(). Names and shapes are checked when it is constructed; the
  * backend tensors are created on first use and freed by `release()` (the generator can run again after it:
  * the weights are re-uploaded). At width 1536 on the wasm backend the resident vocoder holds its resblock convs as
- * Winograd-transformed packed filters (≈ 1.25 GB of wasm heap; 1.41 GiB measured with the upsampling convs and activations of
+ * Winograd-transformed packed filters (≈ 2 GB of wasm heap; 2.19 GiB measured with the upsampling convs and activations of
  * 1 s; the raw filters are not uploaded), so a caller that also needs the VAE decoder in the same heap releases one
  * before using the other. The transformed filters stay in JS memory across release() (src/vocoder/conv.ts).
  */
