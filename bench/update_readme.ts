@@ -54,12 +54,11 @@ export const TARGETS: Target[] = [
   },
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
-    close: 'The resblock convs run as Winograd F(3,3) on 3-tap kernel chunks (src/simd/winograd1d.ts: 1.4–1.8× fewer ' +
-      'products) whose products, like every other conv1d, run on the packed FMA GEMM without im2col (conv1dGemm, ≈ 90 % ' +
-      'of the measured wasm FMA peak: ceiling rows), so the stage already runs above the direct-convolution ceiling. ' +
-      'PyTorch runs the direct convs with AVX-512 at 2–2.5× the wasm peak on this machine. Closing the rest needs still ' +
-      'fewer multiplies — F(4,4) on 4-tap chunks (≈ 1.25× fewer again, with a 7-point transform whose float32 error ' +
-      'would have to be checked against the parity fixtures) — or a wider-vector backend.',
+    close: 'The resblock convs run as a nested Winograd (src/simd/winograd1d.ts: F(4,4) on 4-tap kernel chunks and F(3, q) ' +
+      'across the chunks, 2.3–3.5 products per output for k = 7, 11, 15 instead of 7–15) whose products, like every other ' +
+      'conv1d, run on the packed FMA GEMM without im2col (conv1dGemm, ≈ 90 % of the measured wasm FMA peak: ceiling rows), ' +
+      'so the stage runs far above the direct-convolution ceiling. PyTorch runs the direct convs with AVX-512 at 2–2.5× the ' +
+      'wasm peak on this machine; larger tiles would lose float32 accuracy (F(5,5) measured 4× the error of F(4,4)).',
   },
 ];
 

@@ -58,7 +58,7 @@ for (const [n, len, cin, cout, taps, d] of [[1, 400, 96, 48, 7, 1], [2, 150, 300
   hashes['wino3x3'] = hash(y);
   tf.dispose([x, g, bias, y]); w.dispose();
 }
-{ // F(3,3) conv1d
+{ // the vocoder conv1d: F(4,4) on kernel chunks × F(3, q) across them (both transforms and the products split)
   const x = tf.tensor3d(rnd(2 * 300 * 32), [2, 300, 32]);
   const c = new Conv1dWinogradGemm(rnd(11 * 32 * 24), 11, 32, 24, rnd(24), 15, 15, 3);
   const y = c.apply(x, 0.1);
