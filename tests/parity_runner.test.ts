@@ -140,8 +140,13 @@ describe('parity runner: edited cases fail, naming the field', () => {
     const ok = await run(fixtureDir('audio', 'hifigan.generate'));
     expect(ok.r.pass, ok.line).toBe(true);
     const ups4 = ok.r.comparisons.find((x) => x.name === 'mid.ups4')!;
-    expect(ups4.maxAbs).toBeGreaterThan(4.68e-5); // above the case's bound (calibrated on the ±1 waveform) ...
-    expect(ups4.relL2).toBeLessThan(1.91e-5); // ... at float32 rounding relative to its values
+    // its reference peaks far above the ±1 waveform the case's max_abs bound (4.68e-5) was calibrated on, so the bound it
+    // is held to is scaled up by that ratio; its rel_l2 stays at float32 rounding relative to its values
+    const c = await loadCase(fixtureDir('audio', 'hifigan.generate'));
+    const peakOf = (name: string): number => (c.t(name).data as Float32Array).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(peakOf('mid.ups4') / peakOf('out.wav')).toBeGreaterThan(10);
+    expect(ups4.pass).toBe(true);
+    expect(ups4.relL2).toBeLessThan(1.91e-5);
     const dir = edited('audio', 'hifigan.generate', (j) => { j.intermediates!['ups.4'] = 'mid.conv_post'; }); // same shape (2, 1, 8176)
     const { r, line } = await run(dir);
     expect(r.pass).toBe(false);
