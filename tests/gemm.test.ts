@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend.js';
-import { conv1dGemm, conv2dValidGemm, gemm, packB, packTensor } from '../src/simd/gemm.js';
+import { conv1dGemm, conv2dValidGemm, gemm, gemmBlocks, packB, packTensor } from '../src/simd/gemm.js';
 import { fmaMode, relaxedSimdSupported, setFmaMode, useFma } from '../src/simd/relaxed.js';
 import { runHelper } from './helpers/run_child.js';
 import { lcgRand } from './helpers/lcg.js';
@@ -162,6 +162,24 @@ describe('packed GEMM (wasm)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('gemmBlocks: column blocks of A (contiguous and strided) give the bytes of the GEMM on those columns gathered', () => {
+    const before = tf.memory().numTensors;
+    for (const fma of relaxedSimdSupported() ? [true, false] : [false]) {
+      for (const [M, w, nb, first, stride, taps, N] of [[37, 12, 4, 0, 2, 2, 20], [13, 300, 4, 1, 1, 2, 9], [8, 8, 4, 3, 1, 1, 16]] as const) {
+        const a = tf.tensor2d(rand(M * w * nb, 81), [M, w * nb]);
+        const bh = rand(taps * w * N, 82), bias = rand(N, 83);
+        const packed = packB(bh, taps * w, N, bias);
+        const cols = Array.from({ length: taps }, (_, j) => a.slice([0, (first + j * stride) * w], [M, w]));
+        const gathered = tf.concat(cols, 1) as tf.Tensor2D;
+        const [y, ref] = [gemmBlocks(a, packed, first * w, w, stride, fma), gemm(gathered, packed, fma)];
+        expect(y.shape).toEqual([M, N]);
+        expect(Array.from(y.dataSync())).toEqual(Array.from(ref.dataSync()));
+        expect(() => gemmBlocks(a, packed, (first + 1) * w, w, stride + 2, fma)).toThrow(/do not fit A's/);
+        [a, gathered, y, ref, packed.packed, ...cols].forEach((t) => t.dispose());
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
   it('A with another inner size than the packed B is refused', () => {
     const A = tf.zeros([4, 5]) as tf.Tensor2D;
     const p = packB(new Float32Array(6 * 3), 6, 3);

@@ -240,4 +240,31 @@ describe('Winograd F(4×4, 3×3)', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
   });
+  it('stride 2: the ∞ coefficients skip the phases the zero taps leave out (81 of 100 block products), same bytes as the full products', async () => {
+    const { WinogradConv, Winograd3x3Stride2, stride2LiveBlocks, DEFAULT_POINTS_R2 } = await import('../src/simd/winograd.js');
+    const before = tf.memory().numTensors;
+    const live = stride2LiveBlocks(DEFAULT_POINTS_R2);
+    expect(live).toHaveLength(25);
+    expect(live.reduce((s, b) => s + (b ? b.taps : 4), 0)).toBe(81);
+    // ∞ is the last point: its row keeps phases p = 0 (blocks 0, 1), its column q = 0 (blocks 0, 2), the corner block 0
+    expect(live[4 * 5 + 0]).toEqual({ first: 0, stride: 1, taps: 2 });
+    expect(live[0 * 5 + 4]).toEqual({ first: 0, stride: 2, taps: 2 });
+    expect(live[24]).toEqual({ first: 0, stride: 1, taps: 1 });
+    for (const C of [4, 12]) {
+      const [H, W, co] = [10, 13, 8];
+      const s2 = new Winograd3x3Stride2([rand(9 * C * co, 70, 2 / Math.sqrt(9 * C))], C, [co], [rand(co, 71, 0.2)]);
+      const x = tf.tensor4d(rand(H * W * 4 * C, 72), [1, H, W, 4 * C]);
+      const full = new WinogradConv(s2.filter, s2.bias, { pad: 0 });
+      const skip = new WinogradConv(s2.filter, s2.bias, { pad: 0, live: { w: C, blocks: live } });
+      const [a, b] = [full.conv(x), skip.conv(x)];
+      expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+      [x, a, b].forEach((t) => t.dispose());
+      full.dispose(); skip.dispose(); s2.dispose();
+    }
+    const [g0, b0] = [tf.zeros([2, 2, 8, 4]) as tf.Tensor4D, tf.zeros([4]) as tf.Tensor1D];
+    expect(() => new WinogradConv(g0, b0, { pad: 0, live: { w: 4, blocks: [{ first: 1, stride: 1, taps: 2 }] } })).toThrow(/live blocks for 1 coefficients, expected 25/);
+    expect(() => new WinogradConv(g0, b0, { pad: 0, live: { w: 4, blocks: live.map((b) => b && { ...b, first: 1 }) } })).toThrow(/do not fit 8 channels/);
+    g0.dispose(); b0.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });

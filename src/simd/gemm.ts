@@ -276,12 +276,17 @@ function runRows(b: WasmBackendLike, g: Geometry, args: number[], rows: number):
   runSplit(b, moduleKey(g), () => gemmModule(g), args, rows, 2 * MR * 4, MR);
 }
 
+// blocks (gemmBlocks): K = taps·w columns of A, block j at column col0 + j·stride·w (as conv taps: cin = w, dy = stride)
 defineKernel('MucodecGemm', ['a', 'packed'], (b, [a, packed], attrs) => {
-  const { k, n, fma } = attrs as { k: number; n: number; fma: boolean };
+  const { k, n, fma, blocks } = attrs as { k: number; n: number; fma: boolean; blocks?: { col0: number; w: number; stride: number } };
   const m = a!.shape[0]!;
   const out = b.makeOutput([m, n], 'float32');
   if (m === 0) return out;
-  runRows(b, { k, n, fma, lda: k, cin: k, kw: 1, dx: 0, dy: 0, rowsOuter: false }, [offsetOf(b, a!), offsetOf(b, packed!), offsetOf(b, out)], m);
+  const lda = a!.shape[1]!;
+  const g: Geometry = blocks
+    ? { k, n, fma, lda, cin: blocks.w, kw: 1, dx: 0, dy: blocks.stride, rowsOuter: false }
+    : { k, n, fma, lda: k, cin: k, kw: 1, dx: 0, dy: 0, rowsOuter: false };
+  runRows(b, g, [offsetOf(b, a!) + 4 * (blocks?.col0 ?? 0), offsetOf(b, packed!), offsetOf(b, out)], m);
   return out;
 });
 
@@ -322,6 +327,20 @@ export function gemm(a: tf.Tensor2D, b: PackedB, fma = useFma()): tf.Tensor2D {
   checkOperand('gemm', 'A', a, fma);
   if (a.shape[1] !== b.k) throw new Error(`gemm: A has ${a.shape[1]} columns, B ${b.k} rows`);
   return runCustom<tf.Tensor2D>('MucodecGemm', [a, b.packed], { k: b.k, n: b.n, fma });
+}
+
+/**
+ * C = A' · B + bias where A' (M, taps·w) is `taps` column blocks of A (M, lda): block j = columns [col0 + j·stride·w,
+ * + w) — the products of a Winograd coefficient whose U rows are zero outside those blocks (Winograd3x3Stride2). The
+ * skipped terms are exact zeros, so C equals the full product's bytes.
+ */
+export function gemmBlocks(a: tf.Tensor2D, b: PackedB, col0: number, w: number, stride: number, fma = useFma()): tf.Tensor2D {
+  checkOperand('gemmBlocks', 'A', a, fma);
+  const taps = b.k / w, lda = a.shape[1];
+  if (!Number.isInteger(taps) || taps < 1 || stride < 1 || col0 < 0 || col0 + ((taps - 1) * stride + 1) * w > lda) {
+    throw new Error(`gemmBlocks: ${b.k} rows of B as blocks of ${w} from column ${col0} (stride ${stride}) do not fit A's ${lda} columns`);
+  }
+  return runCustom<tf.Tensor2D>('MucodecGemm', [a, b.packed], { k: b.k, n: b.n, fma, blocks: { col0, w, stride } });
 }
 
 /**

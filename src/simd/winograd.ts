@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
 import { defineKernel, heapScratch, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
-import { gemm, gemmEnabled, packTensor, type PackedB } from './gemm.js';
+import { gemm, gemmBlocks, gemmEnabled, packTensor, type PackedB } from './gemm.js';
 import { runSplit } from '../workers/kernel_pool.js';
 
 /**
@@ -33,6 +33,18 @@ function productWith(v: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
   let p = packedU.get(u);
   if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); } // outlives the caller's tidy, freed by releaseU
   return gemm(v, p);
+}
+/** the U_q rows kept when the rest are zero: `taps` blocks of w rows, blocks first + j·stride (j < taps) of Cin / w */
+export interface LiveBlocks { first: number; stride: number; taps: number }
+function productBlocks(v: tf.Tensor2D, u: tf.Tensor2D, w: number, live: LiveBlocks): tf.Tensor2D {
+  if (!gemmEnabled()) {
+    const cols = Array.from({ length: live.taps }, (_, j) => v.slice([0, (live.first + j * live.stride) * w], [-1, w]));
+    const a = cols.length === 1 ? cols[0]! : tf.concat(cols, 1);
+    try { return tf.matMul(a, u); } finally { for (const c of cols) c.dispose(); if (cols.length > 1) a.dispose(); }
+  }
+  let p = packedU.get(u);
+  if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); }
+  return gemmBlocks(v, p, live.first * w, w, live.stride);
 }
 export function releaseU(us: tf.Tensor2D[]): void {
   for (const u of us) { packedU.get(u)?.packed.dispose(); packedU.delete(u); u.dispose(); }
@@ -367,7 +379,15 @@ export class WinogradConv {
   readonly cacheBytes: number;
   protected readonly t: Tiling;
 
-  constructor(readonly filter: tf.Tensor4D, readonly bias: tf.Tensor1D, opts: { points?: number[]; cacheBytes?: number; pad?: number } = {}) {
+  /**
+   * `live`: per coefficient q, the Cin blocks (of `w` channels) whose U_q rows can be nonzero (null: all) — e.g. the
+   * space-to-depth phases a stride-2 conv's zero taps leave out of the ∞ coefficients. U_q keeps only those rows and
+   * the product reads only those columns of V_q (the skipped terms are exact zeros: same result, fewer multiplies).
+   */
+  readonly live: { w: number; blocks: Array<LiveBlocks | null> } | null;
+
+  constructor(readonly filter: tf.Tensor4D, readonly bias: tf.Tensor1D,
+    opts: { points?: number[]; cacheBytes?: number; pad?: number; live?: { w: number; blocks: Array<LiveBlocks | null> } } = {}) {
     const [kh, kw, cin, cout] = filter.shape;
     if (kh !== kw || (kh !== 2 && kh !== 3)) throw new Error(`winograd: ${kh}×${kw} filter, expected 2×2 or 3×3`);
     if (cin % 4 || cout % 4) throw new Error(`winograd: channels ${cin} → ${cout} must be multiples of 4`);
@@ -375,6 +395,14 @@ export class WinogradConv {
     this.t = tilingOf(this.points, kh, opts.pad ?? (kh === 3 ? 1 : 0));
     if (this.t.q > 128) throw new Error(`winograd: ${this.t.q} GEMMs per tile is more than the kernels take`);
     this.cacheBytes = opts.cacheBytes ?? 16 * 1024 * 1024;
+    this.live = opts.live ?? null;
+    if (this.live) {
+      const { w, blocks } = this.live;
+      if (blocks.length !== this.t.q) throw new Error(`winograd: live blocks for ${blocks.length} coefficients, expected ${this.t.q}`);
+      for (const b of blocks) {
+        if (b && (cin % w || b.taps < 1 || b.stride < 1 || b.first < 0 || (b.first + (b.taps - 1) * b.stride + 1) * w > cin)) throw new Error(`winograd: live blocks ${JSON.stringify(b)} of ${w} do not fit ${cin} channels`);
+      }
+    }
   }
 
   /** output tile size m */
@@ -387,6 +415,15 @@ export class WinogradConv {
     if (this.U) return { U: this.U, fresh: false };
     const U = runCustom<tf.Tensor>('MucodecWinoFilter', [this.filter], { ...this.attrs() }) as unknown as tf.Tensor2D[];
     const [, , cin, cout] = this.filter.shape;
+    if (this.live) {
+      const { w, blocks } = this.live;
+      blocks.forEach((b, q) => {
+        if (!b) return;
+        const u = U[q]!;
+        U[q] = tf.tidy(() => tf.stridedSlice(u.reshape([cin / w, w, cout]), [b.first, 0, 0], [b.first + (b.taps - 1) * b.stride + 1, w, cout], [b.stride, 1, 1]).reshape([b.taps * w, cout]));
+        u.dispose();
+      });
+    }
     if (this.t.q * cin * cout * 4 <= this.cacheBytes) { this.U = U.map((u) => tf.keep(u)); return { U: this.U, fresh: false }; }
     return { U, fresh: true };
   }
@@ -411,7 +448,11 @@ export class WinogradConv {
     const Us = U ?? own!.U;
     const Ms: tf.Tensor2D[] = [];
     try {
-      for (let k = 0; k < q; k++) { Ms.push(productWith(V[k]!, Us[k]!)); V[k]!.dispose(); }
+      for (let k = 0; k < q; k++) {
+        const b = this.live?.blocks[k];
+        Ms.push(b ? productBlocks(V[k]!, Us[k]!, this.live!.w, b) : productWith(V[k]!, Us[k]!));
+        V[k]!.dispose();
+      }
       return runCustom<tf.Tensor4D>(outputKernel(q), [...Ms, this.bias, res ?? this.bias], {
         rows, W: Wo, th, tw, hasRes: !!res, skip, ...this.attrs(),
       });
@@ -509,12 +550,40 @@ export class Winograd3x3 extends WinogradConv {
 }
 
 /**
+ * Which space-to-depth phases (p, q) → block 2p + q of W' can reach each coefficient (k, l) of F(m×m, 2×2): tap (a, b)
+ * of phase (p, q) holds w[2a + p, 2b + q], zero where an index is 3 (p = 1, a = 1 or q = 1, b = 1), and coefficient
+ * (k, l) of U = G W' Gᵀ sums taps with G[k][a]·G[l][b] ≠ 0. With ∞ among the points (G's last row picks tap 1 only)
+ * the ∞ row keeps phases p = 0 (blocks 0, 1), the ∞ column q = 0 (blocks 0, 2) and (∞, ∞) block 0: 16·4 + 8·2 + 1 = 81
+ * block products per tile instead of 100. null where all four can.
+ */
+export function stride2LiveBlocks(points: number[]): Array<LiveBlocks | null> {
+  const a = points.length + 1;
+  const { G } = winogradMatrices(a - 1, 2, points);
+  const out: Array<LiveBlocks | null> = [];
+  for (let k = 0; k < a; k++) for (let l = 0; l < a; l++) {
+    const live: number[] = [];
+    for (let p = 0; p < 2; p++) for (let q = 0; q < 2; q++) {
+      let reach = false;
+      for (let ta = 0; ta < 2; ta++) for (let tb = 0; tb < 2; tb++) {
+        if (2 * ta + p <= 2 && 2 * tb + q <= 2 && G[k]![ta] !== 0 && G[l]![tb] !== 0) reach = true;
+      }
+      if (reach) live.push(2 * p + q);
+    }
+    const stride = live.length > 1 ? live[1]! - live[0]! : 1;
+    const ap = live.every((b, j) => b === live[0]! + j * stride);
+    out.push(live.length === 4 || !ap || live.length === 0 ? null : { first: live[0]!, stride, taps: live.length });
+  }
+  return out;
+}
+
+/**
  * 3×3 convs with stride 2 and zero padding 1 (PyTorch Conv2d(k=3, stride=2, padding=1)) sharing one input, as ONE 2×2
  * 'valid' conv of the space-to-depth image:
  *   xp = x zero-padded (1 row/column before, up to 2(Ho + 1) × 2(Wo + 1)),  P[u, v, (2p + q)·C + c] = xp[2u + p, 2v + q, c]
  *   y[i, j] = Σ_{r,s<3} w[r, s]·xp[2i + r, 2j + s] = Σ_{a,b<2} W'[a, b]·P[i + a, j + b],  W'[a, b, (p, q)] = w[2a + p, 2b + q]
  * (zero where 2a + p or 2b + q is 3), run as Winograd F(4×4, 2×2) on the 4·Cin channels (DEFAULT_POINTS_R2): 25 GEMMs
- * of K = 4·Cin per 16 outputs, 6.25·Cin multiply-adds per output instead of 9·Cin, with the SIMD transforms. The
+ * per 16 outputs, 9 of them over only the phases the zero taps leave (stride2LiveBlocks): 5.06·Cin multiply-adds per
+ * output instead of 9·Cin, with the SIMD transforms. The
  * space-to-depth copy is made per band. Several convs (Res2dModule's conv1 and shortcut conv3) share the input
  * transform: their W' sit side by side in the output channels, and `apply` splits the result.
  */
@@ -550,7 +619,7 @@ export class Winograd3x3Stride2 {
     });
     this.filter = tf.tensor4d(w, [2, 2, C4, co]);
     this.bias = tf.tensor1d(b);
-    this.wino = new WinogradConv(this.filter, this.bias, { pad: 0, cacheBytes: opts.cacheBytes ?? Infinity });
+    this.wino = new WinogradConv(this.filter, this.bias, { pad: 0, cacheBytes: opts.cacheBytes ?? Infinity, live: { w: cin, blocks: stride2LiveBlocks(DEFAULT_POINTS_R2) } });
   }
 
   /** x (N, H, W, Cin) → one (N, ⌈H/2⌉, ⌈W/2⌉, couts[k]) output per conv, bias added (no activation) */
