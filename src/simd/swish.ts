@@ -9,16 +9,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { F32, Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, moduleFor, offsetOf, runCustom, simdAvailable } from './heap.js';
+import { defineKernel, offsetOf, runCustom, simdAvailable } from './heap.js';
+import { runSplit } from '../workers/kernel_pool.js';
 
 const LN2_HI = 0.693145751953125; // 11 significant bits: n·LN2_HI is exact for |n| ≤ 2^12
 const LN2_LO = 1.4286068203094172e-6;
 const MAGIC = 12582912; // 1.5·2^23
 
-/** (x, scale, shift, out, positions, C, swish) */
+/** run(x, scale, shift, out, C, swish, m0, m1): positions [m0, m1) (runSplit shares them over the kernel pool) */
 function affineSwishFn(): Fn {
-  const f = new Fn('affine', [I32, I32, I32, I32, I32, I32, I32]);
-  const [px, ps, pb, pout, pn, pC, psw] = [0, 1, 2, 3, 4, 5, 6];
+  const f = new Fn('run', [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [px, ps, pb, pout, pC, psw, pm0, pm1] = [0, 1, 2, 3, 4, 5, 6, 7];
   const c = f.local(I32), xp = f.local(I32), op = f.local(I32), end = f.local(I32);
   const y = f.local(V128), t = f.local(V128), n = f.local(V128), r = f.local(V128), p = f.local(V128);
   const r2 = f.local(V128), r4 = f.local(V128);
@@ -34,9 +35,9 @@ function affineSwishFn(): Fn {
     f.vconstF32(v, v, v, v).set(l);
     consts.set(v, l);
   }
-  f.get(px).get(pn).get(pC).mul().i32(4).mul().add().set(end);
-  f.get(px).set(xp);
-  f.get(pout).set(op);
+  f.get(px).get(pm1).get(pC).mul().i32(4).mul().add().set(end);
+  f.get(px).get(pm0).get(pC).mul().i32(4).mul().add().set(xp);
+  f.get(pout).get(pm0).get(pC).mul().i32(4).mul().add().set(op);
   f.block(); f.loop();
   f.get(xp).get(end).geU().brIf(1);
   f.i32(0).set(c);
@@ -84,9 +85,9 @@ defineKernel('MucodecAffineSwish', ['x', 'scale', 'shift'], (be, [x, sc, sh], at
   const C = x!.shape[x!.shape.length - 1]!;
   const n = x!.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const out = be.makeOutput(x!.shape, 'float32');
-  moduleFor(be, 'affine-swish', () => [affineSwishFn()]).affine!(
-    offsetOf(be, x!), offsetOf(be, sc!), offsetOf(be, sh!), offsetOf(be, out), n, C, (attrs as { swish: boolean }).swish ? 1 : 0,
-  );
+  // positions over the threads (each output written once: the result does not depend on the split)
+  runSplit(be, 'affine-swish', () => [affineSwishFn()],
+    [offsetOf(be, x!), offsetOf(be, sc!), offsetOf(be, sh!), offsetOf(be, out), C, (attrs as { swish: boolean }).swish ? 1 : 0], n, Math.ceil(65536 / C));
   return out;
 });
 

@@ -12,6 +12,8 @@ import { loadCase } from '../../src/fixtures.js';
 import { toFloat32 } from '../../src/hosttensor.js';
 import { MuQEncoder, muqConfigFromDicts } from '../../src/muq/muq.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
+import { affineSwish } from '../../src/simd/swish.js';
+import { channelStats } from '../../src/simd/stats.js';
 
 await initBackend('wasm');
 const hash = (t: tf.Tensor): string => createHash('sha256').update(new Uint8Array((t.dataSync() as Float32Array).buffer)).digest('hex');
@@ -32,6 +34,11 @@ tf.tidy(() => {
   hashes.matMul = hash(tf.matMul(tf.tensor2d(rnd(300 * 256), [300, 256]), tf.tensor2d(rnd(256 * 200), [256, 200])));
   hashes.conv2d = hash(tf.conv2d(tf.tensor4d(rnd(40 * 24 * 32), [1, 40, 24, 32]), tf.tensor4d(rnd(9 * 32 * 48), [3, 3, 32, 48]), [2, 2], 'same'));
   hashes.depthwise = hash(tf.depthwiseConv2d(tf.tensor4d(rnd(64 * 64 * 16), [1, 64, 64, 16]), tf.tensor4d(rnd(25 * 16), [5, 5, 16, 1]), 1, 'same'));
+  // GroupNorm's kernels (affine + swish split over the pool by positions)
+  const g = tf.tensor4d(rnd(3 * 50 * 44 * 128), [3, 50, 44, 128]);
+  hashes.affineSwish = hash(affineSwish(g, tf.tensor1d(rnd(128)), tf.tensor1d(rnd(128))));
+  const st = channelStats(g);
+  hashes.channelStats = hash(tf.tensor1d(Float32Array.from([...st.mean, ...st.m2])));
 });
 process.stdout.write(JSON.stringify({ threads: wasmThreads(), hashes }) + '\n');
 process.exit(0);
