@@ -240,6 +240,26 @@ describe('Winograd F(4×4, 3×3)', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
   });
+  it('the filter transform written straight in the GEMM layout equals the row-major U packed by packTensor (threads split it by channel)', async () => {
+    const { runCustom } = await import('../src/simd/heap.js');
+    const { packTensor } = await import('../src/simd/gemm.js');
+    const before = tf.memory().numTensors;
+    for (const [cin, cout] of [[12, 16], [40, 24]] as const) {
+      const g = tf.tensor4d(rand(9 * cin * cout, 90), [3, 3, cin, cout]);
+      const attrs = { points: [0, -1, 1, 0.5, -2], r: 3, pad: 1 };
+      const rowMajor = runCustom('MucodecWinoFilter', [g], { ...attrs, packed: false }) as unknown as tf.Tensor2D[];
+      const packed = runCustom('MucodecWinoFilter', [g], { ...attrs, packed: true }) as unknown as tf.Tensor2D[];
+      expect(packed).toHaveLength(36);
+      rowMajor.forEach((u, q) => {
+        const ref = packTensor(u);
+        expect(packed[q]!.shape).toEqual([cin + 1, cout]);
+        expect(Array.from(packed[q]!.dataSync())).toEqual(Array.from(ref.packed.dataSync()));
+        ref.packed.dispose();
+      });
+      [g, ...rowMajor, ...packed].forEach((t) => t.dispose());
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
   it('stride 2: the ∞ coefficients skip the phases the zero taps leave out (81 of 100 block products), same bytes as the full products', async () => {
     const { WinogradConv, Winograd3x3Stride2, stride2LiveBlocks, DEFAULT_POINTS_R2 } = await import('../src/simd/winograd.js');
     const before = tf.memory().numTensors;

@@ -1,7 +1,7 @@
 /**
  * Multi-threaded wasm (src/workers/wasm_threads.ts): with MUCODEC_THREADS=2 the backend really runs a 2-thread
  * XNNPACK pool, and every output (MuQ encoder fixture: frontend incl. Winograd, conformer; plain matMul /
- * strided conv2d / depthwise conv; GroupNorm's affine + swish and channel statistics) is bit-identical to the single-threaded run. Each count runs in its own child
+ * strided conv2d / depthwise conv; GroupNorm's affine + swish and channel statistics; a Winograd conv whose filter transform is split) is bit-identical to the single-threaded run. Each count runs in its own child
  * process (a wasm backend's pool is fixed when it starts).
  */
 import { describe, expect, it } from 'vitest';
@@ -29,7 +29,7 @@ describe('wasm threads', () => {
     const two = await probe(2);
     expect(one.threads).toBe(1);
     expect(two.threads).toBe(2);
-    expect(Object.keys(two.hashes).length).toBeGreaterThanOrEqual(9);
+    expect(Object.keys(two.hashes).length).toBeGreaterThanOrEqual(10);
     expect(two.hashes).toEqual(one.hashes);
   });
 });

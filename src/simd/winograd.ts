@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Fn, I32, S, V128 } from './asm.js';
-import { defineKernel, heapScratch, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
+import { defineKernel, heapMemory, heapScratch, moduleFor, offsetOf, runCustom, simdAvailable, type WasmBackendLike } from './heap.js';
 import { gemm, gemmBlocks, gemmEnabled, packTensor, type PackedB } from './gemm.js';
 import { runSplit } from '../workers/kernel_pool.js';
 
@@ -28,7 +28,10 @@ import { runSplit } from '../workers/kernel_pool.js';
  * once per U tensor (kept U: for the layer's lifetime; fresh U: for the conv call), freed with it (`releaseU`).
  */
 const packedU = new WeakMap<tf.Tensor2D, PackedB>();
+/** U_q made by the filter kernel straight in packB's layout: (Cin + 1, Cout) = the zero bias row, then the panels */
+const packedLayout = new WeakSet<tf.Tensor>();
 function productWith(v: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
+  if (packedLayout.has(u)) return gemm(v, { packed: u as unknown as tf.Tensor1D, k: u.shape[0] - 1, n: u.shape[1] });
   if (!gemmEnabled()) return tf.matMul(v, u);
   let p = packedU.get(u);
   if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); } // outlives the caller's tidy, freed by releaseU
@@ -262,29 +265,39 @@ function outputFn(C: number, AT: number[][], t: Tiling): Fn {
 }
 
 /** filter transform: (g HWIO (r, r, Cin, Cout), table of q output pointers, Cin) → U_q[ci, co] = (G g Gᵀ)[q] */
-function filterFn(Cout: number, G: number[][], t: Tiling): Fn {
+/**
+ * run(g, table of q output pointers, Cin, m0, m1): U_q = G g Gᵀ for input channels [m0, m1) (split over the kernel
+ * pool: each channel's values are written once). `packed`: U_q in packB's layout for the GEMM (Cout % 8 = 0): Cout
+ * zero floats (the panels' bias, zeroed by the caller), then panel p = columns [8p, 8p + 8) as Cin rows of 8 floats, so
+ * no separate packing pass over the q·Cin·Cout floats; otherwise row-major (Cin, Cout).
+ */
+function filterFn(Cout: number, G: number[][], t: Tiling, packed: boolean): Fn {
   const { r: R, a: A, q: Q } = t;
-  const f = new Fn('filter', [I32, I32, I32]);
-  const [pg, ptab, pcin] = [0, 1, 2];
-  const ci = f.local(I32), co = f.local(I32), off = f.local(I32), stride = f.local(I32);
+  const f = new Fn('run', [I32, I32, I32, I32, I32]);
+  const [pg, ptab, pcin, pm0, pm1] = [0, 1, 2, 3, 4];
+  const ci = f.local(I32), co = f.local(I32), off = f.local(I32), stride = f.local(I32), dst = f.local(I32);
   const outp = Array.from({ length: Q }, () => f.local(I32));
   const g = vgrid(f, R, R), tmp = vgrid(f, A, R), u = vgrid(f, A, A);
   outp.forEach((l, q) => f.get(ptab).i32load(4 * q).set(l));
   f.get(pcin).i32(4 * Cout).mul().set(stride); // bytes between taps (i, j) and (i, j + 1)
-  f.i32(0).set(ci);
-  f.loop();
-  f.i32(0).set(co);
-  f.loop();
-  f.get(ci).i32(Cout).mul().get(co).add().i32(4).mul().set(off);
-  for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) f.get(pg).get(off).add().get(stride).i32(i * R + j).mul().add().vload().set(g[i]![j]!);
-  // tmp = G·g (a×r), u = tmp·Gᵀ (a×a)
-  for (let k = 0; k < A; k++) for (let j = 0; j < R; j++) { lincomb(f, G[k]!, g.map((row) => row[j]!)); f.set(tmp[k]![j]!); }
-  for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) { lincomb(f, G[l]!, tmp[k]!); f.set(u[k]![l]!); }
-  for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) f.get(outp[k * A + l]!).get(off).add().get(u[k]![l]!).vstore();
-  f.get(co).i32(4).add().tee(co).i32(Cout).ltS().brIf(0);
-  f.end();
-  f.get(ci).i32(1).add().tee(ci).get(pcin).ltS().brIf(0);
-  f.end();
+  f.get(pm0).set(ci);
+  f.loopUntil(() => f.get(ci).get(pm1).geS(), () => {
+    f.i32(0).set(co);
+    f.loop();
+    f.get(ci).i32(Cout).mul().get(co).add().i32(4).mul().set(off);
+    for (let i = 0; i < R; i++) for (let j = 0; j < R; j++) f.get(pg).get(off).add().get(stride).i32(i * R + j).mul().add().vload().set(g[i]![j]!);
+    // tmp = G·g (a×r), u = tmp·Gᵀ (a×a)
+    for (let k = 0; k < A; k++) for (let j = 0; j < R; j++) { lincomb(f, G[k]!, g.map((row) => row[j]!)); f.set(tmp[k]![j]!); }
+    for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) { lincomb(f, G[l]!, tmp[k]!); f.set(u[k]![l]!); }
+    // destination byte offset: row-major, or Cout + (co / 8)·Cin·8 + ci·8 + co mod 8 floats
+    if (packed) {
+      f.get(co).i32(3).shrS().get(pcin).mul().get(ci).add().i32(8).mul().get(co).i32(7).and_().add().i32(Cout).add().i32(4).mul().set(dst);
+    } else f.get(off).set(dst);
+    for (let k = 0; k < A; k++) for (let l = 0; l < A; l++) f.get(outp[k * A + l]!).get(dst).add().get(u[k]![l]!).vstore();
+    f.get(co).i32(4).add().tee(co).i32(Cout).ltS().brIf(0);
+    f.end();
+    f.get(ci).i32(1).add().set(ci);
+  });
   return f;
 }
 
@@ -347,13 +360,14 @@ function outputKernel(q: number): string {
 const definedOutputs = new Set<number>();
 
 defineKernel('MucodecWinoFilter', ['g'], (be, [g], attrs) => {
-  const a = attrs as unknown as TileAttrs;
+  const a = attrs as unknown as TileAttrs & { packed: boolean };
   const t = tilingFrom(a);
   const [, , cin, cout] = g!.shape as [number, number, number, number];
-  const outs = Array.from({ length: t.q }, () => be.makeOutput([cin, cout], 'float32'));
-  const ex = moduleFor(be, `wino-filter:${cout}:${keyOf(a.points, a.r, 0)}`, () => [filterFn(cout, mats(t, a.points).G, t)]);
+  const outs = Array.from({ length: t.q }, () => be.makeOutput([a.packed ? cin + 1 : cin, cout], 'float32'));
+  if (a.packed) for (const o of outs) new Float32Array(heapMemory(be)!.buffer, offsetOf(be, o), cout).fill(0);
   const tab = pointerTable(be, outs.map((o) => offsetOf(be, o)));
-  ex.filter!(offsetOf(be, g!), tab, cin);
+  runSplit(be, `wino-filter:${cout}:${a.packed ? 'p' : 'r'}:${keyOf(a.points, a.r, 0)}`, () => [filterFn(cout, mats(t, a.points).G, t, a.packed)],
+    [offsetOf(be, g!), tab, cin], cin, t.q * cin * cout >= 1 << 18 ? 8 : Infinity);
   return outs;
 });
 
@@ -413,8 +427,11 @@ export class WinogradConv {
   /** U_q tensors (cached or fresh); `fresh` tells the caller to dispose them */
   transformed(): { U: tf.Tensor2D[]; fresh: boolean } {
     if (this.U) return { U: this.U, fresh: false };
-    const U = runCustom<tf.Tensor>('MucodecWinoFilter', [this.filter], { ...this.attrs() }) as unknown as tf.Tensor2D[];
     const [, , cin, cout] = this.filter.shape;
+    // straight in the GEMM's packed layout where the products run on it and need all of U_q
+    const packed = gemmEnabled() && !this.live && cout % 8 === 0;
+    const U = runCustom<tf.Tensor>('MucodecWinoFilter', [this.filter], { ...this.attrs(), packed }) as unknown as tf.Tensor2D[];
+    if (packed) for (const u of U) packedLayout.add(u);
     if (this.live) {
       const { w, blocks } = this.live;
       blocks.forEach((b, q) => {

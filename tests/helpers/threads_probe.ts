@@ -14,6 +14,7 @@ import { MuQEncoder, muqConfigFromDicts } from '../../src/muq/muq.js';
 import { wasmThreads } from '../../src/workers/wasm_threads.js';
 import { affineSwish } from '../../src/simd/swish.js';
 import { channelStats } from '../../src/simd/stats.js';
+import { WinogradConv } from '../../src/simd/winograd.js';
 
 await initBackend('wasm');
 const hash = (t: tf.Tensor): string => createHash('sha256').update(new Uint8Array((t.dataSync() as Float32Array).buffer)).digest('hex');
@@ -37,6 +38,10 @@ tf.tidy(() => {
   // GroupNorm's kernels (affine + swish split over the pool by positions)
   const g = tf.tensor4d(rnd(3 * 50 * 44 * 128), [3, 50, 44, 128]);
   hashes.affineSwish = hash(affineSwish(g, tf.tensor1d(rnd(128)), tf.tensor1d(rnd(128))));
+  // a Winograd conv big enough that its filter transform (written in the GEMM layout) is split by channel too
+  const wc = new WinogradConv(tf.tensor4d(rnd(9 * 64 * 128), [3, 3, 64, 128]), tf.tensor1d(rnd(128)), { pad: 1 });
+  hashes.winograd = hash(wc.conv(tf.tensor4d(rnd(20 * 24 * 64), [1, 20, 24, 64])));
+  wc.dispose();
   const st = channelStats(g);
   hashes.channelStats = hash(tf.tensor1d(Float32Array.from([...st.mean, ...st.m2])));
 });
