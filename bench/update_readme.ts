@@ -27,7 +27,9 @@ export interface Target { stage: string; label: string; min: number; rtfMax?: nu
 export const TARGETS: Target[] = [
   {
     stage: 'muq.hidden6', label: 'MuQ to hidden state 6, one 40.96 s window', min: 1.0, ceilingOf: ['muq.conv_subsampling', 'muq.conformer_layer', 'muq.hidden6'],
-    close: 'The frontend\'s 3×3 convs run as Winograd F(4×4,3×3) products, the conformer\'s linears as plain products and its ' +
+    close: 'The frontend\'s 3×3 convs run as Winograd F(4×4,3×3) products (the stride-2 ones as F(4×4,2×2) on the space-to-depth ' +
+      'image, skipping the phases the zero taps leave: 5.06 instead of 9 multiply-adds per output; F(6×6,3×3) measured only ' +
+      '0.12 s faster and fails the conv_subsampling fixture), the conformer\'s linears as plain products and its ' +
       'attention as the fused kernel (src/simd/attention.ts), all on the packed GEMM of src/simd/gemm.ts, which runs at 85–95 % of the measured wasm FMA peak (ceiling ' +
       'rows). PyTorch\'s kernels use 256/512-bit vectors (AVX2/AVX-512), 2–4× the lanes of wasm SIMD128, so at the peak the ' +
       'ratio cannot pass the "ratio at FMA ceiling" column; what is left above it needs fewer multiplies (the conformer has no ' +
@@ -48,9 +50,11 @@ export const TARGETS: Target[] = [
     stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
     close: 'The 3×3 convs run as Winograd F(4×4,3×3) products (transforms split over the threads), the small-image and 1×1 ' +
       'convs and the attention as direct products, all on the packed FMA GEMM (--profile: ≈ 70 % of the kernel time in it, ' +
-      'at ≈ 110 GFLOP/s). Left: GroupNorm + swish and the band copies between host images and the heap (≈ 2 s of host ' +
-      'time per decode). PyTorch\'s convs reach 2–3× the wasm FMA peak here (AVX-512), so 1.2 needs fewer multiplies than ' +
-      'F(4×4, 3×3) already saves (larger tiles lose float32 accuracy) or a wider-vector backend (tfjs-node, a GPU).',
+      'at ≈ 110 GFLOP/s; the filter transform written straight in its packed layout, GroupNorm\'s affine + swish split over ' +
+      'the threads). Left: the memory-bound GroupNorm passes and the band copies between host images and the heap. ' +
+      'PyTorch\'s convs reach 2–3× the wasm FMA peak here (AVX-512), so 1.2 needs fewer multiplies than F(4×4, 3×3) ' +
+      'already saves — F(6×6, 3×3) (21 % fewer products) measured slower here (its U is made per call at 512 and 1024 ' +
+      'channels) and used 86 % of the vae.decode fixture\'s tolerance — or a wider-vector backend (tfjs-node, a GPU).',
   },
   {
     stage: 'hifigan.generate', label: 'hifigan.generate, 1 s of mel', min: 0.7, ceilingOf: ['hifigan.generate'],
