@@ -44,7 +44,10 @@ export const TARGETS: Target[] = [
     close: 'The six linears run on the packed FMA GEMM (src/simd/gemm.ts) at 115–120 GFLOP/s and the attention as one fused ' +
       'kernel (src/simd/attention.ts: scores per block of query rows in cache, SIMD exp, P·V on the same micro-kernel; ' +
       '1.0 s of the block at 4096 tokens, ≈ 105 GFLOP/s with its softmax); --profile shows ≈ 97 % of the kernel time in ' +
-      'those two: the block is within ~15 % of the measured wasm FMA peak. Beyond that only wider vectors (tfjs-node, a GPU).',
+      'those two: the block is within ~15 % of the measured wasm FMA peak. Tried on 2026-12-07 without a measurable change ' +
+      '(machine noise ±5 %): 12 / 24 / 48 query rows per attention block, a padded score stride, loop constants in ' +
+      'locals and a 2-way interleaved exp, column blocking and a 2×/4× unrolled micro-kernel (slower). Beyond that only ' +
+      'wider vectors (tfjs-node, a GPU).',
   },
   {
     stage: 'vae.decode', label: 'vae.decode, 128 latent frames', min: 1.2, ceilingOf: ['vae.decode'],
