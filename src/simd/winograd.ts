@@ -33,9 +33,13 @@ const packedLayout = new WeakSet<tf.Tensor>();
 function productWith(v: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
   if (packedLayout.has(u)) return gemm(v, { packed: u as unknown as tf.Tensor1D, k: u.shape[0] - 1, n: u.shape[1] });
   if (!gemmEnabled()) return tf.matMul(v, u);
+  return gemm(v, packedOf(u));
+}
+/** the packed copy of a row-major U_q, made on first use; it outlives the caller's tidy and is freed by releaseU */
+function packedOf(u: tf.Tensor2D): PackedB {
   let p = packedU.get(u);
-  if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); } // outlives the caller's tidy, freed by releaseU
-  return gemm(v, p);
+  if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); }
+  return p;
 }
 /** the U_q rows kept when the rest are zero: `taps` blocks of w rows, blocks first + j·stride (j < taps) of Cin / w */
 export interface LiveBlocks { first: number; stride: number; taps: number }
@@ -45,9 +49,7 @@ function productBlocks(v: tf.Tensor2D, u: tf.Tensor2D, w: number, live: LiveBloc
     const a = cols.length === 1 ? cols[0]! : tf.concat(cols, 1);
     try { return tf.matMul(a, u); } finally { for (const c of cols) c.dispose(); if (cols.length > 1) a.dispose(); }
   }
-  let p = packedU.get(u);
-  if (!p) { p = packTensor(u); tf.keep(p.packed); packedU.set(u, p); }
-  return gemmBlocks(v, p, live.first * w, w, live.stride);
+  return gemmBlocks(v, packedOf(u), live.first * w, w, live.stride);
 }
 export function releaseU(us: tf.Tensor2D[]): void {
   for (const u of us) { packedU.get(u)?.packed.dispose(); packedU.delete(u); u.dispose(); }
@@ -264,9 +266,9 @@ function outputFn(C: number, AT: number[][], t: Tiling): Fn {
   return f;
 }
 
-/** filter transform: (g HWIO (r, r, Cin, Cout), table of q output pointers, Cin) → U_q[ci, co] = (G g Gᵀ)[q] */
 /**
- * run(g, table of q output pointers, Cin, m0, m1): U_q = G g Gᵀ for input channels [m0, m1) (split over the kernel
+ * Filter transform, run(g HWIO (r, r, Cin, Cout), table of q output pointers, Cin, m0, m1): U_q[ci, co] = (G g Gᵀ)[q]
+ * for input channels [m0, m1) (split over the kernel
  * pool: each channel's values are written once). `packed`: U_q in packB's layout for the GEMM (Cout % 8 = 0): Cout
  * zero floats (the panels' bias, zeroed by the caller), then panel p = columns [8p, 8p + 8) as Cin rows of 8 floats, so
  * no separate packing pass over the q·Cin·Cout floats; otherwise row-major (Cin, Cout).
@@ -384,8 +386,9 @@ export const DEFAULT_POINTS_R2 = [0, -1, 1, 0.5];
  * the caller; `pad` zero rows/columns before the image (3×3 default 1: 'same'; 2×2 default 0: 'valid'), output size
  * H + 2·pad − (r − 1). The transformed filter U (q × Cin × Cout) is kept while it is at most `cacheBytes` (default 16
  * MiB: the AudioLDM decoder levels up to 256 channels), otherwise made per call (keeping the VAE's 512- and
- * 1024-channel levels' U too measured slower, and would add ~2 GB to the heap). A kept U also keeps XNNPACK's packed
- * copy of it (packing a new right-hand operand costs about as much as a 256-row product).
+ * 1024-channel levels' U too measured slower, and would add ~2 GB to the heap). With the packed GEMM on and Cout % 8 = 0
+ * the filter kernel writes U in the GEMM's packed layout (no packing pass per call, one copy when kept); otherwise U is
+ * row-major and packed for the GEMM on first use (`packedOf`), the packed copy living as long as U.
  */
 export class WinogradConv {
   private U: tf.Tensor2D[] | null = null;
